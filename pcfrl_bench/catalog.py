@@ -1,0 +1,92 @@
+"""The registry's data: ``methods/*.yaml`` and ``tasks/*.yaml`` (one file per method and per task).
+
+A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
+optional ``base`` (another entry of the same kind whose defaults and presets it extends),
+``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config). Task files also
+give ``metric`` (the primary metric) and ``higher_is_better``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import PRESETS, deep_merge, load_yaml
+from .errors import ConfigError, UnknownNameError
+
+KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "metric", "higher_is_better", "paper"}
+
+
+def project_root() -> Path:
+    """The folder holding ``methods/`` and ``tasks/``: ``$PCFRL_BENCH_HOME`` or the repository root."""
+    env = os.environ.get("PCFRL_BENCH_HOME")
+    return Path(env) if env else Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One method or task as declared in YAML, after ``base`` inheritance."""
+
+    kind: str
+    name: str
+    description: str
+    implementation: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric: str = ""
+    higher_is_better: bool = True
+    path: Path | None = None
+
+    def layers(self, preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(defaults, preset overrides) of this entry."""
+        return self.defaults, self.presets.get(preset, {})
+
+
+def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError(kind, name, [p.stem for p in folder.glob("*.yaml")])
+    data = load_yaml(path)
+    unknown = set(data) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
+    presets = data.get("presets") or {}
+    bad = set(presets) - set(PRESETS)
+    if bad:
+        raise ConfigError(f"{path}: unknown presets {sorted(bad)}; allowed: {', '.join(PRESETS)}")
+    defaults = data.get("defaults") or {}
+    entry = Entry(kind, name, data.get("description", ""), data.get("implementation", name), defaults,
+                  presets, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
+    base = data.get("base")
+    if base is None:
+        return entry
+    if base in seen or base == name:
+        raise ConfigError(f"{path}: 'base' chain loops back to {base!r}")
+    parent = _load_entry(kind, folder, base, seen + (name,))
+    return Entry(
+        kind, name, entry.description or parent.description,
+        data.get("implementation", parent.implementation),
+        deep_merge(parent.defaults, defaults),
+        {p: deep_merge(parent.presets.get(p, {}), presets.get(p, {})) for p in PRESETS
+         if p in parent.presets or p in presets},
+        entry.metric or parent.metric, bool(data.get("higher_is_better", parent.higher_is_better)), path,
+    )
+
+
+def _folder(kind: str) -> Path:
+    return project_root() / f"{kind}s"
+
+
+def entry(kind: str, name: str) -> Entry:
+    """Load the ``kind`` ('method' or 'task') named ``name``."""
+    return _load_entry(kind, _folder(kind), name)
+
+
+def names(kind: str) -> list[str]:
+    return sorted(p.stem for p in _folder(kind).glob("*.yaml"))
+
+
+def all_entries(kind: str) -> list[Entry]:
+    return [entry(kind, n) for n in names(kind)]

@@ -1,0 +1,202 @@
+"""The ``pcfrl-bench`` command line: parses options and calls the library; no logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from . import catalog
+from .config import PRESETS
+from .errors import PcfrlError
+from .io import default_data_root, user_cache_dir
+from .results import load_records
+from .runner import RunOptions, RunPaths, default_task, resolve, run
+
+console = Console(stderr=True)
+stdout = Console()
+
+
+def friendly_errors(func):
+    """Print user-facing errors as one message (no traceback) and exit with status 2."""
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except PcfrlError as exc:
+            console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+            sys.exit(2)
+    return wrapper
+
+
+def common_run_options(func):
+    """--method/--task/--preset/--seed/--device/--set shared by ``run`` and ``config``."""
+    options = [
+        click.option("--method", "-m", required=True, help="Registered method (see `pcfrl-bench list`)."),
+        click.option("--task", "-t", required=True, help="Registered task (see `pcfrl-bench list`)."),
+        click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
+                     help="Size preset: smoke (seconds, for tests), quick (minutes on a CPU), paper (the paper's)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of pretraining and probe."),
+        click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key (dotted, typed by the schema); repeatable, e.g. "
+                          "--set pretrain.epochs=5 --set method.temperature=0.2"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="pcfrl-bench")
+def main() -> None:
+    """Benchmark harness for pose-aware contrastive facial representation learning.
+
+    Crosses registered methods (SimCLR, ...) with registered tasks (digits, ...): pretrain once per
+    config, freeze the backbone, run the task's protocol, store a result record.
+
+    \b
+    Examples:
+      pcfrl-bench list
+      pcfrl-bench run --method simclr --task digits
+      pcfrl-bench run -m simclr -t digits --preset smoke --set pretrain.epochs=2
+      pcfrl-bench config -m simclr -t digits --preset paper
+      pcfrl-bench results
+    """
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset root used to report availability [default: $PCFRL_DATA or the user cache dir].")
+@friendly_errors
+def list_cmd(as_json: bool, data_root: Path | None) -> None:
+    """List registered methods and tasks, and whether each task's data is available.
+
+    \b
+    Examples:
+      pcfrl-bench list
+      pcfrl-bench list --json | python -m json.tool
+    """
+    root = data_root or default_data_root()
+    methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
+               for e in catalog.all_entries("method")]
+    tasks = []
+    for e in catalog.all_entries("task"):
+        available, where = default_task(e.name, root).availability()
+        tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
+                      "available": available, "data": where})
+    if as_json:
+        click.echo(json.dumps({"methods": methods, "tasks": tasks, "data_root": str(root)}, indent=2))
+        return
+    table = Table(title="Methods")
+    for col in ("name", "description"):
+        table.add_column(col)
+    for m in methods:
+        table.add_row(m["name"], m["description"])
+    stdout.print(table)
+    table = Table(title=f"Tasks (data root: {root})")
+    for col in ("name", "description", "metric", "data"):
+        table.add_column(col)
+    for t in tasks:
+        mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
+        table.add_row(t["name"], t["description"], t["metric"], mark)
+    stdout.print(table)
+
+
+@main.command("run")
+@common_run_options
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
+              help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>.json.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Checkpoints and feature caches [default: $PCFRL_CACHE, else ~/.cache/pcfrl-bench].")
+@click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint.")
+@click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@friendly_errors
+def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress):
+    """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
+
+    The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
+    same method and settings never pretrains twice. Frozen features are cached per checkpoint, task,
+    split and image size.
+
+    \b
+    Examples:
+      pcfrl-bench run --method simclr --task digits
+      pcfrl-bench run -m simclr -t digits --preset smoke --seed 1 --out /tmp/runs
+      pcfrl-bench run -m simclr -t digits --set pretrain.epochs=20 --set method.temperature=0.2
+      pcfrl-bench run -m simclr -t digits --resume      # after an interruption
+    """
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
+    resolved = resolve(method, task, preset, seed, device, overrides)
+    paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
+    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress), console)
+    metric = record["metric"]
+    final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
+    table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
+    for col in ("metric", "final epoch", f"best over epochs (epoch {record['best_epoch']})"):
+        table.add_column(col)
+    for name, value in record["metrics"].items():
+        best_value = record["best_over_epochs"].get(name)
+        table.add_row(name, f"{value:.2f}", "" if best_value is None else f"{best_value:.2f}")
+    stdout.print(table)
+    stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f}) -> record {record['_path']}")
+
+
+@main.command("config")
+@common_run_options
+@friendly_errors
+def config_cmd(method, task, preset, seed, device, overrides):
+    """Print the resolved config (YAML) of a run without running it.
+
+    \b
+    Examples:
+      pcfrl-bench config -m simclr -t digits
+      pcfrl-bench config -m simclr -t digits --preset paper --set pretrain.optim.lr=3e-4
+    """
+    resolved = resolve(method, task, preset, seed, device, overrides)
+    click.echo(yaml.safe_dump(resolved.config.to_dict(), sort_keys=False), nl=False)
+
+
+@main.command("results")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
+              help="Folder of result records.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@friendly_errors
+def results_cmd(out: Path, as_json: bool) -> None:
+    """List stored result records; corrupt records are reported by path and skipped.
+
+    \b
+    Examples:
+      pcfrl-bench results
+      pcfrl-bench results --out /tmp/runs --json
+    """
+    records, problems = load_records(out)
+    for problem in problems:
+        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+    rows = [{"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
+             "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
+             "best_over_epochs": r.get("best_over_epochs", {}).get(r["metric"]), "path": r["_path"]}
+            for r in records]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table(title=f"Result records in {out}")
+    for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs"):
+        table.add_column(col)
+    for row in rows:
+        best = row["best_over_epochs"]
+        table.add_row(row["task"], row["method"], row["preset"], str(row["seed"]), row["metric"],
+                      f"{row['final']:.2f}", "" if best is None else f"{best:.2f}")
+    stdout.print(table)

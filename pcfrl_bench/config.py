@@ -1,0 +1,274 @@
+"""Typed run configuration: schema defaults -> method YAML -> task YAML -> presets -> ``--set`` overrides.
+
+The schema is a tree of dataclasses. The ``method`` and ``task`` sections are typed by the ``Params``
+dataclass of the registered implementation, so every key, also a method's own hyper-parameter, is checked:
+an unknown key is an error that lists the close matches, and every value is converted to its field's type.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError, UnknownNameError
+
+PRESETS = ("smoke", "quick", "paper")
+
+
+@dataclass
+class ModelConfig:
+    """The backbone whose frozen features are evaluated (F_s)."""
+
+    backbone: str = "timm:resnet18"
+    small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
+    width: float = 1.0  # channel multiplier of the ``facecycle`` trunk (CPU presets use < 1)
+
+
+@dataclass
+class DataConfig:
+    """Pretraining data."""
+
+    source: str = "digits"
+    image_size: int = 32
+    max_samples: int = 0  # 0 = the whole source; otherwise the first ``max_samples`` items
+    num_workers: int = 0
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    scheduler: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+
+
+@dataclass
+class PretrainConfig:
+    epochs: int = 100
+    batch_size: int = 256
+    checkpoint_every: int = 10  # epochs between checkpoints; the last epoch is always saved
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class ProbeConfig:
+    """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
+
+    head: Literal["linear", "bn_linear"] = "linear"
+    epochs: int = 300
+    batch_size: int = 256
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    scheduler: Literal["cosine", "constant"] = "cosine"
+    normalize: Literal["none", "standardize", "l2"] = "none"
+
+
+@dataclass
+class EvalConfig:
+    image_size: int = 32
+    feature_batch_size: int = 256
+    max_train: int = 0  # 0 = all; smoke presets cap the probe's data
+    max_test: int = 0
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+
+
+@dataclass
+class RunInfo:
+    """What is run; only ``seed`` affects the pretraining checkpoint."""
+
+    method: str = ""
+    task: str = ""
+    preset: str = "quick"
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class EmptyParams:
+    """A method or task without parameters of its own."""
+
+
+@dataclass
+class RunConfig:
+    run: RunInfo = field(default_factory=RunInfo)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    method: Any = field(default_factory=EmptyParams)
+    task: Any = field(default_factory=EmptyParams)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    def pretrain_identity(self, implementation: str) -> dict[str, Any]:
+        """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
+        d = self.to_dict()
+        return {
+            "implementation": implementation,
+            "seed": self.run.seed,
+            "model": d["model"],
+            "data": d["data"],
+            "pretrain": d["pretrain"],
+            "method": d["method"],
+        }
+
+    def pretrain_hash(self, implementation: str) -> str:
+        return config_hash(self.pretrain_identity(implementation))
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def config_hash(data: Any) -> str:
+    """A stable SHA-256 of a plain config tree."""
+    blob = json.dumps(to_plain(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``update`` merged into ``base`` recursively (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``'a.b.c=value'`` -> ``{'a': {'b': {'c': value}}}``; the value is parsed as YAML and typed later."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value with a dotted key, e.g. pretrain.epochs=5; got {text!r}")
+    value: Any = yaml.safe_load(raw) if raw.strip() else ""
+    for part in reversed(key.split(".")):
+        if not part:
+            raise ConfigError(f"--set key {key!r} has an empty part")
+        value = {part: value}
+    return value
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp``, or raise a ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):
+            value = to_plain(value)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return build_dataclass(tp, value, where)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            converted = tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}") from None
+        if tp is int and isinstance(value, float) and converted != value:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return converted
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
+    """Instantiate ``cls`` from a (partial) mapping; unknown keys raise with close matches."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise UnknownNameError("config key", path, [f"{where}.{k}" if where else k for k in fields])
+        kwargs[key] = _convert(value, hints[key], path)
+    # nested dataclass fields that were given partially are built from their own defaults by _convert
+    return cls(**kwargs)
+
+
+def load_yaml(path: Any) -> dict[str, Any]:
+    """Read a YAML mapping, with the file named in any error."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def resolve_config(
+    layers: list[dict[str, Any]],
+    method_params: type,
+    task_params: type,
+) -> RunConfig:
+    """Merge the layers in order (later wins) and build the typed RunConfig."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    method_values = merged.pop("method", {}) or {}
+    task_values = merged.pop("task", {}) or {}
+    cfg = build_dataclass(RunConfig, merged)
+    cfg.method = _convert(method_values, method_params, "method")
+    cfg.task = _convert(task_values, task_params, "task")
+    return cfg

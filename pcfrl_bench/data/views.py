@@ -1,0 +1,158 @@
+"""Batched view augmentations with independent random parameters per sample.
+
+torchvision's v2 transforms draw one set of parameters per call, i.e. per batch; contrastive views need
+one draw per image. These functions take a batch (B, 3, H, W) in [0, 1] on any device, draw per-sample
+parameters with torch's global RNG (seeded per epoch by the training loop) and run as a few tensor ops,
+so augmentation runs on the GPU next to the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:
+    return torch.rand(n, device=device) * (high - low) + low
+
+
+def _coin(n: int, p: float, device: torch.device) -> Tensor:
+    """(n,) bool: True with probability p."""
+    return torch.rand(n, device=device) < p
+
+
+def grayscale(x: Tensor) -> Tensor:
+    """ITU-R 601 luma, repeated over 3 channels."""
+    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True).expand_as(x)
+
+
+def _blend(a: Tensor, b: Tensor, factor: Tensor) -> Tensor:
+    """factor*a + (1-factor)*b with a per-sample factor, clamped to [0, 1]."""
+    return (factor.view(-1, 1, 1, 1) * a + (1 - factor.view(-1, 1, 1, 1)) * b).clamp(0, 1)
+
+
+def _rotate_hue(x: Tensor, turns: Tensor) -> Tensor:
+    """Hue rotation by ``turns`` (fraction of a full turn) per sample, in YIQ space."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          device=x.device, dtype=x.dtype)
+    from_yiq = torch.linalg.inv(to_yiq)
+    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)
+    angle = 2 * math.pi * turns.view(-1, 1, 1)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    i, q = yiq[:, 1], yiq[:, 2]
+    rotated = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], 1)
+    return torch.einsum("ij,bjhw->bihw", from_yiq, rotated).clamp(0, 1)
+
+
+def color_jitter(x: Tensor, brightness: float, contrast: float, saturation: float, hue: float, p: float) -> Tensor:
+    """ColorJitter(brightness, contrast, saturation, hue) applied with probability p, per sample.
+
+    The four adjustments are applied in a fixed order (torchvision permutes it per call).
+    """
+    b, dev = x.shape[0], x.device
+    out = x
+    if brightness > 0:
+        out = (out * _uniform(b, 1 - brightness, 1 + brightness, dev).view(-1, 1, 1, 1)).clamp(0, 1)
+    if contrast > 0:
+        mean = grayscale(out).mean(dim=(1, 2, 3), keepdim=True)
+        out = _blend(out, mean.expand_as(out), _uniform(b, 1 - contrast, 1 + contrast, dev))
+    if saturation > 0:
+        out = _blend(out, grayscale(out), _uniform(b, 1 - saturation, 1 + saturation, dev))
+    if hue > 0:
+        out = _rotate_hue(out, _uniform(b, -hue, hue, dev))
+    apply = _coin(b, p, dev).view(-1, 1, 1, 1)
+    return torch.where(apply, out, x)
+
+
+def random_grayscale(x: Tensor, p: float) -> Tensor:
+    apply = _coin(x.shape[0], p, x.device).view(-1, 1, 1, 1)
+    return torch.where(apply, grayscale(x), x)
+
+
+def gaussian_blur(x: Tensor, kernel_size: int, sigma: tuple[float, float], p: float) -> Tensor:
+    """Separable Gaussian blur with a per-sample sigma drawn from ``sigma``, applied with probability p."""
+    b, c, h, w = x.shape
+    radius = kernel_size // 2
+    s = _uniform(b, sigma[0], sigma[1], x.device)
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-(offsets.view(1, -1) ** 2) / (2 * s.view(-1, 1) ** 2))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (b*c, k)
+    flat = x.reshape(1, b * c, h, w)
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel.view(b * c, 1, 1, -1), groups=b * c)
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel.view(b * c, 1, -1, 1), groups=b * c)
+    apply = _coin(b, p, x.device).view(-1, 1, 1, 1)
+    return torch.where(apply, flat.view(b, c, h, w), x)
+
+
+def crop_boxes(b: int, scale: tuple[float, float], ratio: tuple[float, float], device: torch.device) -> Tensor:
+    """(b, 4) boxes (cx, cy, w, h) in [0, 1] units, RandomResizedCrop-style (area scale, log-uniform ratio).
+
+    Boxes always fit the image: a width or height above 1 is clipped to 1.
+    """
+    area = _uniform(b, *scale, device)
+    log_ratio = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), device)
+    r = torch.exp(log_ratio)
+    w = torch.sqrt(area * r).clamp(max=1.0)
+    h = torch.sqrt(area / r).clamp(max=1.0)
+    cx = w / 2 + torch.rand(b, device=device) * (1 - w)
+    cy = h / 2 + torch.rand(b, device=device) * (1 - h)
+    return torch.stack([cx, cy, w, h], 1)
+
+
+def affine_resample(
+    x: Tensor, boxes: Tensor, size: int, flip: Tensor | None = None, angle_deg: Tensor | None = None
+) -> Tensor:
+    """Resample each image's box (cx, cy, w, h in [0, 1]) to ``size``, optionally mirrored and rotated in-plane."""
+    b = x.shape[0]
+    cx, cy, w, h = boxes.unbind(1)
+    sx = w * torch.where(flip, -1.0, 1.0) if flip is not None else w
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    a = torch.deg2rad(angle_deg) if angle_deg is not None else torch.zeros(b, device=x.device)
+    cos, sin = torch.cos(a), torch.sin(a)
+    theta[:, 0, 0], theta[:, 0, 1] = sx * cos, -h * sin
+    theta[:, 1, 0], theta[:, 1, 1] = sx * sin, h * cos
+    theta[:, 0, 2], theta[:, 1, 2] = cx * 2 - 1, cy * 2 - 1
+    grid = F.affine_grid(theta, [b, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+@dataclass
+class AugmentParams:
+    """Two-view appearance augmentation (SimCLR defaults; every field settable with ``--set method.augment.*``)."""
+
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 4 / 3)
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_p: float = 0.2
+    blur_p: float = 0.0
+    blur_kernel: int = 7
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+
+
+def appearance(x: Tensor, p: AugmentParams) -> Tensor:
+    """Colour jitter, grayscale and blur: the appearance part of a view."""
+    x = color_jitter(x, p.brightness, p.contrast, p.saturation, p.hue, p.jitter_p)
+    x = random_grayscale(x, p.grayscale_p)
+    if p.blur_p > 0:
+        x = gaussian_blur(x, p.blur_kernel, p.blur_sigma, p.blur_p)
+    return x
+
+
+def simclr_view(x: Tensor, p: AugmentParams, size: int | None = None) -> Tensor:
+    """One SimCLR view per image: random resized crop + flip, then appearance augmentation."""
+    size = size or x.shape[-1]
+    boxes = crop_boxes(x.shape[0], p.crop_scale, p.crop_ratio, x.device)
+    flip = _coin(x.shape[0], p.flip_p, x.device)
+    return appearance(affine_resample(x, boxes, size, flip=flip), p)

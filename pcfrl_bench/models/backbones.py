@@ -1,0 +1,58 @@
+"""Backbones by name: ``timm:<model>`` (pooled features) and in-repo trunks registered in BACKBONES.
+
+A backbone maps (B, 3, H, W) to flat features (B, D); it is what the linear probes see (F_s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import timm
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import UnknownNameError
+from ..registry import Registry
+
+BackboneBuilder = Callable[[ModelConfig], nn.Module]
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone")
+
+
+def _small_input_stem(model: nn.Module) -> None:
+    """CIFAR-style stem for timm ResNets: 3x3 stride-1 first conv and no max-pool (keeps 8x8 maps at 32 px)."""
+    conv = model.conv1
+    if isinstance(conv, nn.Conv2d):
+        model.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, 3, 1, 1, bias=False)
+    else:  # deep stem (resnet*d, test_resnet): a Sequential whose first conv strides
+        first = conv[0]
+        conv[0] = nn.Conv2d(first.in_channels, first.out_channels, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+
+
+def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
+    """A timm model with its classifier removed (``num_classes=0``): pooled features."""
+    if name not in timm.list_models():
+        raise UnknownNameError("timm model", name, timm.list_models())
+    model = timm.create_model(name, pretrained=False, num_classes=0)
+    if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
+        _small_input_stem(model)
+    return model
+
+
+def build_backbone(cfg: ModelConfig) -> nn.Module:
+    """``timm:<name>`` or a name registered in BACKBONES."""
+    if cfg.backbone.startswith("timm:"):
+        return timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
+    return BACKBONES.get(cfg.backbone)(cfg)
+
+
+@torch.no_grad()
+def feature_dim(backbone: nn.Module, image_size: int) -> int:
+    """The flat feature size for square inputs of ``image_size`` (read from a dummy forward, in eval mode)."""
+    was_training = backbone.training
+    backbone.eval()
+    device = next(backbone.parameters()).device
+    dim = backbone(torch.zeros(1, 3, image_size, image_size, device=device)).flatten(1).shape[1]
+    backbone.train(was_training)
+    return int(dim)

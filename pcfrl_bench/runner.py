@@ -1,0 +1,177 @@
+"""One benchmark run: resolve the config, pretrain (or reuse the cached checkpoint), evaluate, store a record."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+
+from . import catalog
+from .catalog import Entry
+from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .data.sources import build_source
+from .errors import ConfigError, DatasetLayoutError, PcfrlError
+from .evaluation.features import FeatureSet, cached_features, extract_features
+from .io import atomic_write_text
+from .methods import METHODS, Method
+from .models.backbones import build_backbone, feature_dim
+from .results import environment, write_record
+from .tasks import TASKS, Task
+from .train import checkpoint_state, load_weights, pretrain
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; an explicit CUDA request without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
+    return device
+
+
+@dataclass
+class Resolved:
+    """A run's typed config and the registry entries it came from."""
+
+    config: RunConfig
+    method: Entry
+    task: Entry
+
+
+def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
+            overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> ``--set`` overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    m, t = catalog.entry("method", method), catalog.entry("task", task)
+    method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
+    run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
+    layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), run_layer]
+    layers += [parse_override(o) for o in overrides]
+    cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
+    if cfg.run.method != method or cfg.run.task != task:
+        raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
+    return Resolved(cfg, m, t)
+
+
+def default_task(name: str, data_root: Path) -> Task:
+    """A task with its YAML defaults (for listing and data checks, where no method is involved)."""
+    entry = catalog.entry("task", name)
+    cls = TASKS.get(entry.implementation)
+    params = resolve_config([entry.defaults], EmptyParams, cls.Params).task
+    return cls(entry, params, data_root)
+
+
+def build_task(resolved: Resolved, data_root: Path) -> Task:
+    return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
+
+
+def build_method(resolved: Resolved) -> Method:
+    cfg = resolved.config
+    backbone = build_backbone(cfg.model)
+    dim = feature_dim(backbone, cfg.data.image_size)
+    return METHODS.get(resolved.method.implementation)(cfg.method, backbone, dim, cfg.data.image_size)
+
+
+@dataclass
+class RunPaths:
+    out_dir: Path
+    cache_dir: Path
+    data_root: Path
+
+
+@dataclass
+class RunOptions:
+    resume: bool = False
+    restart: bool = False
+    progress: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
+    impl = resolved.method.implementation
+    return cache_dir / "pretrain" / impl / resolved.config.pretrain_hash(impl)[:16]
+
+
+def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
+                      console: Console) -> tuple[Method, Path, bool, float]:
+    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds)."""
+    cfg = resolved.config
+    run_dir = pretrain_dir(resolved, paths.cache_dir)
+    method = build_method(resolved)
+    state = checkpoint_state(run_dir)
+    if state is not None and options.restart:
+        shutil.rmtree(run_dir)
+        state = None
+    if state is not None and state.complete:
+        console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
+        load_weights(method, run_dir)
+        return method.to(device), run_dir, True, 0.0
+    if state is not None and not options.resume:
+        raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"
+                         f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
+    impl = resolved.method.implementation
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
+    dataset = build_source(cfg.data, paths.data_root)
+    if state is not None:
+        console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
+    outcome = pretrain(method, dataset, cfg.pretrain, run_dir, seed=cfg.run.seed, device=device,
+                       num_workers=cfg.data.num_workers, resume=options.resume, progress=options.progress,
+                       console=console, description=f"pretrain {cfg.run.method}",
+                       metadata={"pretrain_hash": cfg.pretrain_hash(impl)})
+    return method, run_dir, False, outcome.wall_time_s
+
+
+def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt_key: str, paths: RunPaths,
+                  device: torch.device, progress: bool, console: Console) -> dict[str, FeatureSet]:
+    """Frozen features of every split, cached per (checkpoint, task, split, image size)."""
+    cfg = resolved.config
+    size = cfg.eval.image_size
+    task_key = config_hash({"task": resolved.task.implementation, "params": to_plain(cfg.task)})[:8]
+    out = {}
+    for split, dataset in task.splits(size).items():
+        path = paths.cache_dir / "features" / ckpt_key / f"{task.name}-{task_key}-{split}-{size}px.pt"
+        out[split], _ = cached_features(path, lambda ds=dataset, s=split: extract_features(
+            encoder, ds, cfg.eval.feature_batch_size, device, progress=progress, console=console,
+            description=f"features {task.name}/{s}"))
+    return out
+
+
+def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
+        console: Console | None = None) -> dict[str, Any]:
+    """Pretrain (or reuse), evaluate, write the result record and return it."""
+    options = options or RunOptions()
+    console = console or Console()
+    cfg = resolved.config
+    device = resolve_device(cfg.run.device)
+    task = build_task(resolved, paths.data_root)
+    available, where = task.availability()
+    if not available:
+        raise DatasetLayoutError(where)
+    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+    started = time.perf_counter()
+    ckpt_key = run_dir.name
+    features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
+    result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
+    eval_s = time.perf_counter() - started
+    impl = resolved.method.implementation
+    record = {
+        "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
+        "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
+        "protocol": task.protocol, "model_selection": "final_epoch",
+        "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
+        "counts": result.counts, "config": cfg.to_dict(), "config_hash": config_hash(cfg.to_dict()),
+        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
+        "device": str(device), "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
+    }
+    record["_path"] = str(write_record(paths.out_dir, record))
+    return record

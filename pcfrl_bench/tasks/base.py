@@ -1,0 +1,74 @@
+"""The task interface: evaluation data plus a protocol that turns frozen features into metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from ..catalog import Entry
+from ..config import EmptyParams, EvalConfig
+from ..evaluation.features import FeatureSet
+from ..evaluation.probes import ProbeResult, accuracy, train_probe
+from ..registry import Registry
+
+
+@dataclass
+class EvalResult:
+    """Metrics at the final probe epoch, and the best test value over epochs (marked as such)."""
+
+    metrics: dict[str, float]
+    best_over_epochs: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_probe(cls, result: ProbeResult, counts: dict[str, int]) -> "EvalResult":
+        return cls(result.final, result.best, result.best_epoch, counts)
+
+
+class Task:
+    """Base class. Subclasses give ``splits`` (evaluation data) and ``evaluate`` (the protocol)."""
+
+    Params: ClassVar[type] = EmptyParams
+    protocol: ClassVar[str] = ""
+
+    def __init__(self, entry: Entry, params: Any, data_root: Path):
+        self.entry = entry
+        self.params = params
+        self.data_root = Path(data_root)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def availability(self) -> tuple[bool, str]:
+        """(whether the data is present, where it is or what is missing)."""
+        return True, "built in"
+
+    def splits(self, image_size: int) -> dict[str, Dataset]:
+        """Evaluation datasets by split; items are dicts with an "image" and the targets."""
+        raise NotImplementedError
+
+    def evaluate(self, features: dict[str, FeatureSet], cfg: EvalConfig, seed: int, device: torch.device) -> EvalResult:
+        raise NotImplementedError
+
+
+class ClassificationTask(Task):
+    """Linear probe on the ``train`` split's features, accuracy on the ``test`` split (cross-entropy)."""
+
+    protocol = "classification"
+    num_classes: int = 0
+
+    def evaluate(self, features: dict[str, FeatureSet], cfg: EvalConfig, seed: int, device: torch.device) -> EvalResult:
+        train, test = features["train"].subset(cfg.max_train), features["test"].subset(cfg.max_test)
+        result = train_probe(train.features, train.targets["label"], test.features, test.targets["label"],
+                             self.num_classes, cfg.probe, F.cross_entropy, accuracy, "accuracy", True, seed, device)
+        return EvalResult.from_probe(result, {"train": len(train.features), "test": len(test.features)})
+
+
+TASKS: Registry[type[Task]] = Registry("task implementation")

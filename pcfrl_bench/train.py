@@ -1,0 +1,210 @@
+"""The pretraining loop: optimiser and schedule from config, progress bar, JSONL log, atomic checkpoints, resume.
+
+Randomness is re-seeded from (seed, epoch) at the start of every epoch (data order and augmentation), and
+checkpoints are taken at epoch boundaries, so a resumed run repeats an uninterrupted one exactly (CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .config import OptimConfig, PretrainConfig
+from .errors import PcfrlError, TrainingDivergedError
+from .io import append_jsonl, atomic_torch_save, atomic_write_text
+from .methods.base import Method
+
+CHECKPOINT = "last.pt"
+LOG = "log.jsonl"
+SYNC_EVERY = 10  # steps between device syncs (finite-loss check, progress-bar loss)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch, derived from the run seed."""
+    return seed * 1_000_003 + epoch
+
+
+def build_optimizer(params: Iterator[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the base learning rate: linear warm-up, then cosine annealing (or constant)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant" or total_steps <= warmup_steps:
+        return 1.0
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int, epochs: int):
+    total, warmup = steps_per_epoch * epochs, steps_per_epoch * cfg.warmup_epochs
+    min_ratio = cfg.min_lr / cfg.lr if cfg.lr > 0 else 0.0
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warmup, cfg.scheduler, min_ratio))
+
+
+@dataclass
+class CheckpointState:
+    epoch: int  # completed epochs
+    complete: bool
+
+
+def checkpoint_state(run_dir: Path) -> CheckpointState | None:
+    """The state of the checkpoint in ``run_dir``, or None if there is none."""
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return CheckpointState(int(ckpt["epoch"]), bool(ckpt["complete"]))
+
+
+def load_weights(method: Method, run_dir: Path) -> None:
+    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+    method.load_state_dict(ckpt["model"])
+
+
+def _set_epoch(dataset: Dataset, epoch: int) -> None:
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    if hasattr(base, "set_epoch"):
+        base.set_epoch(epoch)
+
+
+def _truncate_log(path: Path, epochs_done: int) -> None:
+    """Keep the log rows of the epochs a resumed checkpoint contains."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in rows if json.loads(r).get("epoch", 0) <= epochs_done]
+    atomic_write_text(path, "".join(r + "\n" for r in kept))
+
+
+def _progress(console: Console | None, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("epoch {task.fields[epoch]}"), TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, disable=not enabled, transient=False,
+    )
+
+
+def _diverged(loss_value: float, epoch: int, step: int, run_dir: Path) -> None:
+    state = checkpoint_state(run_dir)
+    kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
+    raise TrainingDivergedError(f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1}; training stopped and "
+                                f"{kept}. Lower pretrain.optim.lr or check the data.")
+
+
+@dataclass
+class PretrainOutcome:
+    epochs_run: int
+    resumed_from: int | None
+    wall_time_s: float
+
+
+def pretrain(
+    method: Method,
+    dataset: Dataset,
+    cfg: PretrainConfig,
+    run_dir: Path,
+    *,
+    seed: int,
+    device: torch.device,
+    num_workers: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+    description: str = "pretrain",
+    metadata: dict[str, Any] | None = None,
+) -> PretrainOutcome:
+    """Train ``method`` on ``dataset`` for ``cfg.epochs`` epochs, checkpointing into ``run_dir``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    batch_size = min(cfg.batch_size, len(dataset))
+    if batch_size < 2:
+        raise PcfrlError(f"pretraining needs at least 2 images per batch; the source has {len(dataset)}")
+    steps_per_epoch = len(dataset) // batch_size
+    method.to(device)
+    optimizer = build_optimizer(method.parameters(), cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
+    start_epoch, resumed_from = 0, None
+    if resume and (run_dir / CHECKPOINT).is_file():
+        ckpt = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
+        method.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch = resumed_from = int(ckpt["epoch"])
+        _truncate_log(run_dir / LOG, start_epoch)
+    elif (run_dir / LOG).exists():
+        (run_dir / LOG).unlink()
+
+    def save(epoch: int) -> None:
+        atomic_torch_save({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
+                           "scheduler": scheduler.state_dict(), "epoch": epoch,
+                           "complete": epoch >= cfg.epochs, "metadata": metadata or {}}, run_dir / CHECKPOINT)
+
+    started = time.perf_counter()
+    total_steps = steps_per_epoch * cfg.epochs
+    with _progress(console, progress) as bar:
+        task = bar.add_task(description, total=total_steps, completed=start_epoch * steps_per_epoch,
+                            epoch=f"{start_epoch}/{cfg.epochs}", loss="-", rate="-")
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_everything(epoch_seed(seed, epoch))
+            _set_epoch(dataset, epoch)
+            generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+            loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator,
+                                num_workers=num_workers, pin_memory=device.type == "cuda")
+            method.train()
+            sums: dict[str, torch.Tensor] = {}
+            epoch_start, n_images = time.perf_counter(), 0
+            for step, batch in enumerate(loader):
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                out = method.training_step(batch)
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                optimizer.step()
+                scheduler.step()
+                method.on_step_end()
+                for k, v in out.logs.items():
+                    sums[k] = sums.get(k, 0.0) + torch.as_tensor(v, dtype=torch.float64, device=device).detach()
+                n_images += batch["image"].shape[0]
+                if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
+                    loss_value = float(out.loss.detach())
+                    if not math.isfinite(loss_value):
+                        _diverged(loss_value, epoch, step, run_dir)
+                    rate = n_images / max(time.perf_counter() - epoch_start, 1e-9)
+                    bar.update(task, loss=f"{loss_value:.4f}", rate=f"{rate:.0f}")
+                bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
+            means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+            method.on_epoch_end(epoch, means)
+            elapsed = time.perf_counter() - epoch_start
+            append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
+                                         "images_per_s": n_images / max(elapsed, 1e-9), **means})
+            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+                save(epoch + 1)
+    if start_epoch >= cfg.epochs and not (run_dir / CHECKPOINT).exists():
+        save(cfg.epochs)
+    return PretrainOutcome(cfg.epochs - start_epoch, resumed_from, time.perf_counter() - started)
