@@ -30,6 +30,7 @@ from pcfrl_bench.errors import ConfigError
 
 RULES = ("threshold", "top1", "topk")
 SCORES = ("npa", "cosine")
+NS_REDUCTIONS = ("sum", "mean")
 
 
 def cosine_matrix(z: Tensor) -> Tensor:
@@ -38,34 +39,46 @@ def cosine_matrix(z: Tensor) -> Tensor:
     return zn @ zn.T
 
 
-def neighbourhood_consistency(z: Tensor) -> Tensor:
+def neighbourhood_consistency(z: Tensor, reduction: str = "sum") -> Tensor:
     """Eq. 5: NS_ij = sum_{k != i, j} cos(i, k) cos(k, j) for all pairs, (M, M).
 
     Computed as S@S minus the k = i and k = j terms (S_ii S_ij + S_ij S_jj); the diagonal excludes k = i
-    only. ``z`` may be unnormalised.
+    only. ``z`` may be unnormalised. ``reduction="mean"`` divides by the number of terms (M - 2 off the
+    diagonal) - not in the paper, but keeps NS on the scale of a cosine whatever the batch size.
     """
+    if reduction not in NS_REDUCTIONS:
+        raise ConfigError(f"NS reduction must be one of {', '.join(NS_REDUCTIONS)}, got {reduction!r}")
     s = cosine_matrix(z)
     d = torch.diagonal(s)  # 1 for non-zero rows
-    ns = s @ s - s * d[:, None] - s * d[None, :]  # drop k = i and k = j
-    diag = torch.diagonal(s @ s) - d * d  # i == j: only k = i is excluded
-    return ns - torch.diag_embed(torch.diagonal(ns)) + torch.diag_embed(diag)
+    ss = s @ s
+    ns = ss - s * d[:, None] - s * d[None, :]  # drop k = i and k = j
+    diag = torch.diagonal(ss) - d * d  # i == j: only k = i is excluded
+    ns = ns - torch.diag_embed(torch.diagonal(ns)) + torch.diag_embed(diag)
+    if reduction == "mean":
+        m = s.shape[0]
+        counts = torch.full_like(ns, max(m - 2, 1))
+        counts.fill_diagonal_(max(m - 1, 1))
+        ns = ns / counts
+    return ns
 
 
-def pair_alignment(z: Tensor, alpha: float = 10.0, *, grad: bool = False) -> Tensor:
+def pair_alignment(z: Tensor, alpha: float = 10.0, *, grad: bool = False, ns_reduction: str = "sum") -> Tensor:
     """Eq. 3: PA = cos + alpha * NS, (M, M); the diagonal is not meaningful.
+
+    ``ns_reduction``: ``sum`` as printed in Eq. 5, or ``mean`` (see :func:`neighbourhood_consistency`).
 
     Computed without gradient (as the paper's calibration does) unless ``grad=True``, which the
     ``detach_weight=False`` variant of the calibrated loss needs.
     """
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         zz = z if grad else z.detach()
-        return cosine_matrix(zz) + alpha * neighbourhood_consistency(zz)
+        return cosine_matrix(zz) + alpha * neighbourhood_consistency(zz, ns_reduction)
 
 
-def calibration_scores(z: Tensor, score: str = "npa", alpha: float = 10.0) -> Tensor:
+def calibration_scores(z: Tensor, score: str = "npa", alpha: float = 10.0, ns_reduction: str = "sum") -> Tensor:
     """Scores used to find false negatives (Table 5): ``npa`` (Eq. 3) or plain ``cosine``; no gradient."""
     if score == "npa":
-        return pair_alignment(z, alpha)
+        return pair_alignment(z, alpha, ns_reduction=ns_reduction)
     if score == "cosine":
         with torch.no_grad():
             return cosine_matrix(z.detach())
@@ -128,4 +141,5 @@ __all__ = [
     "calibrate",
     "RULES",
     "SCORES",
+    "NS_REDUCTIONS",
 ]

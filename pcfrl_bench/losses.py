@@ -165,7 +165,8 @@ def calibrated_loss(
         log_num = logits
     elif similarity == "attention":
         att = logits.detach() if detach_weight else logits
-        log_w = torch.log_softmax(att.masked_fill(~candidate_mask(groups), NEG_INF), dim=1)
+        cand = candidate_mask(groups)
+        log_w = att - _masked_logsumexp(att, cand)  # log softmax over the anchor's candidates
         log_num = log_w + logits
     else:  # npa: PA replaces cos in the numerator
         log_num = pa_used / tau

@@ -57,6 +57,15 @@ def test_pair_alignment_is_cos_plus_alpha_ns_without_grad(z: torch.Tensor) -> No
     assert pair_alignment(zg, grad=True).requires_grad
 
 
+def test_ns_mean_reduction(z: torch.Tensor) -> None:
+    total, mean = neighbourhood_consistency(z), neighbourhood_consistency(z, "mean")
+    off = ~torch.eye(6, dtype=torch.bool)
+    assert torch.allclose(mean[off], total[off] / 4)  # M - 2 = 4 terms per off-diagonal entry
+    assert torch.allclose(pair_alignment(z, 2.0, ns_reduction="mean"), cosine_matrix(z) + 2.0 * mean)
+    with pytest.raises(ConfigError):
+        neighbourhood_consistency(z, "max")
+
+
 def test_calibration_scores_options(z: torch.Tensor) -> None:
     assert torch.allclose(calibration_scores(z, "npa", alpha=3.0), pair_alignment(z, alpha=3.0))
     assert torch.allclose(calibration_scores(z, "cosine"), cosine_matrix(z))
