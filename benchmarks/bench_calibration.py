@@ -61,7 +61,10 @@ def main() -> None:
     # How many anchors the threshold rule (T=1, alpha=10) calibrates: Eq. 5 is a sum over 2N-2 terms,
     # so PA grows with the batch size and with any shared direction of the embeddings.
     shared = torch.randn(1, d)
-    cases = (("isotropic random", z.detach()), ("random + shared direction (cos~0.2)", z.detach() + 0.5 * shared))
+    cases = (
+        ("isotropic random", z.detach()),
+        ("random + shared direction (cos~0.2)", z.detach() + 0.5 * shared),
+    )
     for label, emb in cases:
         for red in ("sum", "mean"):
             scores = pair_alignment(emb, 10.0, ns_reduction=red)

@@ -62,7 +62,9 @@ def neighbourhood_consistency(z: Tensor, reduction: str = "sum") -> Tensor:
     return ns
 
 
-def pair_alignment(z: Tensor, alpha: float = 10.0, *, grad: bool = False, ns_reduction: str = "sum") -> Tensor:
+def pair_alignment(
+    z: Tensor, alpha: float = 10.0, *, grad: bool = False, ns_reduction: str = "sum"
+) -> Tensor:
     """Eq. 3: PA = cos + alpha * NS, (M, M); the diagonal is not meaningful.
 
     ``ns_reduction``: ``sum`` as printed in Eq. 5, or ``mean`` (see :func:`neighbourhood_consistency`).
@@ -75,7 +77,9 @@ def pair_alignment(z: Tensor, alpha: float = 10.0, *, grad: bool = False, ns_red
         return cosine_matrix(zz) + alpha * neighbourhood_consistency(zz, ns_reduction)
 
 
-def calibration_scores(z: Tensor, score: str = "npa", alpha: float = 10.0, ns_reduction: str = "sum") -> Tensor:
+def calibration_scores(
+    z: Tensor, score: str = "npa", alpha: float = 10.0, ns_reduction: str = "sum"
+) -> Tensor:
     """Scores used to find false negatives (Table 5): ``npa`` (Eq. 3) or plain ``cosine``; no gradient."""
     if score == "npa":
         return pair_alignment(z, alpha, ns_reduction=ns_reduction)
@@ -108,7 +112,8 @@ def calibrate(
         raise ConfigError(f"calibration rule must be one of {', '.join(RULES)}, got {rule!r}")
     m = scores.shape[0]
     if scores.shape != (m, m) or groups.shape != (m,):
-        raise ValueError(f"scores must be (M, M) and groups (M,), got {tuple(scores.shape)}, {tuple(groups.shape)}")
+        shapes = f"{tuple(scores.shape)}, {tuple(groups.shape)}"
+        raise ValueError(f"scores must be (M, M) and groups (M,), got {shapes}")
     cand = candidate_mask(groups.to(scores.device))
     masked = scores.detach().masked_fill(~cand, float("-inf"))
     n_cand = cand.sum(1)

@@ -113,6 +113,7 @@ def contrastive_loss(
     Pairs whose anchor has no negative are skipped under ``"negatives"`` (the ratio is undefined).
     """
     _check("denominator", denominator, DENOMINATORS)
+    groups = groups.to(z.device)
     positives, negatives = _pair_masks(groups, calibrated)
     logits = cosine_matrix(z) / tau
     neg_lse = _masked_logsumexp(logits, negatives)  # (M, 1)
@@ -151,6 +152,7 @@ def calibrated_loss(
     """
     _check("calibrated similarity", similarity, SIMILARITIES)
     _check("calibrated weight_in", weight_in, WEIGHT_IN)
+    groups = groups.to(z.device)
     _, negatives = _pair_masks(groups, calibrated)
     cal = calibrated.to(device=z.device, dtype=torch.bool) & candidate_mask(groups)
     if weight_in == "numerator_only":
@@ -196,7 +198,8 @@ class DynamicWeightAverage:
         self.history: list[list[float]] = []  # the last two epoch-mean loss vectors
 
     def update(self, epoch_mean_losses: Sequence[float] | Tensor) -> None:
-        values = [float(v) for v in (epoch_mean_losses.tolist() if isinstance(epoch_mean_losses, Tensor) else epoch_mean_losses)]
+        raw = epoch_mean_losses.tolist() if isinstance(epoch_mean_losses, Tensor) else epoch_mean_losses
+        values = [float(v) for v in raw]
         if len(values) != self.n_tasks:
             raise ValueError(f"DWA expects {self.n_tasks} losses, got {len(values)}")
         if not all(math.isfinite(v) and v >= 0 for v in values):
@@ -212,7 +215,8 @@ class DynamicWeightAverage:
         return (self.n_tasks * torch.softmax(ratios / self.temperature, dim=0)).tolist()
 
     def state_dict(self) -> dict:
-        return {"n_tasks": self.n_tasks, "temperature": self.temperature, "history": [list(h) for h in self.history]}
+        history = [list(h) for h in self.history]
+        return {"n_tasks": self.n_tasks, "temperature": self.temperature, "history": history}
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["n_tasks"]) != self.n_tasks:

@@ -22,7 +22,8 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture
 def z() -> torch.Tensor:
     torch.manual_seed(1)
-    return torch.randn(6, 4, dtype=torch.float64) * torch.tensor([[1.0], [2.0], [0.5], [3.0], [1.0], [0.1]], dtype=torch.float64)
+    scales = torch.tensor([[1.0], [2.0], [0.5], [3.0], [1.0], [0.1]], dtype=torch.float64)
+    return torch.randn(6, 4, dtype=torch.float64) * scales
 
 
 def test_cosine_matrix_by_hand(z: torch.Tensor) -> None:

@@ -108,6 +108,8 @@ def test_gradients_reach_every_parameter() -> None:
     loss = net.face_head(f).pow(2).mean() + net.pose_head(p).pow(2).mean()
     loss = loss + (net.decoder(f, p) - x).abs().mean() + s.mean()
     loss.backward()
-    missing = [n for n, prm in net.named_parameters() if prm.grad is None or not torch.isfinite(prm.grad).all()]
+    missing = [
+        n for n, prm in net.named_parameters() if prm.grad is None or not torch.isfinite(prm.grad).all()
+    ]
     assert missing == []
     assert all(prm.grad.abs().sum() > 0 for prm in net.backbone.parameters())
