@@ -508,3 +508,32 @@ def test_image_dataset_crops_by_box(tmp_path):
     index = SampleIndex(paths=[tmp_path / "c.png"], targets={"bbox": np.array([[5.0, 5.0, 10.0, 10.0]])})
     img = ImageIndexDataset(index, 5, crop_key="bbox")[0]["image"]
     assert float(img.min()) == 1.0
+
+
+def test_lfw_view1_file_is_one_fold(tmp_path):
+    fx.write_lfw(tmp_path)
+    (tmp_path / "pairsDevTest.txt").write_text("2\nAnn_A\t1\t2\nBob_B\t1\t2\nAnn_A\t1\tCid_C\t1\nDee_D\t1\tEve_E\t2\n")
+    index = read_lfw(tmp_path, pairs_file="pairsDevTest.txt")["test"]
+    assert index.same.tolist() == [True, True, False, False] and index.fold.tolist() == [0, 0, 0, 0]
+
+
+def test_fer2013_non_integer_pixel(tmp_path):
+    path = fx.write_fer2013_csv(tmp_path)["path"]
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6].replace('"', '"x ', 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MalformedFileError) as err:
+        read_fer2013(tmp_path)
+    assert_names(err, "fer2013.csv:7", "integers")
+
+
+def test_disfa_fold_splits_are_subject_exclusive(tmp_path):
+    from pcfrl_bench.data.readers import disfa_fold_splits
+
+    fx.write_disfa(tmp_path, subjects=(1, 13, 3, 4), n_frames=2)
+    folds = disfa_fold_splits(read_disfa(tmp_path)["all"])
+    tests = [sorted(set(te.targets["subject"].tolist())) for _, te in folds]
+    assert tests == [[1], [13], [3, 4]]
+    for train, test in folds:
+        assert not set(train.targets["subject"].tolist()) & set(test.targets["subject"].tolist())
+        assert len(train) + len(test) == 8

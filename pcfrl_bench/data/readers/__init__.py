@@ -12,7 +12,7 @@ from .base import ImageIndexDataset, SampleIndex
 from .bu3dfe import read_bu3dfe
 from .check import check_dataset
 from .cifar10 import read_cifar10
-from .disfa import DISFA_AUS, read_disfa
+from .disfa import DISFA_AUS, disfa_fold_splits, read_disfa
 from .fer2013 import FER_CLASSES, read_fer2013
 from .headpose import read_headpose
 from .imagefolder import read_imagefolder
@@ -77,6 +77,7 @@ __all__ = [
     "SampleIndex",
     "check_dataset",
     "dataset_root",
+    "disfa_fold_splits",
     "epoch_frame_index",
     "read_bu3dfe",
     "read_calfw",

@@ -127,3 +127,11 @@ def read_disfa(
         meta={"aus": list(aus), "subjects": found, "n_missing_frames": n_missing},
     )
     return {"all": index}
+
+
+def disfa_fold_splits(index: SampleIndex, n_folds: int = 3) -> list[tuple[SampleIndex, SampleIndex]]:
+    """(train, test) pairs of the subject-exclusive folds of datasets.md §5 (fold k tests on part k+1)."""
+    from pcfrl_bench.evaluation.protocols import au_subject_folds
+
+    fold = au_subject_folds(index.targets["subject"], n_folds)
+    return [(index.subset(fold != k), index.subset(fold == k)) for k in range(n_folds)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,6 +61,16 @@ def _find_source(root: Path, variant: str) -> tuple[str, Path]:
     raise layout_error(root, "FER-2013 data (fer2013.csv, icml_face_data.csv or train/<class>/)", FER_LAYOUT)
 
 
+def _parse_pixels(text: str, path: Path, line: int) -> np.ndarray:
+    """Space-separated integers via numpy's C parser (5x faster than split(); the full CSV takes seconds)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # numpy warns (or raises) on a non-integer token
+        try:
+            return np.fromstring(text, dtype=np.int32, sep=" ")
+        except (ValueError, DeprecationWarning):
+            raise MalformedFileError(path, line, "pixel values must be space-separated integers") from None
+
+
 def _read_csv(path: Path, test: set[str]) -> dict[str, SampleIndex]:
     images: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     labels: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -87,13 +98,9 @@ def _read_csv(path: Path, test: set[str]) -> dict[str, SampleIndex]:
                 raise MalformedFileError(path, n, f"unknown emotion {label} (FER-2013 labels are 0..6)")
             if usage not in USAGES:
                 raise MalformedFileError(path, n, f"unknown Usage {usage!r} (expected one of {USAGES})")
-            values = pixels.split()
-            if len(values) != 48 * 48:
-                raise MalformedFileError(path, n, f"expected 2304 pixel values, got {len(values)}")
-            try:
-                arr = np.asarray(values, dtype=np.int32)
-            except ValueError:
-                raise MalformedFileError(path, n, "pixel values must be integers") from None
+            arr = _parse_pixels(pixels, path, n)
+            if len(arr) != 48 * 48:
+                raise MalformedFileError(path, n, f"expected 2304 pixel values, got {len(arr)}")
             if arr.min() < 0 or arr.max() > 255:
                 raise MalformedFileError(path, n, "pixel values must lie in 0..255")
             split = _split_of(usage, test)

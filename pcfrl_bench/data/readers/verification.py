@@ -50,7 +50,11 @@ def _image_dir(root: Path, image_dir: str | None, candidates: tuple[str, ...], l
 def read_lfw(
     root: Path, image_dir: str | None = None, pairs_file: str = "pairs.txt", check_files: bool = True
 ) -> dict[str, SampleIndex]:
-    """LFW View 2: split 'test' with the 6,000 pairs of pairs.txt; fold k = the k-th set of the file (§3)."""
+    """LFW View 2: split 'test' with the 6,000 pairs of pairs.txt; fold k = the k-th set of the file (§3).
+
+    `image_dir` defaults to the first of lfw-deepfunneled, lfw_funneled, lfw (Kaggle's doubled folder is
+    followed). A View-1 file (`pairs_file="pairsDevTest.txt"`, header 'N') reads as a single fold.
+    """
     root = Path(root)
     if not root.is_dir():
         raise layout_error(root, "LFW root", LFW_LAYOUT)
@@ -58,6 +62,8 @@ def read_lfw(
     images = _image_dir(root, image_dir, ("lfw-deepfunneled", "lfw_funneled", "lfw"), LFW_LAYOUT)
     lines = read_text_lines(pairs_path)
     header = lines[0].split() if lines else []
+    if len(header) == 1:  # View 1 (pairsDevTrain/DevTest.txt): 'N', then N matched + N mismatched, one fold
+        header = ["1", header[0]]
     if len(header) != 2:
         raise MalformedFileError(pairs_path, 1, f"expected header '<n_folds> <pairs_per_half>', got {lines[:1]}")
     n_sets = int(header[0]) if header[0].isdigit() else -1
