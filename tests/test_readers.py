@@ -537,3 +537,17 @@ def test_disfa_fold_splits_are_subject_exclusive(tmp_path):
     for train, test in folds:
         assert not set(train.targets["subject"].tolist()) & set(test.targets["subject"].tolist())
         assert len(train) + len(test) == 8
+
+
+def test_voxceleb_merge_two_roots(tmp_path):
+    from pcfrl_bench.data.readers import merge_clip_indices
+
+    fx.write_voxceleb(tmp_path / "vox1", ids=2, videos=1, clips=1, frames=2)
+    fx.write_voxceleb(tmp_path / "vox2", ids=1, videos=2, clips=1, frames=3)
+    a, b = read_voxceleb(tmp_path / "vox1")["train"], read_voxceleb(tmp_path / "vox2")["train"]
+    m = merge_clip_indices(a, b)
+    assert len(m) == 4 and m.targets["identity"].tolist() == [0, 1, 2, 2]
+    frames = epoch_frame_index(m, seed=3, epoch=0)
+    for clip, path in zip(m.paths, frames.paths):
+        assert path.parent == clip
+    assert m.meta["frames"][m.targets["frame_offset"][2]].startswith(str(tmp_path / "vox2"))

@@ -19,7 +19,7 @@ from .imagefolder import read_imagefolder
 from .rafdb import RAFDB_CLASSES, read_rafdb
 from .stl10 import read_stl10
 from .verification import read_calfw, read_cplfw, read_lfw
-from .voxceleb import epoch_frame_index, read_voxceleb, sample_clip_frames
+from .voxceleb import epoch_frame_index, merge_clip_indices, read_voxceleb, sample_clip_frames
 
 READERS: dict[str, Callable[..., dict[str, SampleIndex]]] = {
     "rafdb": read_rafdb,
@@ -79,6 +79,7 @@ __all__ = [
     "dataset_root",
     "disfa_fold_splits",
     "epoch_frame_index",
+    "merge_clip_indices",
     "read_bu3dfe",
     "read_calfw",
     "read_cifar10",

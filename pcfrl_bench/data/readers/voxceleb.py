@@ -90,3 +90,28 @@ def epoch_frame_index(index: SampleIndex, seed: int, epoch: int) -> SampleIndex:
         targets={"identity": index.targets["identity"], "clip": np.arange(len(index), dtype=np.int64)},
         meta={"identities": index.meta["identities"], "seed": seed, "epoch": epoch},
     )
+
+
+def merge_clip_indices(*indices: SampleIndex) -> SampleIndex:
+    """Concatenate clip indices (e.g. VoxCeleb1 and VoxCeleb2); identities of later ones are renumbered after
+    the earlier ones, frame offsets shifted."""
+    paths: list[Path] = []
+    frames: list[str] = []
+    identities: list[str] = []
+    ident, counts, offsets = [], [], []
+    for index in indices:
+        paths += index.paths
+        ident.append(index.targets["identity"] + len(identities))
+        offsets.append(index.targets["frame_offset"] + len(frames))
+        counts.append(index.targets["n_frames"])
+        identities += index.meta["identities"]
+        frames += index.meta["frames"]
+    return SampleIndex(
+        paths=paths,
+        targets={
+            "identity": np.concatenate(ident),
+            "n_frames": np.concatenate(counts),
+            "frame_offset": np.concatenate(offsets),
+        },
+        meta={"identities": identities, "frames": frames},
+    )
