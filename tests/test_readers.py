@@ -551,3 +551,9 @@ def test_voxceleb_merge_two_roots(tmp_path):
     for clip, path in zip(m.paths, frames.paths):
         assert path.parent == clip
     assert m.meta["frames"][m.targets["frame_offset"][2]].startswith(str(tmp_path / "vox2"))
+
+
+def test_image_dataset_without_box_keeps_full_image(tmp_path):
+    fx.write_image(tmp_path / "d.png", size=10)
+    index = SampleIndex(paths=[tmp_path / "d.png"], targets={"bbox": np.full((1, 4), np.nan, np.float32)})
+    assert ImageIndexDataset(index, 10, crop_key="bbox", crop_margin=0.5)[0]["image"].shape == (3, 10, 10)

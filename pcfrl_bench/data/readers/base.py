@@ -118,13 +118,6 @@ def read_text_lines(path: Path) -> list[str]:
         raise MalformedFileError(path, None, f"not a UTF-8 text file ({err})") from err
 
 
-def parse_int(text: str, path: Path, line: int, what: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise MalformedFileError(path, line, f"{what} {text.strip()!r} is not an integer") from None
-
-
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     """Image files in `folder` (sorted), by extension."""
     it = folder.rglob("*") if recursive else folder.iterdir()
@@ -153,7 +146,9 @@ class ImageIndexDataset(Dataset):
     `image_size` is an int (square) or (H, W). `crop_key` names an (N,4) target of x0,y0,x1,y1 boxes to crop
     (enlarged by `crop_margin` of the box size on each side) before resizing. With `skip_unreadable=True`, an
     image that cannot be read is replaced by the next readable one and counted in `n_unreadable` (the indices
-    are in `unreadable`); `scan()` instead drops unreadable samples up front.
+    are in `unreadable`); `scan()` instead drops unreadable samples up front. With DataLoader workers the count
+    is kept per worker: call `scan()` in the main process when the number matters. `transform`, if given,
+    receives the resized RGB PIL image and replaces the to-tensor step.
     """
 
     def __init__(
@@ -209,9 +204,11 @@ class ImageIndexDataset(Dataset):
     def _image(self, pos: int) -> torch.Tensor:
         img = self._load(pos)
         if self.crop_key is not None:
-            x0, y0, x1, y1 = (float(v) for v in self.index.targets[self.crop_key][pos])
-            mw, mh = (x1 - x0) * self.crop_margin, (y1 - y0) * self.crop_margin
-            img = img.crop((int(x0 - mw), int(y0 - mh), int(x1 + mw), int(y1 + mh)))
+            box = np.asarray(self.index.targets[self.crop_key][pos], dtype=np.float64)
+            if np.isfinite(box).all():  # no box (NaN): keep the full image
+                x0, y0, x1, y1 = box
+                mw, mh = (x1 - x0) * self.crop_margin, (y1 - y0) * self.crop_margin
+                img = img.crop((int(x0 - mw), int(y0 - mh), int(x1 + mw), int(y1 + mh)))
         if img.size != (self.size[1], self.size[0]):
             img = img.resize((self.size[1], self.size[0]), Image.BILINEAR)
         if self.transform is not None:
