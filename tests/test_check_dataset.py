@@ -52,3 +52,12 @@ def test_check_reports_problems_instead_of_raising(tmp_path):
 
     with pytest.raises(UnknownNameError):
         check_dataset("nope", tmp_path)
+
+
+def test_check_decodes_a_sample_of_images(tmp_path):
+    fx.write_rafdb(tmp_path)
+    (tmp_path / "basic/Image/aligned/test_0001_aligned.jpg").write_bytes(b"garbage")
+    rep = check_dataset("rafdb", tmp_path)
+    assert rep["splits"]["test"]["samples"] == 7
+    assert any("cannot decode" in p and "test_0001_aligned.jpg" in p for p in rep["problems"])
+    assert check_dataset("rafdb", tmp_path, decode_sample=0)["problems"] == []

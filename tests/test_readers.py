@@ -557,3 +557,14 @@ def test_image_dataset_without_box_keeps_full_image(tmp_path):
     fx.write_image(tmp_path / "d.png", size=10)
     index = SampleIndex(paths=[tmp_path / "d.png"], targets={"bbox": np.full((1, 4), np.nan, np.float32)})
     assert ImageIndexDataset(index, 10, crop_key="bbox", crop_margin=0.5)[0]["image"].shape == (3, 10, 10)
+
+
+def test_cifar10_unknown_label(tmp_path):
+    import pickle
+
+    fx.write_cifar10(tmp_path, rows=2)
+    with open(tmp_path / "cifar-10-batches-py/test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 10]}, f)
+    with pytest.raises(MalformedFileError) as err:
+        read_cifar10(tmp_path)
+    assert_names(err, "test_batch", "label #2 is 10")

@@ -13,7 +13,26 @@ from pcfrl_bench.errors import PcfrlError, UnknownNameError
 from .base import SampleIndex, missing_files
 
 
-def _split_report(index: SampleIndex, problems: list[str], split: str, name: str) -> dict[str, Any]:
+def _undecodable(paths: list[Path], n: int) -> list[str]:
+    """Of up to `n` evenly spaced existing files, those Pillow cannot decode."""
+    from PIL import Image
+
+    bad = []
+    for i in np.unique(np.linspace(0, len(paths) - 1, num=min(n, len(paths))).astype(int)) if paths else []:
+        p = paths[int(i)]
+        if not Path(p).is_file():
+            continue
+        try:
+            with Image.open(p) as img:
+                img.load()
+        except Exception as err:  # any decoder failure is a data problem to report
+            bad.append(f"{p} ({type(err).__name__})")
+    return bad
+
+
+def _split_report(
+    index: SampleIndex, problems: list[str], split: str, name: str, decode_sample: int
+) -> dict[str, Any]:
     rep: dict[str, Any] = {"samples": len(index)}
     if index.is_verification:
         rep["pairs"] = int(len(index.pairs))
@@ -47,12 +66,16 @@ def _split_report(index: SampleIndex, problems: list[str], split: str, name: str
         if n_missing:
             rep["missing_files"] = n_missing
             problems.append(f"{split}: {n_missing} image files missing, e.g. {', '.join(first[:3])}")
+        for bad in _undecodable(index.paths, decode_sample):
+            problems.append(f"{split}: cannot decode image {bad}")
     return rep
 
 
-def check_dataset(name: str, root: Path, **options: Any) -> dict[str, Any]:
+def check_dataset(name: str, root: Path, decode_sample: int = 16, **options: Any) -> dict[str, Any]:
     """Per-split counts (samples or pairs, classes, subjects) and a list of problems; never raises for data
-    problems (layout and format errors become problem strings). Unknown `name` raises UnknownNameError."""
+    problems (layout and format errors, missing files, and undecodable images among `decode_sample` evenly
+    spaced ones per split become problem strings). `options` go to the reader. Unknown `name` raises
+    UnknownNameError."""
     from . import READERS
 
     if name not in READERS:
@@ -73,5 +96,5 @@ def check_dataset(name: str, root: Path, **options: Any) -> dict[str, Any]:
         report["problems"].append(f"cannot read {getattr(err, 'filename', root)}: {err.strerror or err}")
         return report
     for split, index in splits.items():
-        report["splits"][split] = _split_report(index, report["problems"], split, name)
+        report["splits"][split] = _split_report(index, report["problems"], split, name, decode_sample)
     return report

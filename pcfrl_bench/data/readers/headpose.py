@@ -23,7 +23,7 @@ def pose_from_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from scipy.io import loadmat
 
     try:
-        mat = loadmat(path)
+        mat = loadmat(path, variable_names=["Pose_Para", "pt2d"])
     except Exception as err:  # scipy raises several types for corrupt files
         raise MalformedFileError(path, None, f"cannot read .mat file ({err})") from err
     if "Pose_Para" not in mat:
