@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,6 @@ def require_file(path: Path, what: str, layout: str) -> Path:
     if not Path(path).is_file():
         raise layout_error(Path(path), what, layout)
     return Path(path)
-
-
-def first_existing(candidates: Iterable[Path]) -> Path | None:
-    for c in candidates:
-        if Path(c).exists():
-            return Path(c)
-    return None
 
 
 def check_files_exist(paths: Sequence[Path], what: str, referenced_by: Path | None = None) -> None:

@@ -17,8 +17,10 @@ def _undecodable(paths: list[Path], n: int) -> list[str]:
     """Of up to `n` evenly spaced existing files, those Pillow cannot decode."""
     from PIL import Image
 
-    bad = []
-    for i in np.unique(np.linspace(0, len(paths) - 1, num=min(n, len(paths))).astype(int)) if paths else []:
+    bad: list[str] = []
+    if not paths or n <= 0:
+        return bad
+    for i in np.unique(np.linspace(0, len(paths) - 1, num=min(n, len(paths))).astype(int)):
         p = paths[int(i)]
         if not Path(p).is_file():
             continue
