@@ -130,6 +130,7 @@ def test_fer2013_csv_errors(tmp_path):
 
 def test_fer2013_folders_map_classes_by_name(tmp_path):
     fx.write_fer2013_folders(tmp_path)
+    fx.write_image(tmp_path / "train" / ".ipynb_checkpoints" / "x.jpg")  # hidden folders are ignored
     splits = read_fer2013(tmp_path)
     # sorted ImageFolder order would give angry 0, neutral 4, sad 5, surprise 6: the trap of §2
     assert splits["train"].targets["label"].tolist() == [0, 6, 4, 5]
@@ -300,6 +301,10 @@ def test_disfa_errors_and_missing_frames(tmp_path):
 
 def test_headpose_mat_angles_and_99_degree_filter(tmp_path):
     fx.write_headpose(tmp_path)
+    from scipy.io import savemat
+
+    (tmp_path / "300W_LP/Code").mkdir()
+    savemat(tmp_path / "300W_LP/Code/Model_Shape.mat", {"mu_shape": np.zeros((3, 1))})
     splits = read_headpose(tmp_path)
     train, test = splits["train"], splits["test"]
     assert len(train) == 3 and train.meta["n_filtered"] == 1  # pitch 100 dropped: Pose_Para order is pitch, yaw
@@ -307,7 +312,7 @@ def test_headpose_mat_angles_and_99_degree_filter(tmp_path):
     got = {p.stem: a for p, a in zip(test.paths, test.targets["angles"])}
     np.testing.assert_allclose(got["image00002"], [20.0, 10.0, -3.0], atol=1e-4)
     np.testing.assert_allclose(got["image00004"], [-45.0, 0.0, 5.0], atol=1e-4)
-    names = sorted(str(p.relative_to(tmp_path / "300W_LP")) for p in train.paths)
+    names = sorted(str(p.relative_to(tmp_path / "300W_LP")) for p in train.paths)  # landmarks/ and Code/ skipped
     assert names == ["AFW/AFW_134212_1_0.jpg", "AFW_Flip/AFW_134212_1_0.jpg", "HELEN/HELEN_1_1_0.jpg"]
     np.testing.assert_allclose(test.targets["bbox"][0], [2.4, 3.45, 10.0, 12.0], atol=1e-4)  # negative pt skipped
     wide = read_headpose(tmp_path, limit=180.0)

@@ -112,9 +112,15 @@ def read_text_lines(path: Path) -> list[str]:
 
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files in `folder` (sorted), by extension."""
+    """Image files in `folder` (sorted), by extension; hidden files and folders (".name") are skipped."""
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(
+        p
+        for p in it
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 # ----------------------------------------------------------------------------------------------- torch Dataset

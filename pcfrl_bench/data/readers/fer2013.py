@@ -126,7 +126,7 @@ def _read_folders(base: Path, test: set[str]) -> dict[str, SampleIndex]:
         top = base / folder
         if not top.is_dir():
             raise layout_error(top, "FER-2013 folder", FER_LAYOUT)
-        for class_dir in sorted(p for p in top.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")):
             key = class_dir.name.lower()
             if key not in FER_FOLDER_TO_ID:
                 raise DatasetLayoutError(

@@ -53,8 +53,10 @@ def _mat_split(folder: Path, file_list: Path | None) -> SampleIndex:
                 raise MalformedFileError(file_list, n, f"listed sample has no .mat file: {m}")
             mats.append(m)
     else:
+        # skip landmarks/ and any folder without images (e.g. a Code/ folder of model .mat files)
         mats = sorted(folder.rglob("*.mat"))
-        mats = [m for m in mats if "landmarks" not in m.relative_to(folder).parts[:-1]]
+        with_images = {m.parent for m in mats if m.with_suffix(".jpg").is_file()}
+        mats = [m for m in mats if m.parent in with_images and "landmarks" not in m.relative_to(folder).parts[:-1]]
     paths, angles, boxes = [], [], []
     for m in mats:
         jpg = m.with_suffix(".jpg")
