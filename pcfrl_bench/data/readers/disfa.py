@@ -1,0 +1,137 @@
+"""DISFA action-unit reader: per-AU label files + user-extracted frames (§5)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
+
+from .base import SampleIndex, layout_error, read_text_lines, require_dir
+
+DISFA_AUS = (1, 2, 4, 6, 9, 12, 25, 26)  # 8-AU benchmark (JAA-Net, ME-GraphAU; PCFRL Sec. 4.2.1)
+
+DISFA_LAYOUT = """\
+<root>/                                        (default <data-root>/DISFA)
+  ActionUnit_Labels/SN001/SN001_au1.txt ...    lines 'frame,intensity' (0..5), one per frame, no header
+  frames/SN001/0.jpg, 1.jpg, ...               frames you extracted, 0-based line index (jpg or png);
+                                               another folder via frames_root=
+"""
+
+_SUBJECT = re.compile(r"^SN(\d+)$")
+
+
+def _read_au_file(path: Path) -> np.ndarray:
+    """Intensities of one `SNxxx_auN.txt`, in line order (the frame number column is ignored, §5)."""
+    values = []
+    for n, line in enumerate(read_text_lines(path), start=1):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != 2:
+            raise MalformedFileError(path, n, f"expected 'frame,intensity', got {line!r}")
+        try:
+            int(fields[0])
+            value = int(fields[1])
+        except ValueError:
+            raise MalformedFileError(path, n, f"frame and intensity must be integers, got {line!r}") from None
+        if not 0 <= value <= 5:
+            raise MalformedFileError(path, n, f"intensity {value} outside 0..5")
+        values.append(value)
+    return np.asarray(values, dtype=np.int64)
+
+
+def _frame_path(frames_dir: Path, t: int, frame_format: str, exts: Sequence[str]) -> Path | None:
+    for ext in exts:
+        p = frames_dir / f"{frame_format.format(t=t)}{ext}"
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def read_disfa(
+    root: Path,
+    frames_root: Path | None = None,
+    aus: Sequence[int] = DISFA_AUS,
+    threshold: int = 1,
+    frame_format: str = "{t}",
+    frame_exts: Sequence[str] = (".jpg", ".png"),
+    missing_frames: str = "error",
+    subjects: Sequence[str] | None = None,
+) -> dict[str, SampleIndex]:
+    """DISFA: one split 'all' of frames; targets 'aus' (N,len(aus)) 0/1 with positive = intensity > `threshold`,
+    'au_intensity' (N,len(aus)), 'subject' (N,) int (SN001 -> 1), 'frame' (N,) 0-based.
+
+    Subjects are discovered from ActionUnit_Labels/ (or restricted to `subjects`). Frame t of subject S is
+    `<frames_root>/S/<frame_format.format(t=t)><ext>`. `missing_frames="skip"` drops frames without an image
+    (counted in meta["n_missing_frames"]); the default "error" names the first missing file.
+    Folds: pcfrl_bench.evaluation.protocols.au_subject_folds(targets["subject"]).
+    """
+    if missing_frames not in ("error", "skip"):
+        raise ConfigError(f"disfa missing_frames must be 'error' or 'skip', got {missing_frames!r}")
+    root = Path(root)
+    labels_dir = require_dir(root / "ActionUnit_Labels", "DISFA label folder", DISFA_LAYOUT)
+    frames_base = Path(frames_root) if frames_root is not None else root / "frames"
+    require_dir(frames_base, "DISFA frames folder", DISFA_LAYOUT)
+    found = sorted(p.name for p in labels_dir.iterdir() if p.is_dir() and _SUBJECT.match(p.name))
+    if subjects is not None:
+        unknown = sorted(set(subjects) - set(found))
+        if unknown:
+            raise layout_error(labels_dir / unknown[0], "DISFA subject folder", DISFA_LAYOUT)
+        found = [s for s in found if s in set(subjects)]
+    if not found:
+        raise layout_error(labels_dir / "SN001", "DISFA subject folders (SNxxx)", DISFA_LAYOUT)
+    paths: list[Path] = []
+    intensity_parts, subject_parts, frame_parts = [], [], []
+    n_missing = 0
+    for subject in found:
+        columns = []
+        for au in aus:
+            f = labels_dir / subject / f"{subject}_au{au}.txt"
+            if not f.is_file():
+                raise layout_error(f, f"DISFA label file for AU{au}", DISFA_LAYOUT)
+            columns.append((f, _read_au_file(f)))
+        n_frames = len(columns[0][1])
+        for f, col in columns[1:]:
+            if len(col) != n_frames:
+                raise MalformedFileError(f, None, f"{len(col)} frames, but {columns[0][0].name} has {n_frames}")
+        intensity = np.stack([c for _, c in columns], axis=1) if n_frames else np.zeros((0, len(aus)), np.int64)
+        frames_dir = frames_base / subject
+        keep = np.ones(n_frames, dtype=bool)
+        for t in range(n_frames):
+            p = _frame_path(frames_dir, t, frame_format, frame_exts)
+            if p is None:
+                if missing_frames == "error":
+                    want = frames_dir / f"{frame_format.format(t=t)}{frame_exts[0]}"
+                    raise DatasetLayoutError(f"DISFA frame image missing: {want} (frame {t} of {subject})")
+                keep[t] = False
+                n_missing += 1
+            else:
+                paths.append(p)
+        intensity_parts.append(intensity[keep])
+        subject_parts.append(np.full(int(keep.sum()), int(_SUBJECT.match(subject).group(1)), dtype=np.int64))
+        frame_parts.append(np.flatnonzero(keep))
+    intensity_all = np.concatenate(intensity_parts)
+    index = SampleIndex(
+        paths=paths,
+        targets={
+            "aus": (intensity_all > threshold).astype(np.float32),  # PCFRL Sec. 4.2.1: positive if intensity > 1
+            "au_intensity": intensity_all,
+            "subject": np.concatenate(subject_parts),
+            "frame": np.concatenate(frame_parts).astype(np.int64),
+        },
+        meta={"aus": list(aus), "subjects": found, "n_missing_frames": n_missing},
+    )
+    return {"all": index}
+
+
+def disfa_fold_splits(index: SampleIndex, n_folds: int = 3) -> list[tuple[SampleIndex, SampleIndex]]:
+    """(train, test) pairs of the subject-exclusive folds of datasets.md §5 (fold k tests on part k+1)."""
+    from pcfrl_bench.evaluation.protocols import au_subject_folds
+
+    fold = au_subject_folds(index.targets["subject"], n_folds)
+    return [(index.subset(fold != k), index.subset(fold == k)) for k in range(n_folds)]

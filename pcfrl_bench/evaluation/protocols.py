@@ -1,0 +1,140 @@
+"""Evaluation protocols shared by the real and synthetic tasks: pure, vectorised numpy functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# DISFA 3-fold subject-exclusive partition of JAA-Net (datasets.md §5); fold k tests on part k+1.
+DISFA_PARTS: tuple[tuple[int, ...], ...] = (
+    (2, 10, 1, 26, 27, 32, 30, 9, 16),
+    (13, 18, 11, 28, 12, 6, 31, 21, 24),
+    (3, 29, 23, 25, 8, 5, 7, 17, 4),
+)
+ANGLE_NAMES = ("yaw", "pitch", "roll")
+
+
+def cosine_pair_scores(features: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Cosine similarity of features[pairs[:,0]] and features[pairs[:,1]] (decisions.md: FR by cosine)."""
+    f = np.asarray(features, dtype=np.float64)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    p = np.asarray(pairs, dtype=np.int64)
+    return np.einsum("ij,ij->i", f[p[:, 0]], f[p[:, 1]])
+
+
+def _accuracy_at(scores: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Accuracy of 'same iff score >= t' for every t, via sorted scores (no loop over pairs)."""
+    pos, neg = np.sort(scores[same]), np.sort(scores[~same])
+    tp = len(pos) - np.searchsorted(pos, thresholds, side="left")
+    tn = np.searchsorted(neg, thresholds, side="left")
+    return (tp + tn) / max(len(scores), 1)
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Threshold among the sorted unique scores (and +inf) with the highest accuracy; ties -> smallest."""
+    candidates = np.append(np.unique(scores), np.inf)
+    acc = _accuracy_at(scores, same, candidates)
+    k = int(np.argmax(acc))
+    return float(candidates[k]), float(acc[k])
+
+
+def verification_accuracy_10fold(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
+    """LFW View-2 protocol (README 'Test procedure', datasets.md §3): per fold, the accuracy-maximising threshold
+    on the other folds is applied to the held-out fold. Pairs with score >= threshold are called 'same'.
+
+    Returns accuracy_mean, accuracy_std (population std, as insightface), accuracy_sem (std(ddof=1)/sqrt(k),
+    as FaceX-Zoo), fold_accuracies and thresholds.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    fold = np.asarray(fold)
+    if not (scores.shape == same.shape == fold.shape):
+        raise ValueError("scores, same and fold must have the same shape")
+    folds = np.unique(fold)
+    if len(folds) < 2:
+        raise ValueError("verification_accuracy_10fold needs at least two folds")
+    accs, thresholds = [], []
+    for k in folds:  # loop over the 10 folds only
+        test = fold == k
+        t, _ = best_threshold(scores[~test], same[~test])
+        accs.append(float(np.mean((scores[test] >= t) == same[test])))
+        thresholds.append(t)
+    a = np.asarray(accs)
+    return {
+        "accuracy_mean": float(a.mean()),
+        "accuracy_std": float(a.std()),
+        "accuracy_sem": float(a.std(ddof=1) / np.sqrt(len(a))),
+        "fold_accuracies": accs,
+        "thresholds": thresholds,
+    }
+
+
+def _subject_numbers(subjects: Sequence) -> np.ndarray:
+    """Subject ids as ints: 1 or 'SN001' -> 1; other strings -> -1 (not a DISFA id)."""
+    s = np.asarray(subjects)
+    if s.dtype.kind in "iu":
+        return s.astype(np.int64)
+    out = np.full(s.shape, -1, dtype=np.int64)
+    for value in np.unique(s):
+        text = str(value)
+        if text.upper().startswith("SN") and text[2:].isdigit():
+            out[s == value] = int(text[2:])
+    return out
+
+
+def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
+    """Test-fold id (0..n_folds-1) of every sample; fold k trains on the other folds.
+
+    datasets.md §5: when all subjects are DISFA subjects and n_folds == 3, the fixed JAA-Net partition
+    (fold k = part k+1). Otherwise a deterministic subject-exclusive split: sorted unique subjects dealt
+    round-robin to folds.
+    """
+    s = np.asarray(subjects)
+    numbers = _subject_numbers(s)
+    known = {sub: part for part, subs in enumerate(DISFA_PARTS) for sub in subs}
+    if n_folds == 3 and np.isin(numbers, list(known)).all():
+        lookup = np.full(max(known) + 1, -1, dtype=np.int64)
+        for sub, part in known.items():
+            lookup[sub] = part
+        return lookup[numbers]
+    unique, inverse = np.unique(s, return_inverse=True)
+    return (np.arange(len(unique)) % n_folds)[inverse.reshape(-1)]
+
+
+def f1_per_label(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """F1 of each column of binary (N,L) predictions (PCFRL Sec. 4.2.1, F1 per AU); 0 where undefined."""
+    p = np.asarray(pred).astype(bool)
+    t = np.asarray(target).astype(bool)
+    tp = (p & t).sum(axis=0)
+    fp = (p & ~t).sum(axis=0)
+    fn = (~p & t).sum(axis=0)
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+
+
+def au_f1_report(pred: np.ndarray, target: np.ndarray, aus: Sequence[int]) -> dict[str, float]:
+    """{'AU1': f1, ..., 'mean': mean F1} (PCFRL Table: F1 per AU and average)."""
+    f1 = f1_per_label(pred, target)
+    out = {f"AU{a}": float(v) for a, v in zip(aus, f1)}
+    out["mean"] = float(f1.mean())
+    return out
+
+
+def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
+    """Keep-mask: all |yaw|, |pitch|, |roll| <= limit degrees (Hopenet protocol, datasets.md §6)."""
+    a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    return np.all(np.abs(a) <= limit, axis=1)  # NaN compares False -> dropped
+
+
+def mae_per_angle(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Mean absolute error in degrees per angle (yaw, pitch, roll columns) and their mean (Hopenet metric)."""
+    err = np.abs(np.asarray(pred, np.float64) - np.asarray(target, np.float64)).reshape(-1, 3).mean(axis=0)
+    out = {name: float(e) for name, e in zip(ANGLE_NAMES, err)}
+    out["mean"] = float(err.mean())
+    return out
+
+
+def classification_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
+    """Top-1 accuracy of predicted class ids."""
+    return float(np.mean(np.asarray(pred) == np.asarray(target)))
