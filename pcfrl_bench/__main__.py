@@ -1,0 +1,5 @@
+"""``python -m pcfrl_bench`` = ``pcfrl-bench``."""
+
+from .cli import main
+
+main()
