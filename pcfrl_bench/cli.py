@@ -200,3 +200,37 @@ def results_cmd(out: Path, as_json: bool) -> None:
         table.add_row(row["task"], row["method"], row["preset"], str(row["seed"]), row["metric"],
                       f"{row['final']:.2f}", "" if best is None else f"{best:.2f}")
     stdout.print(table)
+
+
+@main.group("data")
+def data_group() -> None:
+    """Inspect datasets on disk (see docs/datasets.md for where each one goes)."""
+
+
+@data_group.command("check")
+@click.option("--task", "-t", "task_name", required=True, help="Registered task (see `pcfrl-bench list`).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
+@click.option("--decode", "decode_sample", type=int, default=16, show_default=True,
+              help="Images per split decoded as a spot check (0 = none).")
+@friendly_errors
+def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: int) -> None:
+    """Count a task's samples per split (pairs for verification, classes, subjects) and list every problem.
+
+    Exits with status 1 when a problem is found.
+
+    \b
+    Examples:
+      pcfrl-bench data check --task rafdb --data-root ~/data
+      pcfrl-bench data check -t cplfw --json
+    """
+    from .tasks.check import check_task_by_name, format_check_report
+
+    report = check_task_by_name(task_name, data_root or default_data_root(), decode_sample)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        click.echo(format_check_report(report))
+    if report["problems"]:
+        sys.exit(1)

@@ -25,6 +25,7 @@ class ProbeResult:
     best: dict[str, float]
     best_epoch: int
     history: list[float] = field(default_factory=list)  # the primary metric per epoch
+    history_metrics: list[dict[str, float]] = field(default_factory=list)  # every metric per epoch
 
 
 def normalize_features(train: Tensor, test: Tensor, mode: str) -> tuple[Tensor, Tensor]:
@@ -65,7 +66,7 @@ def train_probe(
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps)
                  if cfg.scheduler == "cosine" else None)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    history, best, best_epoch, final = [], {}, 0, {}
+    history, history_metrics, best, best_epoch, final = [], [], {}, 0, {}
     for epoch in range(cfg.epochs):
         probe.train()
         order = torch.randperm(len(train_x), generator=generator).to(device)
@@ -82,11 +83,12 @@ def train_probe(
         with torch.no_grad():
             final = metric_fn(probe(test_x).cpu(), test_y)
         history.append(final[primary])
+        history_metrics.append(dict(final))
         better = final[primary] > best.get(primary, -float("inf")) if higher_is_better \
             else final[primary] < best.get(primary, float("inf"))
         if better:
             best, best_epoch = dict(final), epoch + 1
-    return ProbeResult(final, best, best_epoch, history)
+    return ProbeResult(final, best, best_epoch, history, history_metrics)
 
 
 def accuracy(outputs: Tensor, targets: Tensor) -> dict[str, float]:

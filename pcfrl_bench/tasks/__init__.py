@@ -1,6 +1,9 @@
 """Task implementations; importing this package registers them in TASKS."""
 
 from . import digits  # noqa: F401  (registers "digits")
+from . import real  # noqa: F401  (registers the real-dataset tasks)
 from .base import TASKS, ClassificationTask, EvalResult, Task
+from .families import AUDetectionTask, HeadPoseTask, VerificationTask
 
-__all__ = ["TASKS", "ClassificationTask", "EvalResult", "Task"]
+__all__ = ["TASKS", "AUDetectionTask", "ClassificationTask", "EvalResult", "HeadPoseTask", "Task",
+           "VerificationTask"]
