@@ -135,7 +135,11 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
     """Frozen features of every split, cached per (checkpoint, task, split, image size)."""
     cfg = resolved.config
     size = cfg.eval.image_size
-    task_key = config_hash({"task": resolved.task.implementation, "params": to_plain(cfg.task)})[:8]
+    identity = {"task": resolved.task.implementation, "params": to_plain(cfg.task)}
+    data_identity = task.data_identity()
+    if data_identity:  # real datasets: where they were read from and their sizes
+        identity["data"] = data_identity
+    task_key = config_hash(identity)[:8]
     out = {}
     for split, dataset in task.splits(size).items():
         path = paths.cache_dir / "features" / ckpt_key / f"{task.name}-{task_key}-{split}-{size}px.pt"

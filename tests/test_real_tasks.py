@@ -229,3 +229,16 @@ def test_image_sources(tmp_path):
         assert ds[0]["image"].shape == (3, 16, 16)
     capped = build_source(DataConfig(source="cifar10-train", image_size=16, max_samples=4), tmp_path)
     assert len(capped) == 4
+
+
+def test_splits_and_cache_identity_are_deterministic(tmp_path):
+    make_fixture("cplfw", tmp_path / "a")
+    make_fixture("cplfw", tmp_path / "b")
+    fx.write_image(tmp_path / "b" / "CPLFW" / "images" / "Per_0_1.jpg", 8, seed=99)  # same names, other pixels
+    t1, t2, other = (default_task("cplfw", tmp_path / r) for r in ("a", "a", "b"))
+    assert [str(p) for p in t1.splits(8)["test"].index.paths] == [str(p) for p in t2.splits(8)["test"].index.paths]
+    assert torch.equal(t1.splits(8)["test"][3]["image"], t2.splits(8)["test"][3]["image"])
+    assert t1.data_identity() == t2.data_identity() == {"dir": str((tmp_path / "a" / "CPLFW").resolve()),
+                                                        "sizes": {"test": [20, 20]}}
+    assert other.data_identity() != t1.data_identity()  # another data root never reuses cached features
+    assert default_task("digits", tmp_path).data_identity() == {}

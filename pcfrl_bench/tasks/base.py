@@ -50,6 +50,10 @@ class Task:
         """(whether the data is present, where it is or what is missing)."""
         return True, "built in"
 
+    def data_identity(self) -> dict[str, Any]:
+        """What identifies the data on disk (folder, sizes) for the feature cache key; {} for built-in data."""
+        return {}
+
     def splits(self, image_size: int) -> dict[str, Dataset]:
         """Evaluation datasets by split; items are dicts with an "image" and the targets."""
         raise NotImplementedError

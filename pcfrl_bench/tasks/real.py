@@ -61,6 +61,12 @@ class DatasetMixin:
             cached = self.__dict__["_index"] = read_dataset(self.dataset, self.dataset_dir(), **self.reader_options())
         return cached
 
+    def data_identity(self) -> dict[str, Any]:
+        """Dataset folder and split sizes: part of the feature cache key, so another data root never reuses
+        features of this one."""
+        sizes = {k: [len(v), 0 if v.pairs is None else len(v.pairs)] for k, v in self.index().items()}
+        return {"dir": str(self.dataset_dir().resolve()), "sizes": sizes}
+
     def availability(self) -> tuple[bool, str]:
         try:
             self.index()
