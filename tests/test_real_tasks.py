@@ -242,3 +242,14 @@ def test_splits_and_cache_identity_are_deterministic(tmp_path):
                                                         "sizes": {"test": [20, 20]}}
     assert other.data_identity() != t1.data_identity()  # another data root never reuses cached features
     assert default_task("digits", tmp_path).data_identity() == {}
+
+
+def test_task_params_reach_the_reader(tmp_path):
+    make_fixture("fer2013", tmp_path)
+    task = default_task("fer2013", tmp_path)
+    task.params.test_usage = "PublicTest+PrivateTest"
+    assert len(task.splits(8)["test"]) == 5  # 2 PublicTest + 3 PrivateTest rows
+    task = default_task("fer2013", tmp_path)
+    task.params.test_usage = "Validation"
+    ok, where = task.availability()
+    assert not ok and "test_usage" in where

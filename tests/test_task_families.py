@@ -129,7 +129,8 @@ class Pose(HeadPoseTask):
 
 
 def test_head_pose_metric_by_hand():
-    m = head_pose_metric(torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 6.0]]))
+    pred = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    m = head_pose_metric(pred, torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 6.0]]))
     assert m == pytest.approx({"mae": 2.0, "mae_yaw": 0.5, "mae_pitch": 1.0, "mae_roll": 4.5})
 
 

@@ -125,8 +125,7 @@ class Fer2013Task(RealClassificationTask):
         variant: str = "auto"  # auto, csv, icml, folders
 
     def reader_options(self) -> dict[str, Any]:
-        usage = self.params.test_usage
-        return {"test_usage": usage.split("+") if "+" in usage else usage, "variant": self.params.variant}
+        return {"test_usage": self.params.test_usage, "variant": self.params.variant}
 
 
 @TASKS.register("bu3dfe")
