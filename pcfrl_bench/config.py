@@ -29,7 +29,7 @@ class ModelConfig:
 
     backbone: str = "timm:resnet18"
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
-    width: float = 1.0  # channel multiplier of the ``facecycle`` trunk (CPU presets use < 1)
+    width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import checkpoint_state, load_weights, pretrain
+from .train import checkpoint_state, load_weights, pretrain, seed_everything
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,7 +75,9 @@ def build_task(resolved: Resolved, data_root: Path) -> Task:
 
 
 def build_method(resolved: Resolved) -> Method:
+    """The method with its backbone, initialised from the run seed (same seed -> same initial weights)."""
     cfg = resolved.config
+    seed_everything(cfg.run.seed)
     backbone = build_backbone(cfg.model)
     dim = feature_dim(backbone, cfg.data.image_size)
     return METHODS.get(resolved.method.implementation)(cfg.method, backbone, dim, cfg.data.image_size)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from ..registry import Registry
 
 BackboneBuilder = Callable[[ModelConfig], nn.Module]
@@ -34,7 +34,12 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
     if name not in timm.list_models():
         raise UnknownNameError("timm model", name, timm.list_models())
-    model = timm.create_model(name, pretrained=False, num_classes=0)
+    kwargs = {}
+    if cfg.width != 1.0:
+        if not name.startswith("resnet"):
+            raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not timm:{name}")
+        kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
+    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
         _small_input_stem(model)
     return model

@@ -1,0 +1,27 @@
+# Set-up is a dependency of every target: the first call creates .venv and installs; later calls install nothing.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: pretrain SimCLR on the built-in digits data, evaluate with a linear probe, store a record
+demo: $(STAMP)
+	$(BIN)/pcfrl-bench run --method simclr --task digits
+
+## test: the test suite (CPU, a few minutes)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

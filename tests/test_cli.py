@@ -1,0 +1,76 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pcfrl_bench.cli import main
+
+SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+    return invoke
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["list"], ["config"], ["results"]])
+def test_help_explains_itself_with_examples(cli, command):
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_list_table_and_json(cli):
+    table = cli("list")
+    assert table.exit_code == 0 and "simclr" in table.output and "digits" in table.output
+    data = json.loads(cli("list", "--json").output)
+    assert {m["name"] for m in data["methods"]} >= {"simclr"}
+    digits = next(t for t in data["tasks"] if t["name"] == "digits")
+    assert digits["available"] is True and digits["metric"] == "accuracy"
+
+
+def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
+    out = tmp_path / "runs"
+    first = cli("run", *SMOKE, "--out", str(out))
+    assert first.exit_code == 0, first.output
+    path = out / "digits" / "simclr" / "smoke-seed0.json"
+    record = json.loads(path.read_text())
+    for key in ("metrics", "best_over_epochs", "best_epoch", "config", "config_hash", "pretrain_hash", "git",
+                "packages", "device", "wall_time_s", "seed", "preset", "metric", "counts"):
+        assert key in record, key
+    assert 0 <= record["metrics"]["accuracy"] <= 100
+    assert record["best_over_epochs"]["accuracy"] >= record["metrics"]["accuracy"]
+    assert record["reused_checkpoint"] is False and record["wall_time_s"]["pretrain"] > 0
+    assert record["config"]["run"]["preset"] == "smoke" and record["counts"] == {"train": 200, "test": 100}
+
+    second = cli("run", *SMOKE, "--out", str(out))
+    assert "Reusing cached pretraining checkpoint" in second.output
+    again = json.loads(path.read_text())
+    assert again["reused_checkpoint"] is True and again["pretrain_hash"] == record["pretrain_hash"]
+    assert again["metrics"] == record["metrics"]  # same checkpoint, cached features, same probe seed
+
+    changed = cli("run", *SMOKE, "--out", str(out), "--set", "eval.probe.lr=0.05")
+    assert "Reusing cached pretraining checkpoint" in changed.output  # eval settings do not retrain
+
+    results = cli("results", "--out", str(out))
+    assert "simclr" in results.output and "digits" in results.output
+
+
+def test_bad_input_gives_one_clear_error(cli):
+    result = CliRunner().invoke(main, ["run", "-m", "simclrr", "-t", "digits"])
+    assert result.exit_code == 2
+    assert "Unknown method 'simclrr'" in result.output and "Did you mean 'simclr'" in result.output
+    result = CliRunner().invoke(main, ["run", "-m", "simclr", "-t", "digits", "--set", "pretrain.epoch=2"])
+    assert result.exit_code == 2 and "pretrain.epochs" in result.output
+    result = CliRunner().invoke(main, ["run", "-m", "simclr", "-t", "digits", "--device", "cuda:7"],
+                                env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.exit_code == 2
+
+
+def test_config_prints_resolved_yaml(cli):
+    result = cli("config", "-m", "simclr", "-t", "digits", "--preset", "smoke", "--set", "pretrain.epochs=9")
+    assert "epochs: 9" in result.output and "backbone: timm:test_resnet" in result.output
