@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,19 +22,20 @@ def workspace(tmp_path_factory):
     for task in ("rafdb", "cplfw", "disfa", "aflw2000"):
         make_fixture(task, root / "data")
     fx.write_imagefolder(root / "data" / "images", classes=("a", "b"), per_class=8)
+    fx.write_voxceleb(root / "data" / "VoxCeleb", frames=3)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield root
     torch.set_num_threads(n)
 
 
-def _run(root, task: str, *extra: str) -> dict:
-    args = ["run", "-m", "simclr", "-t", task, "--preset", "smoke", "--set", "model.backbone=timm:test_resnet",
+def _run(root, task: str, *extra: str, seed: int = 0) -> dict:
+    args = ["run", "-m", "simclr", "-t", task, "--preset", "smoke", "--seed", str(seed), "--set", "model.backbone=timm:test_resnet",
             "--data-root", str(root / "data"), "--out", str(root / "runs"), "--cache-dir", str(root / "cache"),
             "--no-progress", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    path = root / "runs" / task / "simclr" / "smoke-seed0.json"
+    path = root / "runs" / task / "simclr" / f"smoke-seed{seed}.json"
     return json.loads(path.read_text())
 
 
@@ -70,3 +73,12 @@ def test_head_pose_aflw2000(workspace):
     assert set(record["metrics"]) == {"mae", "mae_yaw", "mae_pitch", "mae_roll"}
     assert record["counts"] == {"train": 3, "train_filtered": 0, "test": 2, "test_filtered": 0}  # reader filtered
     assert record["best_over_epochs"]["mae"] <= record["metrics"]["mae"]
+
+
+def test_face_task_pretrains_on_voxceleb_by_default(workspace):
+    record = _run(workspace, "rafdb", "--set", "pretrain.batch_size=4", seed=1)
+    assert record["config"]["data"]["source"] == "voxceleb" and record["config"]["data"]["image_size"] == 16
+    run_dir = Path(record["checkpoint"])
+    assert "source: voxceleb" in (run_dir / "config.yaml").read_text()
+    rows = [json.loads(r) for r in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)
