@@ -144,13 +144,15 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
     metric = record["metric"]
     final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
     table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
-    for col in ("metric", "final epoch", f"best over epochs (epoch {record['best_epoch']})"):
+    best_label = "best over epochs" + (f" (epoch {record['best_epoch']})" if record["best_epoch"] else "")
+    for col in ("metric", "final epoch", best_label):
         table.add_column(col)
     for name, value in record["metrics"].items():
         best_value = record["best_over_epochs"].get(name)
         table.add_row(name, f"{value:.2f}", "" if best_value is None else f"{best_value:.2f}")
     stdout.print(table)
-    stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f}) -> record {record['_path']}")
+    stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f})")
+    stdout.print(f"record: {record['_path']}", soft_wrap=True)
 
 
 @main.command("config")
