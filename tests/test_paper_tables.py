@@ -162,8 +162,9 @@ def test_best_rows_respects_direction():
 def test_bold_lower_is_better_and_blank_cells(tables, tmp_path):
     root = tmp_path / "records"
     for seed, (pcl, ours) in enumerate(((10.0, 12.0), (11.0, 13.0))):
-        write_record(root, record("pcl", "aflw2000", seed, {"mae": pcl, "mae_yaw": 5.0, "mae_pitch": 5.0, "mae_roll": 20.0}))
-        write_record(root, record("pcfrl", "aflw2000", seed, {"mae": ours, "mae_yaw": 6.0, "mae_pitch": 5.0, "mae_roll": 1.0}))
+        angles = {"mae_yaw": 5.0, "mae_pitch": 5.0}
+        write_record(root, record("pcl", "aflw2000", seed, {"mae": pcl, **angles, "mae_roll": 20.0}))
+        write_record(root, record("pcfrl", "aflw2000", seed, {"mae": ours, **angles, "mae_yaw": 6.0, "mae_roll": 1.0}))
     view = build_table_view(tables[4], agg_of(root), "paper")
     idx = {r.registry: i for i, r in enumerate(view.rows)}
     assert view.best_paper["mae"] == {idx["pcfrl"]}  # 12.08, the lowest printed MAE
@@ -244,3 +245,7 @@ def test_render_all_tables_writes_every_format(tmp_path):
     assert "**90.00** (n=1)" in t9 and "(paper)" not in t9
     with pytest.raises(ConfigError):
         render_all_tables(PAPER_DIR, root, out, variant="real")
+    empty = render_all_tables(PAPER_DIR, tmp_path / "missing", tmp_path / "empty")
+    text = (tmp_path / "empty" / "TABLES.md").read_text(encoding="utf-8")
+    assert len(empty) == 31 and "no such folder" in text and "(n=" not in text
+    assert "SimCLR (Chen et al., 2020)\\* [`simclr`]" in text  # the paper's * escaped for Markdown

@@ -238,7 +238,8 @@ def parse_paper_table(data: Any, path: Path, lines: dict[str, Any] | None = None
     if dup:
         raise MalformedFileError(path, lines.get("columns"), f"duplicate column key(s) {dup}")
     raw_flags = data.get("flag_columns") or []
-    if not isinstance(raw_flags, list) or not all(isinstance(f, dict) and {"key", "label"} <= set(f) for f in raw_flags):
+    if not isinstance(raw_flags, list) or not all(isinstance(f, dict) and {"key", "label"} <= set(f)
+                                                  for f in raw_flags):
         raise MalformedFileError(path, lines.get("flag_columns"), "flag_columns must be a list of {key, label}")
     flags = tuple(FlagColumn(str(f["key"]), str(f["label"])) for f in raw_flags)
     rows = tuple(_parse_row(r, columns, flags, path, item_line("rows", i), i) for i, r in enumerate(data["rows"]))
@@ -279,7 +280,8 @@ def load_synthetic_map(path: Path | None = None) -> SyntheticMap:
     path = Path(path) if path is not None else default_paper_dir() / "synthetic_map.yaml"
     data, lines = _read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not data["tasks"]:
-        raise MalformedFileError(path, lines.get("tasks"), "expected a non-empty mapping 'tasks: {paper task: synthetic task}'")
+        raise MalformedFileError(path, lines.get("tasks"),
+                                 "expected a non-empty mapping 'tasks: {paper task: synthetic task}'")
     tasks = data["tasks"]
     bad = [k for k, v in tasks.items() if not isinstance(k, str) or not isinstance(v, str)]
     if bad:

@@ -238,7 +238,8 @@ def _group_heading(view: TableView, i: int) -> str | None:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Escape the characters Markdown would read as table cells or emphasis in printed names."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
 def markdown_table(view: TableView) -> str:
@@ -281,7 +282,7 @@ def markdown_table(view: TableView) -> str:
         lines += [f"{BEST_EPOCH_MARK} Best test value over probe epochs (model selection on the test set).", ""]
     if view.variant == "paper":
         if t.notes:
-            lines += [f"Transcription notes: {t.notes}", ""]
+            lines += [f"Transcription notes: {_md_escape(t.notes)}", ""]
         noted = [(r.method, r.notes) for r in view.rows if r.notes]
         if noted:
             lines += [f"- {_md_escape(m)}: {_md_escape(n)}" for m, n in noted] + [""]
@@ -405,7 +406,10 @@ def render_all_tables(paper_dir: Path, records_root: Path, out_dir: Path, *, pre
     smap = None
     if variant == "synthetic":
         smap = load_synthetic_map(Path(synthetic_map) if synthetic_map else paper_dir / "synthetic_map.yaml")
-    records, problems = load_records(Path(records_root)) if Path(records_root).exists() else ([], [])
+    if Path(records_root).is_dir():
+        records, problems = load_records(Path(records_root))
+    else:
+        records, problems = [], [f"{records_root}: no such folder, so no reproduced values"]
     agg = aggregate_records(records_frame(records), preset, selection)
     views = [build_table_view(t, agg, preset, selection, smap) for t in tables]
     views = [v for v in views if v.columns]
