@@ -1,0 +1,1 @@
+"""Paper tables as data and their rendering next to reproduced results."""
