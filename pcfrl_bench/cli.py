@@ -16,6 +16,8 @@ from . import catalog
 from .config import PRESETS
 from .errors import PcfrlError
 from .io import default_data_root, user_cache_dir
+from .reporting.paper import default_paper_dir
+from .reporting.tables import render_all_tables
 from .results import load_records
 from .runner import RunOptions, RunPaths, default_task, resolve, run
 
@@ -236,3 +238,31 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
         click.echo(format_check_report(report))
     if report["problems"]:
         sys.exit(1)
+
+
+@main.command("tables")
+@click.option("--records", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
+              help="Folder of result records to aggregate.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Writes <out>/tables/tableNN.{md,csv,tex} and <out>/TABLES.md.")
+@click.option("--preset", type=click.Choice(PRESETS), default="paper", show_default=True,
+              help="Which preset's records fill the reproduced columns.")
+@click.option("--selection", type=click.Choice(["final_epoch", "best_over_epochs"]), default="final_epoch",
+              show_default=True, help="Probe model selection (best over epochs is marked with a dagger).")
+@click.option("--variant", type=click.Choice(["paper", "synthetic"]), default="paper", show_default=True,
+              help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them.")
+@click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
+              help="Transcribed paper tables [default: results/paper].")
+@friendly_errors
+def tables_cmd(records, out, preset, selection, variant, paper_dir):
+    """Render the paper's Tables 1-10 with reproduced values beside the paper's (Markdown, CSV, LaTeX).
+
+    \b
+    Examples:
+      pcfrl-bench tables
+      pcfrl-bench tables --variant synthetic --preset quick --records results/reference
+      pcfrl-bench tables --selection best_over_epochs
+    """
+    written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset,
+                                selection=selection, variant=variant)
+    stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
