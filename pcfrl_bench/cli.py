@@ -19,6 +19,7 @@ from .io import default_data_root, user_cache_dir
 from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
+from .grid import check_expected, grid_cells, load_expected, run_grid
 from .runner import RunOptions, RunPaths, default_task, resolve, run
 
 console = Console(stderr=True)
@@ -266,3 +267,74 @@ def tables_cmd(records, out, preset, selection, variant, paper_dir):
     written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset,
                                 selection=selection, variant=variant)
     stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@main.command("grid")
+@click.option("--methods", required=True, help="Comma-separated methods, e.g. simclr,pcl,pcfrl.")
+@click.option("--tasks", required=True, help="Comma-separated tasks, e.g. synth-fer,synth-hpe.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every cell.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes (one per method x seed).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
+@friendly_errors
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun):
+    """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
+
+    Cells whose record is already stored with the same resolved config are skipped.
+
+    \b
+    Examples:
+      pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
+      pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
+    """
+    cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
+    for cell in cells:  # fail fast on a typo before any training
+        resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
+    paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
+    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console)
+    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
+
+
+@main.command("check")
+@click.option("--expected", type=click.Path(path_type=Path), default=Path("results/expected.yaml"),
+              show_default=True, help="Expected values with tolerances.")
+@click.option("--subset", default=None, help="Only the cells tagged with this subset (e.g. ci).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@friendly_errors
+def check_cmd(expected, subset, device, data_root, cache_dir):
+    """Re-run the expected cells and compare with the stored values; exit status 1 if any is off.
+
+    \b
+    Examples:
+      pcfrl-bench check --subset ci
+      pcfrl-bench check --expected results/expected.yaml
+    """
+    expectations = load_expected(expected)
+    results = check_expected(expectations, cache_dir or user_cache_dir(), data_root or default_data_root(),
+                             subset=subset, device=device,
+                             on_result=lambda r: console.print(
+                                 f"{'[green]pass' if r.passed else '[red]FAIL'}[/] {r.expectation.cell.label}",
+                                 highlight=False))
+    table = Table(title=f"Regression check against {expected}" + (f" (subset {subset})" if subset else ""))
+    for col in ("cell", "metric", "expected", "measured", "delta", "tolerance", "result"):
+        table.add_column(col)
+    for r in results:
+        e = r.expectation
+        table.add_row(e.cell.label, e.metric, f"{e.value:.4f}", "-" if r.measured is None else f"{r.measured:.4f}",
+                      "-" if r.delta is None else f"{r.delta:+.4f}", f"{e.tolerance:g}",
+                      "[green]pass[/]" if r.passed else f"[red]FAIL[/] {r.note}")
+    stdout.print(table)
+    failed = sum(not r.passed for r in results)
+    stdout.print(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

@@ -114,6 +114,12 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
 
+    def result_hash(self) -> str:
+        """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
+        d = self.to_dict()
+        del d["run"]["device"]
+        return config_hash(d)
+
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
         d = self.to_dict()

@@ -1,0 +1,185 @@
+"""Grids of runs (methods x tasks x seeds) and regression checks against stored values."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import PRESETS, load_yaml
+from .errors import ConfigError, MalformedFileError
+from .results import record_path
+from .runner import RunOptions, RunPaths, resolve, run
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (method, task, preset, seed) run with its overrides."""
+
+    method: str
+    task: str
+    preset: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} x {self.task} ({self.preset}, seed {self.seed})"
+
+
+def grid_cells(methods: Iterable[str], tasks: Iterable[str], seeds: Iterable[int], preset: str,
+               overrides: Iterable[str] = ()) -> list[Cell]:
+    """The cross product, ordered so that each (method, seed) pretrains once and its tasks reuse it."""
+    return [Cell(m, t, preset, s, tuple(overrides)) for m in methods for s in seeds for t in tasks]
+
+
+def stored_record(cell: Cell, out_dir: Path) -> dict[str, Any] | None:
+    """The stored record of ``cell`` if it exists and was made with the same resolved config."""
+    path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    cfg = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides).config
+    return record if record.get("config_hash") == cfg.result_hash() else None
+
+
+def _run_group(cells: list[Cell], paths: RunPaths, device: str) -> list[dict[str, Any]]:
+    """Run the cells of one (method, seed) group in order (the first pretrains, the others reuse)."""
+    console = Console(quiet=True)
+    out = []
+    for cell in cells:
+        resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
+        out.append(run(resolved, paths, RunOptions(progress=False), console))
+    return out
+
+
+def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str = "auto", skip_existing: bool = True,
+             console: Console | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Run every cell not already stored; returns (records of the cells run, number skipped).
+
+    Cells are grouped by (method, seed) so a pretraining is never done twice, and groups run in
+    ``jobs`` processes in parallel.
+    """
+    console = console or Console(stderr=True)
+    todo = [c for c in cells if not (skip_existing and stored_record(c, paths.out_dir))]
+    skipped = len(cells) - len(todo)
+    groups: dict[tuple[str, int, str], list[Cell]] = {}
+    for cell in todo:
+        groups.setdefault((cell.method, cell.seed, cell.preset), []).append(cell)
+    records: list[dict[str, Any]] = []
+    columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("grid", total=len(todo), last=f"{skipped} stored cells skipped")
+        if jobs <= 1:
+            for group in groups.values():
+                for cell in group:
+                    records += _run_group([cell], paths, device)
+                    bar.update(task, advance=1, last=cell.label)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(_run_group, g, paths, device): g for g in groups.values()}
+                for future, group in futures.items():
+                    records += future.result()
+                    bar.update(task, advance=len(group), last=group[-1].label)
+    return records, skipped
+
+
+@dataclass
+class Expectation:
+    """A checked cell: its metric must stay within ``tolerance`` of ``value``."""
+
+    method: str
+    task: str
+    preset: str
+    seed: int
+    metric: str
+    value: float
+    tolerance: float
+    subsets: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def cell(self) -> Cell:
+        return Cell(self.method, self.task, self.preset, self.seed, tuple(self.overrides))
+
+
+def load_expected(path: Path) -> list[Expectation]:
+    """``results/expected.yaml``: a list under ``cells:`` of expectations (errors name file and entry)."""
+    data = load_yaml(path)
+    entries = data.get("cells")
+    if not isinstance(entries, list):
+        raise MalformedFileError(path, None, "expected a list under 'cells:'")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        try:
+            exp = Expectation(**entry)
+            exp.value, exp.tolerance, exp.seed = float(exp.value), float(exp.tolerance), int(exp.seed)
+        except (TypeError, ValueError) as exc:
+            raise MalformedFileError(path, None, f"entry {i}: {exc}") from None
+        if exp.preset not in PRESETS or exp.tolerance < 0:
+            raise MalformedFileError(path, None, f"entry {i}: bad preset {exp.preset!r} or negative tolerance")
+        out.append(exp)
+    return out
+
+
+@dataclass
+class CheckResult:
+    expectation: Expectation
+    measured: float | None
+    passed: bool
+    note: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.measured is None else self.measured - self.expectation.value
+
+
+def compare(expectation: Expectation, record: dict[str, Any]) -> CheckResult:
+    """Pass when the record's metric is within the tolerance of the expected value."""
+    value = record.get("metrics", {}).get(expectation.metric)
+    if value is None or not math.isfinite(float(value)):
+        return CheckResult(expectation, None, False, f"metric {expectation.metric!r} missing or not finite")
+    ok = abs(float(value) - expectation.value) <= expectation.tolerance
+    return CheckResult(expectation, float(value), ok)
+
+
+def check_expected(expectations: list[Expectation], cache_dir: Path, data_root: Path, *, subset: str | None = None,
+                   device: str = "auto", on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    """Re-run the expected cells (fresh records in a temporary folder) and compare them with the stored values."""
+    chosen = [e for e in expectations if subset is None or subset in e.subsets]
+    if subset is not None and not chosen:
+        raise ConfigError(f"no expected cell is in subset {subset!r}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="pcfrl-check-") as tmp:
+        paths = RunPaths(Path(tmp), cache_dir, data_root)
+        for exp in chosen:
+            record = _run_group([exp.cell], paths, device)[0]
+            result = compare(exp, record)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    return results
+
+
+def expectation_from_record(record: dict[str, Any], tolerance: float, subsets: list[str]) -> dict[str, Any]:
+    """An ``expected.yaml`` entry for a stored record (its primary metric)."""
+    exp = Expectation(record["method"], record["task"], record["preset"], record["seed"], record["metric"],
+                      round(float(record["metrics"][record["metric"]]), 4), tolerance, subsets)
+    return asdict(exp)
+
+
+def dump_expected(entries: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump({"cells": entries}, sort_keys=False)
