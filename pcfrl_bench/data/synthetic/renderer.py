@@ -1,0 +1,264 @@
+"""Vectorised point-splatting renderer: deform, rotate, project, z-buffer, shade, composite.
+
+Pose convention (degrees): positive yaw turns the nose towards image right, positive pitch raises the nose
+(looking up), positive roll rotates the face counter-clockwise in the image. A horizontal image flip maps
+(yaw, pitch, roll) -> (-yaw, pitch, -roll) (and light azimuth -> -azimuth, tx -> -tx).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .face_model import (
+    AU_ALL, DISFA_INDEX, F_BU, F_BV, F_CHEEK, F_DARK0, F_EU, F_EV, F_HAIR, F_INNER, F_LIP, F_TEETH, F_TEX,
+    EYE_H, EYE_W, N_FEAT, N_SHAPE, Template, build_template,
+)
+
+FACTOR_SHAPES: dict[str, tuple[int, ...]] = {
+    "shape": (N_SHAPE,),  # identity shape coefficients, ~N(0,1)
+    "skin": (3,), "hair": (3,), "brow": (3,), "iris": (3,), "lip": (3,),  # albedos in [0,1]
+    "hairline": (), "eye_open": (), "brow_thick": (),  # identity style scalars
+    "yaw": (), "pitch": (), "roll": (),  # head pose, degrees
+    "aus": (len(AU_ALL),),  # intensities 0..5 of AU_ALL
+    "light": (4,),  # azimuth deg, elevation deg, ambient, diffuse
+    "bg": (3,), "bg_grad": (2, 3), "bg_tex": (3, 4, 4),  # background colour, x/y gradient, low-freq texture
+    "tx": (), "ty": (), "scale": (),  # jitter (image units, image spans [-1, 1]) and scale
+    "noise": (),  # pixel noise std
+}
+CAMERA_DISTANCE = 6.0  # mild perspective
+_EMPTY = float(1 << 25)  # z-buffer key of an empty pixel
+
+
+def factor_defaults(batch: int) -> dict[str, torch.Tensor]:
+    """Neutral, frontal, average-identity factors with a plain grey background and no noise."""
+    out = {k: torch.zeros((batch, *s)) for k, s in FACTOR_SHAPES.items()}
+    out["skin"][:] = torch.tensor([0.8, 0.62, 0.5])
+    out["hair"][:] = torch.tensor([0.25, 0.17, 0.1])
+    out["brow"][:] = torch.tensor([0.2, 0.14, 0.1])
+    out["iris"][:] = torch.tensor([0.35, 0.22, 0.12])
+    out["lip"][:] = torch.tensor([0.72, 0.4, 0.38])
+    out["hairline"][:] = 0.05
+    out["eye_open"][:] = 0.75
+    out["brow_thick"][:] = 1.0
+    out["light"][:] = torch.tensor([0.0, 20.0, 0.45, 0.6])
+    out["bg"][:] = 0.5
+    out["scale"][:] = 1.0
+    return out
+
+
+def disfa_aus(aus: torch.Tensor) -> torch.Tensor:
+    """(B, len(AU_ALL)) intensities -> (B, 8) intensities of DISFA's AUs 1,2,4,6,9,12,25,26."""
+    return aus[:, list(DISFA_INDEX)]
+
+
+def rotation_matrix(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """(B,3,3) R = Rz(roll) Rx(-pitch) Ry(yaw) from degrees (conventions in the module docstring)."""
+    y, p, r = (torch.deg2rad(a.float()) for a in (yaw, pitch, roll))
+    one, zero = torch.ones_like(y), torch.zeros_like(y)
+    cy, sy, cp, sp, cr, sr = y.cos(), y.sin(), p.cos(), -p.sin(), r.cos(), r.sin()
+    ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], 1).view(-1, 3, 3)
+    rx = torch.stack([one, zero, zero, zero, cp, -sp, zero, sp, cp], 1).view(-1, 3, 3)
+    rz = torch.stack([cr, -sr, zero, sr, cr, zero, zero, zero, one], 1).view(-1, 3, 3)
+    return rz @ rx @ ry
+
+
+@lru_cache(maxsize=8)
+def _layout(tpl: Template) -> tuple[torch.Tensor, torch.Tensor]:
+    """Template points (1, 3N) and shape+AU basis (K, 3N) laid out coordinate-major (x..., y..., z...)."""
+    n = tpl.n
+    basis = torch.cat([tpl.shape_basis, tpl.au_basis], 0).view(-1, n, 3).transpose(1, 2).reshape(-1, 3 * n)
+    return tpl.points.T.reshape(1, 3 * n).contiguous(), basis.contiguous()
+
+
+@lru_cache(maxsize=8)
+def _noise_bank(size: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1234567)
+    return torch.randn(97, 3, size, size, generator=g)
+
+
+def _points_for(res: int) -> int:
+    return int(6000 * max(1.0, (res / 64) ** 2))
+
+
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 box sum with zero padding of (B,1,H,W), separable."""
+    p = F.pad(x, (1, 1, 1, 1))
+    r = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]
+    return r[..., :-2, :] + r[..., 1:-1, :] + r[..., 2:, :]
+
+
+def _min3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 min filter of (B,1,H,W) (padding never wins), separable."""
+    p = F.pad(x, (1, 1, 1, 1), value=_EMPTY)
+    r = torch.minimum(torch.minimum(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])
+    return torch.minimum(torch.minimum(r[..., :-2, :], r[..., 1:-1, :]), r[..., 2:, :])
+
+
+def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest visible point index per pixel (B,H*W) and the rotation (B,3,3); index -1 = background."""
+    b, n = f["yaw"].shape[0], tpl.n
+    mean, basis = _layout(tpl)
+    coef = torch.cat([f["shape"], f["aus"]], 1)
+    rot = rotation_matrix(f["yaw"], f["pitch"], f["roll"])
+    cam = torch.bmm(rot, torch.addmm(mean, coef, basis).view(b, 3, n))  # (B,3,N) rotated points
+    nz = rot[:, 2, :] @ tpl.normals.T  # (B,N) camera-facing component of each normal (back-face culling)
+    x, y, z = cam.unbind(1)
+    k = CAMERA_DISTANCE / (CAMERA_DISTANCE - z)
+    k.mul_(f["scale"][:, None] * (res / 2))
+    col = torch.addcmul(((f["tx"] + 1) * (res / 2))[:, None], x, k).floor_()
+    row = torch.addcmul(((1 - f["ty"]) * (res / 2))[:, None], y, k, value=-1).floor_()
+    out = (col < 0) | (col >= res) | (row < 0) | (row >= res) | (nz <= 0)
+    hw = res * res
+    flat = torch.addcmul(col.clamp_(0, res - 1), row.clamp_(0, res - 1), torch.tensor(float(res))).long()
+    flat += torch.arange(b)[:, None] * hw
+    # key = quantised depth * N + point index, exact in float32 (< 2**24): min key = nearest point
+    levels = float((1 << 24) // n - 1)
+    key = ((1.3 - z) * (levels / 2.6)).clamp_(0, levels).floor_().mul_(n).add_(torch.arange(n, dtype=torch.float32))
+    key.masked_fill_(out, _EMPTY)  # culled / off-image points cannot win
+    buf = torch.full((b * hw,), _EMPTY, dtype=torch.float32)
+    buf.scatter_reduce_(0, flat.view(-1), key.view(-1), "amin")
+    buf = buf.view(b, 1, res, res)
+    # fill pin holes: an empty pixel with >= 5 of its 8 neighbours covered takes the nearest neighbour
+    empty = buf >= _EMPTY
+    covered = _box3((~empty).float())
+    nearest = _min3(buf)
+    buf = torch.where(empty & (covered >= 4.5), nearest, buf).view(b, hw)
+    idx = torch.remainder(buf, n).long().masked_fill_(buf >= _EMPTY, -1)
+    return idx, rot
+
+
+def _eye_aperture(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    a = f["aus"]
+    c = {au: a[:, i] for i, au in enumerate(AU_ALL)}
+    gain = 1 + 0.07 * c[5] - 0.07 * c[6] - 0.1 * c[7] - 0.03 * c[4] + 0.015 * c[1]
+    return (f["eye_open"] * gain).clamp(0.08, 1.0)
+
+
+def _mouth_open(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    """0 (closed: the inner mouth looks like shaded lips) .. 1 (open: teeth and dark mouth cavity)."""
+    a = f["aus"]
+    c = {au: a[:, i] for i, au in enumerate(AU_ALL)}
+    return ((0.5 * c[25] + c[26] + 0.4 * c[16]) / 1.5).clamp(0, 1)
+
+
+def _dark_strength(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, 6) darkening of nasolabial, nose wrinkle, glabella, crow's feet, nostril, lid crease features."""
+    a = f["aus"]
+    c = {au: a[:, i] for i, au in enumerate(AU_ALL)}
+    one = torch.ones_like(c[1])
+    return torch.stack([
+        0.06 * c[12] + 0.03 * c[6] + 0.04 * c[9] + 0.08, 0.08 * c[9], 0.08 * c[4], 0.05 * c[6],
+        0.55 * one, 0.25 * one,
+    ], 1)
+
+
+def _image_params(f: dict[str, torch.Tensor], rot: torch.Tensor) -> torch.Tensor:
+    """(33, B) per-image shading parameters, gathered per face pixel (row layout in _shade_pixels)."""
+    az, el = torch.deg2rad(f["light"][:, 0]), torch.deg2rad(f["light"][:, 1])
+    light = torch.stack([el.cos() * az.sin(), el.sin(), el.cos() * az.cos()], 1)
+    light_obj = torch.bmm(rot.transpose(1, 2), light.unsqueeze(-1)).squeeze(-1)  # n_cam.L = n.(R^T L)
+    return torch.cat([
+        f["skin"], f["lip"], f["brow"], f["hair"], f["iris"],  # 0..14
+        f["hairline"][:, None], f["brow_thick"][:, None], _eye_aperture(f)[:, None],  # 15, 16, 17
+        light_obj, rot[:, 2, :], f["light"][:, 2:4],  # 18..20, 21..23, 24..25
+        _dark_strength(f),  # 26..31
+        _mouth_open(f)[:, None],  # 32
+    ], 1).T.contiguous()
+
+
+_WHITE = torch.tensor([0.92, 0.9, 0.86])[:, None]
+_PUPIL = torch.tensor([0.03, 0.03, 0.04])[:, None]
+_TEETH = torch.tensor([0.85, 0.83, 0.78])[:, None]
+_MOUTH = torch.tensor([0.22, 0.06, 0.07])[:, None]
+_FLUSH = torch.tensor([0.06, -0.03, -0.03])[:, None]
+
+
+@lru_cache(maxsize=8)
+def _point_table(tpl: Template) -> torch.Tensor:
+    """(N_FEAT + 3, N) static features and normals, row-major so per-pixel gathers are contiguous."""
+    return torch.cat([tpl.feats, tpl.normals], 1).T.contiguous()
+
+
+def _shade_pixels(tpl: Template, prm: torch.Tensor, pidx: torch.Tensor) -> torch.Tensor:
+    """(3,M) shaded colour of M face pixels from their point indices and image parameters (33, M)."""
+    ft = _point_table(tpl).index_select(1, pidx)
+    col = prm[0:3] + ft[F_CHEEK] * _FLUSH
+    col = torch.lerp(col, prm[3:6], ft[F_LIP])
+    bu, bv = ft[F_BU], ft[F_BV]
+    thick = prm[16] * (1 - 0.55 * bu * bu)
+    brow_w = ((thick - bv.abs()) * 4).clamp_(0, 1) * (bu.abs() < 1)
+    col = torch.lerp(col, prm[6:9], brow_w)
+    hair_w = ((ft[F_HAIR] - prm[15]) * 33.3).clamp_(0, 1)
+    col = torch.lerp(col, prm[9:12] * (1 + 0.22 * ft[F_TEX]), hair_w)
+    # eyes: opening |ev| < aperture * sqrt(1 - eu^2); iris and pupil; dark lash line around the opening
+    eu, ev = ft[F_EU], ft[F_EV]
+    open_h = prm[17] * (1 - eu * eu).clamp_(min=0).sqrt_()
+    inside = ev.abs() < open_h
+    rr = (eu * EYE_W) ** 2 + (ev * EYE_H) ** 2
+    eye = torch.where(rr < 0.031**2, prm[12:15], _WHITE)
+    eye = torch.where(rr < 0.013**2, _PUPIL, eye)
+    col = torch.where(inside, eye, col)
+    lash = ~inside & (eu.abs() < 1.12) & (ev < open_h + 0.45) & (ev > -open_h - 0.22)
+    dark = (ft[F_DARK0:N_FEAT] * prm[26:32]).sum(0).clamp_(max=0.85)
+    col = col * ((1 - dark) * (1 - 0.75 * lash))
+    mouth = torch.lerp(prm[3:6] * 0.55, torch.where(ft[F_TEETH] > 0, _TEETH, _MOUTH), prm[32])
+    col = torch.where(ft[F_INNER] > 0, mouth, col)
+    nrm = ft[N_FEAT:]
+    lam = (nrm * prm[18:21]).sum(0).clamp_(min=0)
+    facing = (nrm * prm[21:24]).sum(0).clamp_(min=0)
+    shade = (prm[24] + prm[25] * lam) * (0.7 + 0.3 * facing)
+    return col * shade
+
+
+def _background(f: dict[str, torch.Tensor], res: int) -> torch.Tensor:
+    """(B,3,H,W) background: colour + linear gradient + bilinear low-frequency texture."""
+    lin = (torch.arange(res, dtype=torch.float32) + 0.5) / res * 2 - 1
+    gx, gy = f["bg_grad"][:, 0, :, None, None], f["bg_grad"][:, 1, :, None, None]
+    tex = F.interpolate(f["bg_tex"], size=(res, res), mode="bilinear", align_corners=False)
+    return tex + f["bg"][:, :, None, None] + gx * lin.view(1, 1, 1, res) - gy * lin.view(1, 1, res, 1)
+
+
+def complete_factors(factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fill missing factors with `factor_defaults` and cast to float32; the batch size comes from 'yaw'."""
+    b = factors["yaw"].shape[0]
+    out = factor_defaults(b)
+    for k, v in factors.items():
+        out[k] = v if k == "noise_seed" else v.float()
+    return out
+
+
+def render_faces(
+    factors: dict[str, torch.Tensor], image_size: int = 64, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Render (B,3,H,W) images in [0,1] from batched factors (keys: FACTOR_SHAPES; missing ones default).
+
+    Pixel noise of std factors['noise'] comes from `generator` when given; otherwise from a fixed noise bank
+    indexed by factors['noise_seed'] (default: 0..B-1), so the output is a pure function of the factors.
+    """
+    f = complete_factors(factors)
+    res = min(image_size, 128)
+    tpl = build_template(_points_for(res))
+    idx, rot = _zbuffer(tpl, f, res)
+    b, hw = idx.shape
+    pix = (idx >= 0).view(-1).nonzero().squeeze(1)
+    prm = _image_params(f, rot).index_select(1, torch.div(pix, hw, rounding_mode="floor"))
+    img = _background(f, res).transpose(0, 1).reshape(3, b * hw)
+    img[:, pix] = _shade_pixels(tpl, prm, idx.view(-1).index_select(0, pix))
+    img = img.view(3, b, res, res).transpose(0, 1)
+    if image_size != res:
+        img = F.interpolate(img, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    if generator is not None:
+        noise = torch.randn(img.shape, generator=generator)
+    else:
+        seeds = f.get("noise_seed", torch.arange(b)).long()
+        bank = _noise_bank(image_size)
+        sign = 1.0 - 2.0 * ((seeds // bank.shape[0]) % 2).float()
+        noise = bank[seeds % bank.shape[0]] * sign.view(b, 1, 1, 1)
+    return (img + f["noise"].view(b, 1, 1, 1) * noise).clamp_(0, 1).contiguous()
+
+
+__all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "render_faces",
+           "rotation_matrix"]

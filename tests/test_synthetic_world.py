@@ -1,0 +1,174 @@
+"""Tests of the synthetic face world: determinism, geometry, factor recoverability, splits, exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pcfrl_bench.data.synthetic import (
+    AU_ALL, DISFA_AUS, EMOTIONS, EVAL_ID_OFFSET, SyntheticClips, SyntheticWorld, emotion_aus, render_faces,
+    sample_factors, synthetic_task_data,
+)
+from pcfrl_bench.data.synthetic.factors import make_generator
+
+
+def _gray(images: torch.Tensor, size: int = 16) -> np.ndarray:
+    return F.adaptive_avg_pool2d(images, size).flatten(1).numpy()
+
+
+def _random_features(images: torch.Tensor) -> np.ndarray:
+    """Fixed random 5x5 conv + ReLU + 8x8 average pooling of mean-centred images (a random-feature probe)."""
+    w = torch.randn(32, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    h = F.relu(F.conv2d(images - images.mean((2, 3), keepdim=True), w, padding=2))
+    return F.adaptive_avg_pool2d(h, 8).flatten(1).numpy()
+
+
+def test_same_seed_bit_identical_and_different_seeds_differ():
+    a = render_faces(sample_factors(6, seed=3))
+    b = render_faces(sample_factors(6, seed=3))
+    c = render_faces(sample_factors(6, seed=4))
+    assert torch.equal(a, b)
+    assert (a - c).abs().mean() > 0.02
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    f = sample_factors(3, seed=0)
+    assert torch.equal(render_faces(f, generator=g1), render_faces(f, generator=g2))
+
+
+@pytest.mark.parametrize("size", [32, 64, 100])
+def test_shapes_and_range(size):
+    img = render_faces(sample_factors(4, seed=1), image_size=size)
+    assert img.shape == (4, 3, size, size) and img.dtype == torch.float32
+    assert img.min() >= 0 and img.max() <= 1
+    assert img.std() > 0.05
+
+
+def _symmetric_factors(yaw: float, pitch: float, roll: float) -> dict[str, torch.Tensor]:
+    f = sample_factors(4, seed=11)
+    f["yaw"], f["pitch"], f["roll"] = (torch.full((4,), v) for v in (yaw, pitch, roll))
+    f["light"][:, 0] = 0.0  # light azimuth 0 is mirror-symmetric
+    f["bg_grad"][:, 0] = 0.0  # horizontal gradient would flip
+    f["bg_tex"][:] = 0.0
+    f["tx"][:] = 0.0
+    f["noise"][:] = 0.0
+    return f
+
+
+def test_horizontal_flip_maps_pose_to_mirrored_pose():
+    left = render_faces(_symmetric_factors(40.0, 10.0, 15.0))
+    right = render_faces(_symmetric_factors(-40.0, 10.0, -15.0))
+    diff = (left.flip(-1) - right).abs()
+    assert diff.mean() < 0.01  # same image up to z-buffer ties / pixel-boundary rounding
+    other = render_faces(_symmetric_factors(40.0, 10.0, 15.0))
+    assert (other.flip(-1) - left).abs().mean() > 5 * diff.mean()  # an unflipped turned head is not symmetric
+
+
+def test_turned_head_is_not_a_shifted_frontal_head():
+    f = _symmetric_factors(0.0, 0.0, 0.0)
+    frontal = render_faces(f)
+    f["yaw"][:] = 60.0
+    turned = render_faces(f)
+    face = (frontal - f["bg"][:, :, None, None]).abs().sum(1) > 0.05
+    # the far half of a turned face shrinks: fewer face pixels right of the midline than left, or vice versa
+    t_face = (turned - f["bg"][:, :, None, None]).abs().sum(1) > 0.05
+    assert face.sum() > 0 and (frontal - turned).abs().mean() > 0.03
+    assert t_face[:, :, :32].sum() != t_face[:, :, 32:].sum()
+
+
+def test_linear_probe_recovers_yaw_sign_and_expression():
+    from sklearn.linear_model import LogisticRegression
+
+    tr, te = synthetic_task_data("hpe", "train", 32, 400, 0), synthetic_task_data("hpe", "test", 32, 200, 0)
+    keep_tr, keep_te = tr["angles"][:, 0].abs() > 30, te["angles"][:, 0].abs() > 30
+    clf = LogisticRegression(max_iter=3000).fit(_random_features(tr["images"])[keep_tr], tr["angles"][keep_tr, 0] > 0)
+    acc = clf.score(_random_features(te["images"])[keep_te], te["angles"][keep_te, 0] > 0)
+    assert acc > 0.7, acc  # binary, ~120 test faces: chance 0.5 +- 0.05
+    tr, te = synthetic_task_data("fer", "train", 48, 420, 0), synthetic_task_data("fer", "test", 48, 210, 0)
+    crop = slice(14, 40)  # face centre; 7 classes -> chance 1/7
+    clf = LogisticRegression(max_iter=3000, C=0.5).fit(_gray(tr["images"][:, :, crop, 10:38], 13), tr["labels"])
+    acc = clf.score(_gray(te["images"][:, :, crop, 10:38], 13), te["labels"])
+    assert acc > 0.3, acc
+
+
+def test_cross_pose_verification_above_chance_not_trivial():
+    from sklearn.metrics import roc_auc_score
+
+    d = synthetic_task_data("fr", "test", 32, 200, 0)
+    x = torch.tensor(_gray(d["images"][:, :, 8:24, 8:24], 8))
+    x = F.normalize(x - x.mean(1, keepdim=True), dim=1)
+    score = (x[d["pairs"][:, 0]] * x[d["pairs"][:, 1]]).sum(1)
+    auc = roc_auc_score(d["same"].numpy(), score.numpy())
+    assert 0.55 < auc < 0.99, auc
+
+
+def test_fr_pairs_protocol():
+    d = synthetic_task_data("fr", "test", 16, 45, 1)
+    p = d["pairs"].shape[0]
+    assert p == 40 and d["images"].shape[0] == 2 * p
+    ids = d["identities"][d["pairs"]]
+    assert torch.equal(ids[:, 0] == ids[:, 1], d["same"])
+    for k in range(10):
+        in_k = d["fold"] == k
+        assert in_k.sum() == 4 and d["same"][in_k].sum() == 2
+        others = set(ids[~in_k].flatten().tolist())
+        assert not set(ids[in_k].flatten().tolist()) & others  # disjoint identities per fold
+    yaws = d["yaws"][d["pairs"]]
+    assert ((yaws[:, 0] - yaws[:, 1]).abs() >= 30).all()
+
+
+def test_au_labels_follow_emotion_prototypes():
+    g = make_generator("test-au", 0)
+    emo = torch.arange(7).repeat(200)
+    aus = emotion_aus(emo, g)
+    mean = torch.stack([aus[emo == e].mean(0) for e in range(7)])
+    col = {a: AU_ALL.index(a) for a in AU_ALL}
+    hap, sur, sad, ang, neu = (EMOTIONS.index(e) for e in ("Happiness", "Surprise", "Sadness", "Anger", "Neutral"))
+    assert mean[hap, col[12]] > 3 and mean[hap, col[6]] > 2.5 and mean[neu, col[12]] < 0.5
+    assert mean[sur, col[26]] > 2.5 and mean[sur, col[2]] > 2.5 and mean[ang, col[4]] > 3
+    assert mean[sad, col[15]] > 2.5 and mean[neu].max() < 0.5
+    assert (aus >= 0).all() and (aus <= 5).all()
+    # extra AUs: some Neutral faces carry an AU, so AUs are not a function of the emotion
+    assert 0.05 < (aus[emo == neu] > 0).any(1).float().mean() < 0.6
+    d = synthetic_task_data("au", "train", 32, 60, 0)
+    assert d["aus"].shape == (60, 8) and torch.equal(d["aus"], d["aus"].round())
+    assert set(d["folds"].tolist()) == {0, 1, 2} and len(DISFA_AUS) == 8
+    subj_fold = {(s, f) for s, f in zip(d["subjects"].tolist(), d["folds"].tolist())}
+    assert len({s for s, _ in subj_fold}) == len(subj_fold)  # each subject in exactly one fold
+
+
+def test_eval_identities_disjoint_from_pretraining():
+    world = SyntheticWorld(0, 20, 2, 4)
+    assert world.identity_ids.max() < EVAL_ID_OFFSET
+    for kind in ("fer", "hpe", "posecls"):
+        d = synthetic_task_data(kind, "train", 16, 20, 0)
+        t = synthetic_task_data(kind, "test", 16, 20, 0)
+        assert (d["identities"] >= EVAL_ID_OFFSET).all()
+        assert not set(d["identities"].tolist()) & set(t["identities"].tolist())  # subject-exclusive split
+    ev = SyntheticWorld(0, 20, 2, 4, role="eval")
+    assert (ev.identity_ids >= EVAL_ID_OFFSET).all()
+    assert not torch.isclose(ev.identities["shape"][:, None], world.identities["shape"][None]).all(-1).any()
+
+
+def test_clip_dataset_items_epochs_and_batching():
+    world = SyntheticWorld(5, 6, 2, 10)
+    ds = SyntheticClips(world, image_size=32)
+    assert len(ds) == 12
+    items = ds.__getitems__([0, 3, 7])
+    assert items[1]["image"].shape == (3, 32, 32) and items[1]["aus"].shape == (8,)
+    assert items[1]["clip"] == 3 and items[1]["identity"] == 1 and 0 <= items[1]["frame"] < 10
+    single = ds[3]
+    assert (single["image"] - items[1]["image"]).abs().mean() < 1e-3
+    assert single["yaw"] == pytest.approx(items[1]["yaw"])
+    frames0 = ds.frames.clone()
+    ds.set_epoch(1)
+    assert not torch.equal(frames0, ds.frames)
+    ds2 = SyntheticClips(SyntheticWorld(5, 6, 2, 10), image_size=32)
+    ds2.set_epoch(1)
+    assert torch.equal(ds.frames, ds2.frames)
+    assert torch.equal(ds.__getitems__([2, 5])[0]["image"], ds2.__getitems__([2, 5])[0]["image"])
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["aus"].shape == (4, 8)
+    # a clip is one person: frames differ in pose smoothly, identity stays
+    f = world.frame_factors(torch.zeros(10, dtype=torch.long), torch.arange(10))
+    assert (f["yaw"].diff().abs() < 20).all() and f["identity"].unique().numel() == 1
