@@ -76,19 +76,27 @@ def test_turned_head_is_not_a_shifted_frontal_head():
     assert t_face[:, :, :32].sum() != t_face[:, :, 32:].sum()
 
 
+def _near_frontal(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    f = sample_factors(n, seed)
+    g = torch.Generator().manual_seed(seed)
+    for key, lim in (("yaw", 15.0), ("pitch", 10.0), ("roll", 5.0)):
+        f[key] = (torch.rand(n, generator=g) * 2 - 1) * lim
+    return render_faces(f, 64), f["emotion"]
+
+
 def test_linear_probe_recovers_yaw_sign_and_expression():
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import RidgeClassifier
 
     tr, te = synthetic_task_data("hpe", "train", 32, 400, 0), synthetic_task_data("hpe", "test", 32, 200, 0)
     keep_tr, keep_te = tr["angles"][:, 0].abs() > 30, te["angles"][:, 0].abs() > 30
-    clf = LogisticRegression(max_iter=3000).fit(_random_features(tr["images"])[keep_tr], tr["angles"][keep_tr, 0] > 0)
+    clf = RidgeClassifier(alpha=10.0).fit(_random_features(tr["images"])[keep_tr], tr["angles"][keep_tr, 0] > 0)
     acc = clf.score(_random_features(te["images"])[keep_te], te["angles"][keep_te, 0] > 0)
     assert acc > 0.7, acc  # binary, ~120 test faces: chance 0.5 +- 0.05
-    tr, te = synthetic_task_data("fer", "train", 48, 420, 0), synthetic_task_data("fer", "test", 48, 210, 0)
-    crop = slice(14, 40)  # face centre; 7 classes -> chance 1/7
-    clf = LogisticRegression(max_iter=3000, C=0.5).fit(_gray(tr["images"][:, :, crop, 10:38], 13), tr["labels"])
-    acc = clf.score(_gray(te["images"][:, :, crop, 10:38], 13), te["labels"])
-    assert acc > 0.3, acc
+    (xa, ya), (xb, yb) = _near_frontal(600, 1), _near_frontal(300, 2)
+    crop = (slice(None), slice(None), slice(12, 56), slice(12, 52))  # the face; identity/light/bg still vary
+    clf = RidgeClassifier(alpha=100.0).fit(_random_features(xa[crop]), ya)
+    acc = clf.score(_random_features(xb[crop]), yb)
+    assert acc > 0.25, acc  # 7 classes: chance 1/7 +- 0.02
 
 
 def test_cross_pose_verification_above_chance_not_trivial():
@@ -129,7 +137,7 @@ def test_au_labels_follow_emotion_prototypes():
     assert mean[sad, col[15]] > 2.5 and mean[neu].max() < 0.5
     assert (aus >= 0).all() and (aus <= 5).all()
     # extra AUs: some Neutral faces carry an AU, so AUs are not a function of the emotion
-    assert 0.05 < (aus[emo == neu] > 0).any(1).float().mean() < 0.6
+    assert 0.2 < (aus[emo == neu] > 0).any(1).float().mean() < 0.6
     d = synthetic_task_data("au", "train", 32, 60, 0)
     assert d["aus"].shape == (60, 8) and torch.equal(d["aus"], d["aus"].round())
     assert set(d["folds"].tolist()) == {0, 1, 2} and len(DISFA_AUS) == 8

@@ -221,22 +221,22 @@ def _au_basis(p: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
     cheek = _g((ax - 0.26) / 0.1) * _g((y + 0.1) / 0.1) * front
     nose = _g(x / 0.07) * _g((y + 0.12) / 0.08) * front
     f = {}
-    f[1] = torch.stack([zero, 0.012 * brow * _g((ax - 0.1) / 0.09), zero], 1)
-    f[2] = torch.stack([zero, 0.012 * brow * _g((ax - 0.3) / 0.09), zero], 1)
+    f[1] = torch.stack([zero, 0.016 * brow * _g((ax - 0.1) / 0.09), zero], 1)
+    f[2] = torch.stack([zero, 0.016 * brow * _g((ax - 0.3) / 0.09), zero], 1)
     f[4] = torch.stack([-0.006 * sx * brow * _g((ax - 0.1) / 0.12), -0.01 * brow * _g((ax - 0.15) / 0.14), zero], 1)
     f[5] = torch.stack([zero, 0.002 * brow, zero], 1)
     f[6] = torch.stack([zero, 0.008 * cheek, 0.005 * cheek], 1)
     f[7] = torch.stack([zero, zero, zero], 1)
     up_lip = lips * (mv > 0)
     f[9] = torch.stack([zero, 0.005 * nose + 0.006 * up_lip, zero], 1)
-    f[12] = torch.stack([0.01 * sx * corner, 0.02 * corner, -0.006 * corner], 1)
+    f[12] = torch.stack([0.012 * sx * corner, 0.022 * corner, -0.006 * corner], 1)
     f[15] = torch.stack([0.002 * sx * corner, -0.012 * corner, zero], 1)
     f[16] = torch.stack([zero, -0.009 * lower_lip * _g(x / 0.12), 0.002 * lower_lip], 1)
     f[17] = torch.stack([zero, 0.006 * chin + 0.004 * lower_lip, 0.004 * chin], 1)
     f[20] = torch.stack([0.012 * mu.clamp(-1.3, 1.3) * lips, -0.003 * corner, zero], 1)
     f[23] = torch.stack([-0.004 * mu.clamp(-1.3, 1.3) * lips, -0.005 * torch.tanh(mv / 0.01) * lips, zero], 1)
     f[25] = torch.stack([zero, -0.008 * lower_lip, zero], 1)
-    f[26] = torch.stack([zero, -0.02 * below_in * (0.6 + 0.4 * _g(x / 0.2)), -0.004 * below_in], 1)
+    f[26] = torch.stack([zero, -0.024 * below_in * (0.6 + 0.4 * _g(x / 0.2)), -0.004 * below_in], 1)
     return torch.stack([f[a] for a in AU_ALL], 0)
 
 

@@ -56,13 +56,13 @@ def sample_identities(n: int, generator: torch.Generator) -> dict[str, torch.Ten
 def emotion_aus(emotions: torch.Tensor, generator: torch.Generator, extra: float = 0.35,
                 integer: bool = False) -> torch.Tensor:
     """(n, len(AU_ALL)) intensities 0..5: prototype of each emotion scaled by a random intensity, jittered,
-    plus random extra AUs (each present with probability `extra`) so AUs are not a function of emotion."""
+    plus random extra AUs (each with probability 1.5 * extra / len(AU_ALL)) so AUs are not a function of emotion."""
     g = generator
     n = emotions.shape[0]
     proto = _PROTO[emotions]
     strength = _u(g, n, 0.55, 1.3, 1)
     aus = proto * strength + 0.5 * torch.randn(proto.shape, generator=g) * (proto > 0)
-    on = torch.rand(proto.shape, generator=g) < extra / len(AU_ALL) * 3
+    on = torch.rand(proto.shape, generator=g) < extra * 1.5 / len(AU_ALL)
     aus = aus + on * _u(g, n, 0.5, 3.0, len(AU_ALL))
     aus = aus.clamp(0, 5)
     return aus.round() if integer else aus
