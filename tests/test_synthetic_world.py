@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import re
+
 import numpy as np
 import pytest
+import scipy.io
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from pcfrl_bench.data.synthetic import (
     AU_ALL, DISFA_AUS, EMOTIONS, EVAL_ID_OFFSET, SyntheticClips, SyntheticWorld, emotion_aus, render_faces,
     sample_factors, synthetic_task_data,
 )
+from pcfrl_bench.data.synthetic.export import export_like
+from pcfrl_bench.data.synthetic.face_model import DISFA_ALL_AUS
 from pcfrl_bench.data.synthetic.factors import make_generator
+from pcfrl_bench.errors import UnknownNameError
 
 
 def _gray(images: torch.Tensor, size: int = 16) -> np.ndarray:
@@ -180,3 +188,122 @@ def test_clip_dataset_items_epochs_and_batching():
     # a clip is one person: frames differ in pose smoothly, identity stays
     f = world.frame_factors(torch.zeros(10, dtype=torch.long), torch.arange(10))
     assert (f["yaw"].diff().abs() < 20).all() and f["identity"].unique().numel() == 1
+
+
+# ---------------------------------------------------------------- exports in the official layouts (datasets.md)
+
+def _check_rafdb(root):
+    lines = (root / "EmoLabel" / "list_patition_label.txt").read_text().splitlines()
+    assert any(ln.startswith("train_") for ln in lines) and any(ln.startswith("test_") for ln in lines)
+    for ln in lines:
+        assert re.fullmatch(r"(train_\d{5}|test_\d{4})\.jpg [1-7]", ln), ln
+        img = Image.open(root / "Image" / "aligned" / ln.split()[0].replace(".jpg", "_aligned.jpg"))
+        assert img.size == (100, 100) and img.mode == "RGB"
+
+
+def _check_fer2013(root):
+    with open(root / "fer2013.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["emotion", "pixels", "Usage"] and len(rows) > 1
+    for emotion, pixels, usage in rows[1:]:
+        px = [int(v) for v in pixels.split(" ")]
+        assert 0 <= int(emotion) <= 6 and len(px) == 48 * 48 and 0 <= min(px) and max(px) <= 255
+        assert usage in {"Training", "PublicTest", "PrivateTest"}
+
+
+def _check_lfw(root):
+    lines = (root / "pairs.txt").read_text().splitlines()
+    assert lines[0] == "10\t1" and len(lines) == 21
+    for k, ln in enumerate(lines[1:]):
+        f = ln.split("\t")
+        assert len(f) == (3 if k % 2 == 0 else 4)  # per set: matched lines, then mismatched
+        people = [(f[0], f[1]), (f[0], f[2])] if len(f) == 3 else [(f[0], f[1]), (f[2], f[3])]
+        for name, num in people:
+            assert Image.open(root / "lfw-deepfunneled" / name / f"{name}_{int(num):04d}.jpg").size == (250, 250)
+
+
+def _check_cplfw(root):
+    lines = (root / "pairs_CPLFW.txt").read_text().splitlines()
+    assert len(lines) == 40
+    labels = [int(ln.split(" ")[1]) for ln in lines]
+    assert labels == [1] * 20 + [0] * 20  # 2 lines per pair, all positives first
+    for ln in lines:
+        name = ln.split(" ")[0]
+        assert re.fullmatch(r"[A-Za-z]+_[A-Za-z]+_\d+\.jpg", name) and (root / "images" / name).is_file()
+
+
+def _check_disfa(root):
+    subjects = sorted(p.name for p in (root / "ActionUnit_Labels").iterdir())
+    assert len(subjects) == 6 and all(re.fullmatch(r"SN\d{3}", s) for s in subjects)
+    for s in subjects:
+        n_frames = len(list((root / "frames" / s).glob("*.jpg")))
+        for au in DISFA_ALL_AUS:
+            rows = (root / "ActionUnit_Labels" / s / f"{s}_au{au}.txt").read_text().splitlines()
+            assert len(rows) == n_frames
+            assert all(int(r.split(",")[0]) == i + 1 and 0 <= int(r.split(",")[1]) <= 5 for i, r in enumerate(rows))
+        assert (root / "frames" / s / f"{n_frames - 1}.jpg").is_file()
+
+
+def _read_pose(mat_path):
+    p = scipy.io.loadmat(mat_path)["Pose_Para"]
+    assert p.shape == (1, 7)
+    return np.degrees(p[0, [1, 0, 2]])  # yaw, pitch, roll
+
+
+def _check_aflw2000(root):
+    stems = sorted(p.stem for p in root.glob("*.jpg"))
+    assert stems and all(re.fullmatch(r"image\d{5}", s) for s in stems)
+    poses = np.stack([_read_pose(root / f"{s}.mat") for s in stems])
+    assert (np.abs(poses) > 99).any(axis=1).sum() == 1  # one sample for the |angle| <= 99 filter
+    assert np.abs(poses[:, 1]).max() <= 40.01 and Image.open(root / f"{stems[0]}.jpg").size == (450, 450)
+    assert scipy.io.loadmat(root / f"{stems[0]}.mat")["pt2d"].shape == (2, 21)
+
+
+def _check_300wlp(root):
+    subs = sorted(p.name for p in root.iterdir())
+    assert subs == sorted(["AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip"])
+    for sub in ("AFW", "HELEN", "IBUG", "LFPW"):
+        for jpg in (root / sub).glob("*.jpg"):
+            y, p, r = _read_pose(jpg.with_suffix(".mat"))
+            yf, pf, rf = _read_pose(root / f"{sub}_Flip" / f"{jpg.stem}.mat")  # same name in the _Flip dir
+            assert np.allclose([yf, pf, rf], [-y, p, -r])
+            a = np.asarray(Image.open(jpg), dtype=float)
+            b = np.asarray(Image.open(root / f"{sub}_Flip" / jpg.name), dtype=float)
+            assert np.abs(a[:, ::-1] - b).mean() < 3  # JPEG noise only
+            assert scipy.io.loadmat(jpg.with_suffix(".mat"))["pt2d"].shape == (2, 68)
+
+
+def _check_bu3dfe(root):
+    subjects = {}
+    for split in ("train", "test"):
+        for ln in (root / f"{split}.txt").read_text().splitlines():
+            path, exp, pose = ln.split(",")
+            assert (root / path).is_file() and 0 <= int(exp) <= 6 and 0 <= int(pose) < 15
+            subjects.setdefault(split, set()).add(path.split("/")[0])
+    assert subjects["train"] and subjects["test"] and not subjects["train"] & subjects["test"]
+
+
+def _check_voxceleb(root):
+    frames = list(root.glob("*/*/*/*.jpg"))
+    assert frames and all(re.fullmatch(r"id\d{5}", f.parts[-4]) for f in frames)
+    for ln in (root / "vox_train_list.txt").read_text().splitlines():
+        assert (root / ln).is_dir()
+
+
+_CHECKS = {"rafdb": ("basic", _check_rafdb), "fer2013": ("fer2013", _check_fer2013), "lfw": (".", _check_lfw),
+           "cplfw": (".", _check_cplfw), "disfa": ("DISFA", _check_disfa), "aflw2000": ("AFLW2000", _check_aflw2000),
+           "300wlp": ("300W_LP", _check_300wlp), "bu3dfe": ("BU-3DFE", _check_bu3dfe),
+           "voxceleb": ("VoxCeleb", _check_voxceleb)}
+
+
+@pytest.mark.parametrize("like", sorted(_CHECKS))
+def test_export_like_writes_official_layout(like, tmp_path):
+    root = export_like(like, tmp_path, 20, 0)
+    sub, check = _CHECKS[like]
+    assert root == (tmp_path / sub if sub != "." else tmp_path)
+    check(root)
+
+
+def test_export_like_rejects_unknown_layout(tmp_path):
+    with pytest.raises(UnknownNameError, match="rafdb"):
+        export_like("rafbd", tmp_path, 5, 0)

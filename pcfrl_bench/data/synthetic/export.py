@@ -14,7 +14,7 @@ from pcfrl_bench.errors import ConfigError, UnknownNameError
 
 from .face_model import AU_ALL, DISFA_ALL_AUS, EMOTIONS
 from .factors import emotion_aus, make_generator, sample_identities, sample_nuisance, take
-from .renderer import render_faces
+from .renderer import project_landmarks, render_faces
 from .world import EVAL_ID_OFFSET, POSECLS_PITCHES, POSECLS_YAWS, SyntheticWorld
 
 # datasets.md §2: FER-2013 CSV ids 0 Angry, 1 Disgust, 2 Fear, 3 Happy, 4 Sad, 5 Surprise, 6 Neutral
@@ -70,6 +70,7 @@ class _Faces:
             aus = emotion_aus(emo, self.g)
         f["aus"] = aus
         f["noise_seed"] = torch.randint(1 << 30, (n,), generator=self.g)
+        self.last_factors = f
         return render_faces(f, size)
 
 
@@ -197,21 +198,26 @@ def _export_disfa(out: Path, n: int, seed: int) -> Path:
     return root
 
 
-def _pose_mat(path: Path, yaw: float, pitch: float, roll: float, size: int, dense: bool) -> None:
+AFLW_21 = (17, 19, 21, 22, 24, 26, 36, 39, 42, 45, 0, 31, 33, 35, 16, 48, 51, 54, 57, 8, 30)  # sparse subset
+
+
+def _pose_mat(path: Path, yaw: float, pitch: float, roll: float, landmarks: np.ndarray, aflw: bool) -> None:
+    """A .mat like the real ones: Pose_Para (1,7) [pitch, yaw, roll, tx, ty, tz, s] in radians (§6), pt2d, roi."""
     import scipy.io
 
     rad = np.radians([pitch, yaw, roll])
-    pose_para = np.array([[rad[0], rad[1], rad[2], size / 2, size / 2, 0.0, 0.0012]])  # §6 [pitch,yaw,roll,...]
-    lo, hi = size * 0.3, size * 0.7
-    g = np.random.default_rng(abs(hash((round(yaw, 3), round(pitch, 3)))) % (1 << 32))
-    n_pts = 68 if dense else 21
-    pt2d = np.stack([g.uniform(lo, hi, n_pts), g.uniform(lo, hi, n_pts)])
-    if not dense:
-        pt2d[:, -1] = -1.0  # AFLW2000 marks missing points with negative values
-    mat = {"Pose_Para": pose_para, "pt2d": pt2d, "roi": np.array([[lo, lo, hi, hi]]),
+    centre = landmarks.mean(0)
+    pose_para = np.array([[rad[0], rad[1], rad[2], centre[0], centre[1], 0.0, 0.0012]])
+    lo, hi = landmarks.min(0), landmarks.max(0)
+    mat = {"Pose_Para": pose_para, "roi": np.array([[lo[0], lo[1], hi[0], hi[1]]]),
            "Shape_Para": np.zeros((199, 1)), "Exp_Para": np.zeros((29, 1))}
-    if not dense:
-        mat["pt3d_68"] = np.vstack([pt2d[:, :1].repeat(68, 1), np.zeros((1, 68))])
+    if aflw:
+        pt2d = landmarks[list(AFLW_21)].T.copy()  # (2, 21) sparse AFLW markup
+        pt2d[:, 10] = -1.0  # AFLW2000 marks missing points with negative values
+        mat["pt2d"] = pt2d
+        mat["pt3d_68"] = np.vstack([landmarks.T, np.zeros((1, 68))])
+    else:
+        mat["pt2d"] = landmarks.T  # (2, 68)
     scipy.io.savemat(path, mat)
 
 
@@ -224,11 +230,12 @@ def _export_aflw2000(out: Path, n: int, seed: int) -> Path:
         pose[-1, 0] = 105.0  # one sample beyond the |angle| <= 99 filter (datasets.md §6 fixture recipe)
     emo = torch.randint(7, (n,), generator=faces.g)
     imgs = _to_uint8(faces.render(torch.arange(n) % len(faces.ident["shape"]), 450, emotion=emo, pose=pose))
+    marks = project_landmarks(faces.last_factors, 450).numpy()
     ids = 2 + torch.cumsum(torch.randint(1, 6, (n,), generator=faces.g), 0) - 1  # non-contiguous ids from 2
     for i in range(n):
         stem = f"image{int(ids[i]):05d}"
         _save(imgs[i], root / f"{stem}.jpg")
-        _pose_mat(root / f"{stem}.mat", *pose[i].tolist(), size=450, dense=False)
+        _pose_mat(root / f"{stem}.mat", *pose[i].tolist(), landmarks=marks[i], aflw=True)
     return root
 
 
@@ -241,17 +248,20 @@ def _export_300wlp(out: Path, n: int, seed: int) -> Path:
     emo = torch.randint(7, (total,), generator=faces.g)
     imgs = faces.render(torch.arange(total) % len(faces.ident["shape"]), 450, emotion=emo, pose=pose)
     normal, flipped = _to_uint8(imgs), _to_uint8(imgs.flip(-1))
+    marks = project_landmarks(faces.last_factors, 450).numpy()
+    marks_flip = marks * np.array([-1.0, 1.0]) + np.array([450.0, 0.0])
     for s, sub in enumerate(W300LP_SUBSETS):
         for j in range(per):
             i = s * per + j
             stem = {"AFW": f"AFW_{134212 + 17 * j}_1_{j % 3}", "HELEN": f"HELEN_{2325 + 11 * j}_1_{j % 4}",
                     "IBUG": f"IBUG_image_{3 + j:03d}_1_{j % 2}", "LFPW": f"LFPW_image_train_{1 + j:04d}_{j % 5}"}[sub]
             yaw, pitch, roll = pose[i].tolist()
-            for folder, arr, (y, r) in ((sub, normal[i], (yaw, roll)), (f"{sub}_Flip", flipped[i], (-yaw, -roll))):
+            for folder, arr, (y, r), lm in ((sub, normal[i], (yaw, roll), marks[i]),
+                                            (f"{sub}_Flip", flipped[i], (-yaw, -roll), marks_flip[i])):
                 d = root / folder
                 d.mkdir(parents=True, exist_ok=True)
                 _save(arr, d / f"{stem}.jpg")  # _Flip dirs reuse the names; flip maps (y,p,r) -> (-y,p,-r)
-                _pose_mat(d / f"{stem}.mat", y, pitch, r, size=450, dense=True)
+                _pose_mat(d / f"{stem}.mat", y, pitch, r, landmarks=lm, aflw=False)
     return root
 
 
@@ -292,8 +302,8 @@ def _export_voxceleb(out: Path, n: int, seed: int) -> Path:
     lines = []
     for c in range(world.n_clips):
         ident = f"id{10001 + c // cpi}"
-        video = f"v{seed % 1000:03d}x{c // 2:05d}Qz"[:11]  # 11-character YouTube-like id
-        clip = f"{c % 2 + 1:05d}"
+        video = f"Y{c // cpi:04d}v{(c % cpi) // 2:03d}Qz"  # 11-character YouTube-like id
+        clip = f"{(c % cpi) % 2 + 1:05d}"
         for t in range(frames):
             _save(imgs[c * frames + t], root / ident / video / clip / f"{t + 1:04d}.jpg")
         if f"{ident}/{video}" not in lines:

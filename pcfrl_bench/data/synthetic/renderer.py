@@ -7,6 +7,7 @@ Pose convention (degrees): positive yaw turns the nose towards image right, posi
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from .face_model import (
     AU_ALL, DISFA_INDEX, F_BU, F_BV, F_CHEEK, F_DARK0, F_EU, F_EV, F_HAIR, F_INNER, F_LIP, F_TEETH, F_TEX,
-    EYE_H, EYE_W, N_FEAT, N_SHAPE, Template, build_template,
+    EYE_H, EYE_W, N_FEAT, N_SHAPE, NOSE_TIP, Template, build_template,
 )
 
 FACTOR_SHAPES: dict[str, tuple[int, ...]] = {
@@ -80,7 +81,8 @@ def _noise_bank(size: int) -> torch.Tensor:
 
 
 def _points_for(res: int) -> int:
-    return int(6000 * max(1.0, (res / 64) ** 2))
+    """Cloud size for an internal resolution: 6,000 points up to 64 px, 24,000 above (renders <= 128 px)."""
+    return 6000 if res <= 64 else 24000
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
@@ -260,5 +262,53 @@ def render_faces(
     return (img + f["noise"].view(b, 1, 1, 1) * noise).clamp_(0, 1).contiguous()
 
 
-__all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "render_faces",
-           "rotation_matrix"]
+__all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "project_landmarks",
+           "render_faces", "rotation_matrix"]
+
+
+def _landmark_targets() -> torch.Tensor:
+    """(68, 2) face-frame (u, v) of a 68-point iBUG-like layout: jaw, brows, nose, eyes, mouth."""
+    pts: list[tuple[float, float]] = []
+    for i in range(17):  # jaw, from the subject's right (image left) round the chin
+        a = math.pi * i / 16
+        pts.append((-0.5 * math.cos(a), 0.05 - 0.74 * math.sin(a)))
+    for side in (-1, 1):  # brows, outer to inner on the right, inner to outer on the left
+        us = [0.32, 0.26, 0.2, 0.14, 0.08] if side < 0 else [0.08, 0.14, 0.2, 0.26, 0.32]
+        pts += [(side * u, 0.2 + 0.025 * (1 - ((u - 0.2) / 0.12) ** 2)) for u in us]
+    pts += [(0.0, 0.08 - 0.065 * i) for i in range(4)]  # nose bridge
+    pts += [(u, NOSE_TIP - 0.03) for u in (-0.06, -0.03, 0.0, 0.03, 0.06)]  # nostrils
+    for cx in (-0.2, 0.2):  # eyes: 6 points each around the opening
+        for a in (math.pi, 2 * math.pi / 3, math.pi / 3, 0.0, -math.pi / 3, -2 * math.pi / 3):
+            pts.append((cx - 0.085 * math.cos(a) * (1 if cx < 0 else -1), 0.08 + 0.03 * math.sin(a)))
+    for k in range(12):  # outer lips
+        a = math.pi - 2 * math.pi * k / 12
+        pts.append((0.14 * math.cos(a), -0.36 + 0.045 * math.sin(a)))
+    for k in range(8):  # inner lips
+        a = math.pi - 2 * math.pi * k / 8
+        pts.append((0.1 * math.cos(a), -0.36 + 0.012 * math.sin(a)))
+    return torch.tensor(pts)
+
+
+@lru_cache(maxsize=8)
+def _landmark_index(tpl: Template) -> torch.Tensor:
+    """Template points nearest (in u, v) to the 68 landmark targets, among front-facing surface points."""
+    front = (tpl.points[:, 2] > 0.05) & (tpl.feats[:, F_INNER] == 0)
+    cand = torch.nonzero(front).squeeze(1)
+    d = torch.cdist(_landmark_targets(), tpl.points[cand, :2])
+    return cand[d.argmin(1)]
+
+
+def project_landmarks(factors: dict[str, torch.Tensor], image_size: int = 64) -> torch.Tensor:
+    """(B, 68, 2) image coordinates (x = column, y = row, pixels) of 68 landmarks, same transform as rendering."""
+    f = complete_factors(factors)
+    tpl = build_template(_points_for(min(image_size, 128)))
+    idx = _landmark_index(tpl)
+    mean, basis = _layout(tpl)
+    cols = torch.cat([idx, idx + tpl.n, idx + 2 * tpl.n])
+    coef = torch.cat([f["shape"], f["aus"]], 1)
+    pts = (mean[:, cols] + coef @ basis[:, cols]).view(-1, 3, len(idx))
+    cam = torch.bmm(rotation_matrix(f["yaw"], f["pitch"], f["roll"]), pts)
+    k = f["scale"][:, None] * CAMERA_DISTANCE / (CAMERA_DISTANCE - cam[:, 2])
+    x = (cam[:, 0] * k + f["tx"][:, None] + 1) * (image_size / 2)
+    y = (1 - cam[:, 1] * k - f["ty"][:, None]) * (image_size / 2)
+    return torch.stack([x, y], 2)
