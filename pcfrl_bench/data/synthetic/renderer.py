@@ -99,8 +99,9 @@ def _min3(x: torch.Tensor) -> torch.Tensor:
     return torch.minimum(torch.minimum(r[..., :-2, :], r[..., 1:-1, :]), r[..., 2:, :])
 
 
-def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest visible point index per pixel (B,H*W) and the rotation (B,3,3); index -1 = background."""
+def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                                              torch.Tensor]:
+    """Nearest visible point index per pixel (B,H*W) (-1 = background), rotation (B,3,3), normals' z (B,N)."""
     b, n = f["yaw"].shape[0], tpl.n
     mean, basis = _layout(tpl)
     coef = torch.cat([f["shape"], f["aus"]], 1)
@@ -129,7 +130,7 @@ def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch
     nearest = _min3(buf)
     buf = torch.where(empty & (covered >= 4.5), nearest, buf).view(b, hw)
     idx = torch.remainder(buf, n).long().masked_fill_(buf >= _EMPTY, -1)
-    return idx, rot
+    return idx, rot, nz
 
 
 def _eye_aperture(f: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -157,18 +158,29 @@ def _dark_strength(f: dict[str, torch.Tensor]) -> torch.Tensor:
     ], 1)
 
 
-def _image_params(f: dict[str, torch.Tensor], rot: torch.Tensor) -> torch.Tensor:
-    """(33, B) per-image shading parameters, gathered per face pixel (row layout in _shade_pixels)."""
-    az, el = torch.deg2rad(f["light"][:, 0]), torch.deg2rad(f["light"][:, 1])
-    light = torch.stack([el.cos() * az.sin(), el.sin(), el.cos() * az.cos()], 1)
-    light_obj = torch.bmm(rot.transpose(1, 2), light.unsqueeze(-1)).squeeze(-1)  # n_cam.L = n.(R^T L)
+def _image_params(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(19, B) per-image colour parameters, repeated per face pixel (row layout in _shade_pixels)."""
     return torch.cat([
         f["skin"], f["lip"], f["brow"], f["hair"], f["iris"],  # 0..14
         f["hairline"][:, None], f["brow_thick"][:, None], _eye_aperture(f)[:, None],  # 15, 16, 17
-        light_obj, rot[:, 2, :], f["light"][:, 2:4],  # 18..20, 21..23, 24..25
-        _dark_strength(f),  # 26..31
-        _mouth_open(f)[:, None],  # 32
+        _mouth_open(f)[:, None],  # 18
     ], 1).T.contiguous()
+
+
+def _point_shading(tpl: Template, f: dict[str, torch.Tensor], rot: torch.Tensor, nz: torch.Tensor) -> torch.Tensor:
+    """(B,N) per-point brightness: Lambert + ambient, a facing-ratio term, and AU wrinkle/fold darkening."""
+    az, el = torch.deg2rad(f["light"][:, 0]), torch.deg2rad(f["light"][:, 1])
+    light = torch.stack([el.cos() * az.sin(), el.sin(), el.cos() * az.cos()], 1)
+    light_obj = torch.bmm(rot.transpose(1, 2), light.unsqueeze(-1)).squeeze(-1)  # n_cam.L = n.(R^T L)
+    lam = (light_obj @ tpl.normals.T).clamp_(min=0)
+    shade = lam.mul_(f["light"][:, 3:4]).add_(f["light"][:, 2:3]).mul_(nz.clamp(min=0).mul_(0.3).add_(0.7))
+    dark = torch.mm(_dark_strength(f), _dark_table(tpl)).clamp_(max=0.85)
+    return shade.mul_(1 - dark)
+
+
+@lru_cache(maxsize=8)
+def _dark_table(tpl: Template) -> torch.Tensor:
+    return tpl.feats[:, F_DARK0:N_FEAT].T.contiguous()
 
 
 _WHITE = torch.tensor([0.92, 0.9, 0.86])[:, None]
@@ -178,25 +190,30 @@ _MOUTH = torch.tensor([0.22, 0.06, 0.07])[:, None]
 _FLUSH = torch.tensor([0.06, -0.03, -0.03])[:, None]
 
 
+_ROWS = (F_EU, F_EV, F_BU, F_BV, F_LIP, F_INNER, F_TEETH, F_HAIR, F_TEX, F_CHEEK)
+
+
 @lru_cache(maxsize=8)
 def _point_table(tpl: Template) -> torch.Tensor:
-    """(N_FEAT + 3, N) static features and normals, row-major so per-pixel gathers are contiguous."""
-    return torch.cat([tpl.feats, tpl.normals], 1).T.contiguous()
+    """(10, N) static colour features in _ROWS order, row-major so per-pixel gathers are contiguous."""
+    return tpl.feats[:, list(_ROWS)].T.contiguous()
 
 
-def _shade_pixels(tpl: Template, prm: torch.Tensor, pidx: torch.Tensor) -> torch.Tensor:
-    """(3,M) shaded colour of M face pixels from their point indices and image parameters (33, M)."""
-    ft = _point_table(tpl).index_select(1, pidx)
-    col = prm[0:3] + ft[F_CHEEK] * _FLUSH
-    col = torch.lerp(col, prm[3:6], ft[F_LIP])
-    bu, bv = ft[F_BU], ft[F_BV]
+def _shade_pixels(tpl: Template, prm: torch.Tensor, pidx: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
+    """(3,M) colour of M face pixels from point indices, image parameters (19, M) and brightness (M,)."""
+    table = _point_table(tpl)
+    ft = torch.empty(len(_ROWS), len(pidx))
+    for r in range(len(_ROWS)):
+        torch.index_select(table[r], 0, pidx, out=ft[r])
+    eu, ev, bu, bv, lip, inner, teeth, hair, tex, cheek = ft
+    col = prm[0:3] + cheek * _FLUSH
+    col = torch.lerp(col, prm[3:6], lip)
     thick = prm[16] * (1 - 0.55 * bu * bu)
     brow_w = ((thick - bv.abs()) * 4).clamp_(0, 1) * (bu.abs() < 1)
     col = torch.lerp(col, prm[6:9], brow_w)
-    hair_w = ((ft[F_HAIR] - prm[15]) * 33.3).clamp_(0, 1)
-    col = torch.lerp(col, prm[9:12] * (1 + 0.22 * ft[F_TEX]), hair_w)
+    hair_w = ((hair - prm[15]) * 33.3).clamp_(0, 1)
+    col = torch.lerp(col, prm[9:12] * (1 + 0.22 * tex), hair_w)
     # eyes: opening |ev| < aperture * sqrt(1 - eu^2); iris and pupil; dark lash line around the opening
-    eu, ev = ft[F_EU], ft[F_EV]
     open_h = prm[17] * (1 - eu * eu).clamp_(min=0).sqrt_()
     inside = ev.abs() < open_h
     rr = (eu * EYE_W) ** 2 + (ev * EYE_H) ** 2
@@ -204,23 +221,36 @@ def _shade_pixels(tpl: Template, prm: torch.Tensor, pidx: torch.Tensor) -> torch
     eye = torch.where(rr < 0.013**2, _PUPIL, eye)
     col = torch.where(inside, eye, col)
     lash = ~inside & (eu.abs() < 1.12) & (ev < open_h + 0.45) & (ev > -open_h - 0.22)
-    dark = (ft[F_DARK0:N_FEAT] * prm[26:32]).sum(0).clamp_(max=0.85)
-    col = col * ((1 - dark) * (1 - 0.75 * lash))
-    mouth = torch.lerp(prm[3:6] * 0.55, torch.where(ft[F_TEETH] > 0, _TEETH, _MOUTH), prm[32])
-    col = torch.where(ft[F_INNER] > 0, mouth, col)
-    nrm = ft[N_FEAT:]
-    lam = (nrm * prm[18:21]).sum(0).clamp_(min=0)
-    facing = (nrm * prm[21:24]).sum(0).clamp_(min=0)
-    shade = (prm[24] + prm[25] * lam) * (0.7 + 0.3 * facing)
-    return col * shade
+    mouth = torch.lerp(prm[3:6] * 0.55, torch.where(teeth > 0, _TEETH, _MOUTH), prm[18])
+    col = torch.where(inner > 0, mouth, col)
+    return col * (shade * (1 - 0.75 * lash))
+
+
+@lru_cache(maxsize=8)
+def _upsample_matrix(src: int, dst: int) -> torch.Tensor:
+    """(dst, src) matrix of 1-D bilinear resampling (half-pixel centres, edge clamped)."""
+    pos = ((torch.arange(dst, dtype=torch.float64) + 0.5) * src / dst - 0.5).clamp(0, src - 1)
+    i0 = pos.floor().long()
+    i1 = (i0 + 1).clamp(max=src - 1)
+    w = pos - i0
+    m = torch.zeros(dst, src, dtype=torch.float64)
+    m[torch.arange(dst), i0] += 1 - w
+    m[torch.arange(dst), i1] += w
+    return m.float()
 
 
 def _background(f: dict[str, torch.Tensor], res: int) -> torch.Tensor:
-    """(B,3,H,W) background: colour + linear gradient + bilinear low-frequency texture."""
+    """(3,B,H,W) background: colour + linear gradient + bilinear low-frequency texture (channel-major)."""
+    tex = f["bg_tex"].transpose(0, 1)  # (3,B,4,4)
+    up = _upsample_matrix(tex.shape[-1], res)
     lin = (torch.arange(res, dtype=torch.float32) + 0.5) / res * 2 - 1
-    gx, gy = f["bg_grad"][:, 0, :, None, None], f["bg_grad"][:, 1, :, None, None]
-    tex = F.interpolate(f["bg_tex"], size=(res, res), mode="bilinear", align_corners=False)
-    return tex + f["bg"][:, :, None, None] + gx * lin.view(1, 1, 1, res) - gy * lin.view(1, 1, res, 1)
+    grad = f["bg_grad"].permute(2, 0, 1)  # (3,B,2): x and y slopes
+    # columns: texture rows resampled, plus the x gradient; rows: texture columns resampled, plus colour - y slope
+    left = torch.cat([up @ tex, torch.ones(3, tex.shape[1], res, 1)], 3)  # (3,B,H,4+1)
+    left = torch.cat([left, (f["bg"].T[:, :, None] - grad[..., 1:2] * lin).unsqueeze(-1)], 3)  # (3,B,H,6)
+    right = torch.cat([up.T.expand(3, tex.shape[1], -1, -1), (grad[..., 0:1] * lin).unsqueeze(2),
+                       torch.ones(3, tex.shape[1], 1, res)], 2)  # (3,B,6,W)
+    return left @ right
 
 
 def complete_factors(factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -243,23 +273,27 @@ def render_faces(
     f = complete_factors(factors)
     res = min(image_size, 128)
     tpl = build_template(_points_for(res))
-    idx, rot = _zbuffer(tpl, f, res)
+    idx, rot, nz = _zbuffer(tpl, f, res)
     b, hw = idx.shape
-    pix = (idx >= 0).view(-1).nonzero().squeeze(1)
-    prm = _image_params(f, rot).index_select(1, torch.div(pix, hw, rounding_mode="floor"))
-    img = _background(f, res).transpose(0, 1).reshape(3, b * hw)
-    img[:, pix] = _shade_pixels(tpl, prm, idx.view(-1).index_select(0, pix))
-    img = img.view(3, b, res, res).transpose(0, 1)
+    visible = idx >= 0
+    pix = visible.view(-1).nonzero().squeeze(1)  # sorted by image, so per-image parameters repeat in runs
+    pidx = idx.view(-1).index_select(0, pix)
+    prm = _image_params(f).repeat_interleave(visible.sum(1), dim=1, output_size=len(pix))
+    brightness = _point_shading(tpl, f, rot, nz).view(-1)
+    shade = brightness.index_select(0, torch.div(pix, hw, rounding_mode="floor").mul_(tpl.n).add_(pidx))
+    img = _background(f, res).reshape(3, b * hw)
+    img[:, pix] = _shade_pixels(tpl, prm, pidx, shade)
+    img = img.view(3, b, res, res)
     if image_size != res:
         img = F.interpolate(img, size=(image_size, image_size), mode="bilinear", align_corners=False)
     if generator is not None:
-        noise = torch.randn(img.shape, generator=generator)
+        noise = torch.randn((b, 3, image_size, image_size), generator=generator) * f["noise"].view(b, 1, 1, 1)
     else:
         seeds = f.get("noise_seed", torch.arange(b)).long()
         bank = _noise_bank(image_size)
         sign = 1.0 - 2.0 * ((seeds // bank.shape[0]) % 2).float()
-        noise = bank[seeds % bank.shape[0]] * sign.view(b, 1, 1, 1)
-    return (img + f["noise"].view(b, 1, 1, 1) * noise).clamp_(0, 1).contiguous()
+        noise = bank[seeds % bank.shape[0]] * (sign * f["noise"]).view(b, 1, 1, 1)
+    return noise.add_(img.transpose(0, 1)).clamp_(0, 1)
 
 
 __all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "project_landmarks",
