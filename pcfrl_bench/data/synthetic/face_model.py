@@ -242,10 +242,14 @@ def _au_basis(p: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def build_template(n_points: int = 6000) -> Template:
-    """The symmetric template cloud with about n_points points (float32), cached per size."""
+    """The symmetric template cloud with about n_points points (float32), cached per size.
+
+    The face half is sampled about twice as densely as the back of the head, where only hair is seen."""
     n_patch = max(64, n_points // 30)
-    m = int((n_points - n_patch) * 1.0)
-    d = _fibonacci_half(m)
+    m_all = int(0.45 * n_points)  # a uniform sphere, plus a second one kept only on the front (face) side
+    m_front = int((n_points - n_patch - m_all) / 0.67)
+    front = _fibonacci_half(m_front)
+    d = torch.cat([_fibonacci_half(m_all), front[front[:, 2] > -0.3]])
     pf, nf = _surface(d), _normals(d)
     pm, nm = _mouth_patch(n_patch)
     dm = torch.nn.functional.normalize(pm, dim=1)

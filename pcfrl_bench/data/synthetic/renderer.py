@@ -81,8 +81,8 @@ def _noise_bank(size: int) -> torch.Tensor:
 
 
 def _points_for(res: int) -> int:
-    """Cloud size for an internal resolution: 6,000 points up to 64 px, 24,000 above (renders <= 128 px)."""
-    return 6000 if res <= 64 else 24000
+    """Cloud size for an internal resolution: 5,000 points up to 64 px, 20,000 above (renders <= 128 px)."""
+    return 5000 if res <= 64 else 20000
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
