@@ -296,10 +296,6 @@ def render_faces(
     return noise.add_(img.transpose(0, 1)).clamp_(0, 1)
 
 
-__all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "project_landmarks",
-           "render_faces", "rotation_matrix"]
-
-
 def _landmark_targets() -> torch.Tensor:
     """(68, 2) face-frame (u, v) of a 68-point iBUG-like layout: jaw, brows, nose, eyes, mouth."""
     pts: list[tuple[float, float]] = []
@@ -346,3 +342,7 @@ def project_landmarks(factors: dict[str, torch.Tensor], image_size: int = 64) ->
     x = (cam[:, 0] * k + f["tx"][:, None] + 1) * (image_size / 2)
     y = (1 - cam[:, 1] * k - f["ty"][:, None]) * (image_size / 2)
     return torch.stack([x, y], 2)
+
+
+__all__ = ["FACTOR_SHAPES", "complete_factors", "disfa_aus", "factor_defaults", "project_landmarks",
+           "render_faces", "rotation_matrix"]
