@@ -307,3 +307,19 @@ def test_export_like_writes_official_layout(like, tmp_path):
 def test_export_like_rejects_unknown_layout(tmp_path):
     with pytest.raises(UnknownNameError, match="rafdb"):
         export_like("rafbd", tmp_path, 5, 0)
+
+
+def test_landmarks_follow_pose_and_preview_grid(tmp_path):
+    from pcfrl_bench.data.synthetic.preview import PREVIEW_YAWS, preview_grid
+    from pcfrl_bench.data.synthetic.renderer import project_landmarks
+
+    f = _symmetric_factors(0.0, 0.0, 0.0)
+    f["yaw"] = torch.tensor([-40.0, 0.0, 40.0, 0.0])
+    lm = project_landmarks(f, 64)
+    assert lm.shape == (4, 68, 2) and (lm > 0).all() and (lm < 64).all()
+    nose_x = lm[:, 30, 0]  # nose tip: positive yaw turns it towards image right
+    assert nose_x[0] < nose_x[1] - 3 and nose_x[2] > nose_x[1] + 3
+    assert lm[1, 8, 1] > lm[1, 30, 1] > lm[1, 19, 1]  # chin below nose below brow (image rows grow downwards)
+    path = preview_grid(tmp_path / "grid.png", n_identities=2, image_size=32, seed=0)
+    img = Image.open(path)
+    assert img.size == (40 + (len(PREVIEW_YAWS) + len(EMOTIONS)) * 96, 16 + 2 * 96)
