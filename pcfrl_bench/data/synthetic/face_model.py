@@ -134,6 +134,19 @@ def _mouth_patch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return p, torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64).expand_as(p)
 
 
+def _neck(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half (x > 0) of an elliptic neck cylinder below the head, facing forwards and sideways."""
+    n_t = max(6, int(math.sqrt(n * 0.9)))
+    n_y = max(4, n // n_t)
+    th = (torch.arange(n_t, dtype=torch.float64) + 0.5) / n_t * math.radians(115)
+    y = -0.42 - (torch.arange(n_y, dtype=torch.float64) + 0.5) / n_y * 0.9
+    th, y = torch.meshgrid(th, y, indexing="ij")
+    th, y = th.reshape(-1), y.reshape(-1)
+    p = torch.stack([0.33 * torch.sin(th), y, -0.12 + 0.28 * torch.cos(th)], 1)
+    nrm = torch.nn.functional.normalize(torch.stack([torch.sin(th) / 0.33, 0 * th, torch.cos(th) / 0.28], 1), dim=1)
+    return p, nrm
+
+
 def _features(p: torch.Tensor, inner: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """Static per-point features (N, N_FEAT) used to colour pixels (see F_* columns)."""
     u, v, au = p[:, 0], p[:, 1], p[:, 0].abs()
@@ -253,18 +266,21 @@ def build_template(n_points: int = 6000) -> Template:
     d = torch.cat([_fibonacci_half(m_all), front[front[:, 2] > -0.3]])
     pf, nf = _surface(d), _normals(d)
     pm, nm = _mouth_patch(n_patch)
-    dm = torch.nn.functional.normalize(pm, dim=1)
-    half_p, half_n, half_d = torch.cat([pf, pm]), torch.cat([nf, nm]), torch.cat([d, dm])
-    half_inner = torch.cat([torch.zeros(len(pf), dtype=torch.bool), torch.ones(len(pm), dtype=torch.bool)])
+    pn, nn = _neck(n_points // 11)
+    dm, dn = torch.nn.functional.normalize(pm, dim=1), torch.nn.functional.normalize(pn, dim=1)
+    half_p, half_n, half_d = torch.cat([pf, pm, pn]), torch.cat([nf, nm, nn]), torch.cat([d, dm, dn])
+    kind = torch.cat([torch.zeros(len(pf)), torch.ones(len(pm)), 2 * torch.ones(len(pn))])  # head, mouth, neck
     mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
     p = torch.cat([half_p, half_p * mirror])
     n = torch.cat([half_n, half_n * mirror])
     d = torch.cat([half_d, half_d * mirror])
-    inner = torch.cat([half_inner, half_inner])
+    kind = torch.cat([kind, kind])
+    inner, neck = kind == 1, kind == 2
     feats = _features(p, inner, d)
     hair_zone = ((feats[:, F_HAIR] + 0.1) / 0.2).clamp(0, 1) * (~inner)
     shape = _shape_basis(p, inner, hair_zone)
     aus = _au_basis(p, inner)
+    shape[:, neck], aus[:, neck] = 0.0, 0.0  # the neck keeps its shape
     return Template(
         points=p.float(), normals=n.float(), feats=feats.float(),
         shape_basis=shape.reshape(N_SHAPE, -1).float(), au_basis=aus.reshape(len(AU_ALL), -1).float(),
