@@ -85,18 +85,18 @@ def _points_for(res: int) -> int:
     return 4600 if res <= 64 else 20000
 
 
-def _box3(x: torch.Tensor) -> torch.Tensor:
-    """3x3 box sum with zero padding of (B,1,H,W), separable."""
-    p = F.pad(x, (1, 1, 1, 1))
-    r = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]
-    return r[..., :-2, :] + r[..., 1:-1, :] + r[..., 2:, :]
+def _fill_holes(buf: torch.Tensor) -> torch.Tensor:
+    """(B,H+2,W+2) z-buffer with a one-pixel border -> (B,H,W) interior with pin holes filled.
 
-
-def _min3(x: torch.Tensor) -> torch.Tensor:
-    """3x3 min filter of (B,1,H,W) (padding never wins), separable."""
-    p = F.pad(x, (1, 1, 1, 1), value=_EMPTY)
-    r = torch.minimum(torch.minimum(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])
-    return torch.minimum(torch.minimum(r[..., :-2, :], r[..., 1:-1, :]), r[..., 2:, :])
+    An empty pixel with >= 4 covered pixels in its 3x3 neighbourhood takes the nearest of them; a straight
+    silhouette edge has only 3, so outlines do not grow. Separable box sum and min filter on shifted views."""
+    occ = (buf < _EMPTY).float()
+    r = occ[:, :, :-2] + occ[:, :, 1:-1] + occ[:, :, 2:]
+    count = r[:, :-2] + r[:, 1:-1] + r[:, 2:]
+    m = torch.minimum(torch.minimum(buf[:, :, :-2], buf[:, :, 1:-1]), buf[:, :, 2:])
+    m = torch.minimum(torch.minimum(m[:, :-2], m[:, 1:-1]), m[:, 2:])
+    inner = buf[:, 1:-1, 1:-1]
+    return torch.where((inner >= _EMPTY) & (count >= 3.5), m, inner)
 
 
 def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor,
@@ -111,25 +111,17 @@ def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch
     x, y, z = cam.unbind(1)
     k = CAMERA_DISTANCE / (CAMERA_DISTANCE - z)
     k.mul_(f["scale"][:, None] * (res / 2))
-    col = torch.addcmul(((f["tx"] + 1) * (res / 2))[:, None], x, k).floor_()
-    row = torch.addcmul(((1 - f["ty"]) * (res / 2))[:, None], y, k, value=-1).floor_()
-    out = (col < 0) | (col >= res) | (row < 0) | (row >= res) | (nz <= 0)
-    hw = res * res
-    flat = torch.addcmul(col.clamp_(0, res - 1), row.clamp_(0, res - 1), torch.tensor(float(res))).long()
-    flat += torch.arange(b)[:, None] * hw
+    pw = res + 2  # the buffer has a one-pixel border: off-image points are clamped onto it, then cropped
+    col = torch.addcmul(((f["tx"] + 1) * (res / 2) + 1)[:, None], x, k).floor_().clamp_(0, pw - 1)
+    row = torch.addcmul(((1 - f["ty"]) * (res / 2) + 1)[:, None], y, k, value=-1).floor_().clamp_(0, pw - 1)
+    flat = torch.addcmul(col, row, torch.tensor(float(pw))).long().add_(torch.arange(b)[:, None] * (pw * pw))
     # key = quantised depth * N + point index, exact in float32 (< 2**24): min key = nearest point
     levels = float((1 << 24) // n - 1)
     key = ((1.3 - z) * (levels / 2.6)).clamp_(0, levels).floor_().mul_(n).add_(torch.arange(n, dtype=torch.float32))
-    key.masked_fill_(out, _EMPTY)  # culled / off-image points cannot win
-    buf = torch.full((b * hw,), _EMPTY, dtype=torch.float32)
+    key.masked_fill_(nz <= 0, _EMPTY)  # back-face culling
+    buf = torch.full((b * pw * pw,), _EMPTY, dtype=torch.float32)
     buf.scatter_reduce_(0, flat.view(-1), key.view(-1), "amin")
-    buf = buf.view(b, 1, res, res)
-    # fill holes between splats (two passes): an empty pixel with >= 4 of its 8 neighbours covered takes the
-    # nearest of them; a straight silhouette edge has only 3 covered neighbours, so outlines do not grow
-    for _ in range(2):
-        empty = buf >= _EMPTY
-        buf = torch.where(empty & (_box3((~empty).float()) >= 3.5), _min3(buf), buf)
-    buf = buf.view(b, hw)
+    buf = _fill_holes(buf.view(b, pw, pw)).reshape(b, res * res)
     idx = torch.remainder(buf, n).long().masked_fill_(buf >= _EMPTY, -1)
     return idx, rot, nz
 
