@@ -275,7 +275,9 @@ def render_faces(
     brightness = _point_shading(tpl, f, rot, nz).view(-1)
     shade = brightness.index_select(0, torch.div(pix, hw, rounding_mode="floor").mul_(tpl.n).add_(pidx))
     img = _background(f, res).reshape(3, b * hw)
-    img[:, pix] = _shade_pixels(tpl, prm, pidx, shade)
+    face = _shade_pixels(tpl, prm, pidx, shade)
+    for c in range(3):
+        img[c].index_copy_(0, pix, face[c])
     img = img.view(3, b, res, res)
     if image_size != res:
         img = F.interpolate(img, size=(image_size, image_size), mode="bilinear", align_corners=False)
@@ -285,7 +287,7 @@ def render_faces(
         seeds = f.get("noise_seed", torch.arange(b)).long()
         bank = _noise_bank(image_size)
         sign = 1.0 - 2.0 * ((seeds // bank.shape[0]) % 2).float()
-        noise = bank[seeds % bank.shape[0]] * (sign * f["noise"]).view(b, 1, 1, 1)
+        noise = bank.index_select(0, seeds % bank.shape[0]).mul_((sign * f["noise"]).view(b, 1, 1, 1))
     return noise.add_(img.transpose(0, 1)).clamp_(0, 1)
 
 
