@@ -332,3 +332,12 @@ def test_landmarks_follow_pose_and_preview_grid(tmp_path):
     path = preview_grid(tmp_path / "grid.png", n_identities=2, image_size=32, seed=0)
     img = Image.open(path)
     assert img.size == (40 + (len(PREVIEW_YAWS) + len(EMOTIONS)) * 96, 16 + 2 * 96)
+
+
+def test_large_batches_render_in_chunks_identically(monkeypatch):
+    from pcfrl_bench.data.synthetic import renderer
+
+    f = sample_factors(20, seed=8)
+    whole = render_faces(f, 32)
+    monkeypatch.setattr(renderer, "RENDER_CHUNK", 8)
+    assert torch.equal(render_faces(f, 32), whole)

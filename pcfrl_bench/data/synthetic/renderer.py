@@ -30,6 +30,7 @@ FACTOR_SHAPES: dict[str, tuple[int, ...]] = {
     "noise": (),  # pixel noise std
 }
 CAMERA_DISTANCE = 6.0  # mild perspective
+RENDER_CHUNK = 1024  # larger batches are rendered in chunks of this size
 _EMPTY = float(1 << 25)  # z-buffer key of an empty pixel
 
 
@@ -263,6 +264,12 @@ def render_faces(
     Pixel noise of std factors['noise'] comes from `generator` when given; otherwise from a fixed noise bank
     indexed by factors['noise_seed'] (default: 0..B-1), so the output is a pure function of the factors.
     """
+    b = factors["yaw"].shape[0]
+    if "noise_seed" not in factors:
+        factors = {**factors, "noise_seed": torch.arange(b)}
+    if b > RENDER_CHUNK:  # bound memory: the point cloud tensors are (B, 3N)
+        return torch.cat([render_faces({k: v[i:i + RENDER_CHUNK] for k, v in factors.items()}, image_size, generator)
+                          for i in range(0, b, RENDER_CHUNK)])
     f = complete_factors(factors)
     res = min(image_size, 128)
     tpl = build_template(_points_for(res))
