@@ -1,7 +1,8 @@
 """The registry's data: ``methods/*.yaml`` and ``tasks/*.yaml`` (one file per method and per task).
 
 A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
-optional ``base`` (another entry of the same kind whose defaults and presets it extends),
+optional ``base`` (another entry of the same kind whose defaults and presets it extends; files named
+``_<name>.yaml`` are shared bases that are not listed as entries themselves),
 ``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config). Task files also
 give ``metric`` (the primary metric) and ``higher_is_better``.
 """
@@ -85,7 +86,8 @@ def entry(kind: str, name: str) -> Entry:
 
 
 def names(kind: str) -> list[str]:
-    return sorted(p.stem for p in _folder(kind).glob("*.yaml"))
+    """Registered entries; files whose name starts with ``_`` are shared bases (``base: _name``), not entries."""
+    return sorted(p.stem for p in _folder(kind).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def all_entries(kind: str) -> list[Entry]:

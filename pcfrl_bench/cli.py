@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import catalog
 from .config import PRESETS
+from .data.synthetic import EXPORTERS, export_like, preview_grid
 from .errors import PcfrlError
 from .io import default_data_root, user_cache_dir
 from .reporting.paper import default_paper_dir
@@ -338,3 +339,45 @@ def check_cmd(expected, subset, device, data_root, cache_dir):
     failed = sum(not r.passed for r in results)
     stdout.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+@main.group("synth")
+def synth_group() -> None:
+    """The built-in synthetic face world: preview images, export datasets in official layouts."""
+
+
+@synth_group.command("preview")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("synthetic-preview.png"), show_default=True)
+@click.option("--identities", type=int, default=4, show_default=True, help="Rows of the grid.")
+@click.option("--size", type=int, default=64, show_default=True, help="Rendered image size in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def synth_preview_cmd(out: Path, identities: int, size: int, seed: int) -> None:
+    """Write a labelled grid: rows are identities, columns a yaw sweep then the 7 expressions.
+
+    \b
+    Examples:
+      pcfrl-bench synth preview --out grid.png
+      pcfrl-bench synth preview --out grid.png --identities 6 --size 96 --seed 3
+    """
+    stdout.print(f"wrote {preview_grid(out, identities, size, seed)}", soft_wrap=True)
+
+
+@synth_group.command("export")
+@click.option("--like", required=True, type=click.Choice(sorted(EXPORTERS)), help="Official layout to write.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
+@click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def synth_export_cmd(like: str, out: Path, n: int, seed: int) -> None:
+    """Write a small synthetic dataset in exactly the on-disk layout of a real one (see docs/datasets.md).
+
+    Useful to see the layout a reader expects, and to test readers on realistic files.
+
+    \b
+    Examples:
+      pcfrl-bench synth export --like cplfw --out /tmp/fake/CPLFW --n 200
+      pcfrl-bench synth export --like rafdb --out /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
+    """
+    root = export_like(like, out, n, seed)
+    stdout.print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)

@@ -33,6 +33,16 @@ class ModelConfig:
 
 
 @dataclass
+class SyntheticWorldConfig:
+    """Size of the synthetic pretraining world (``data.source: synth``): VoxCeleb-like clips per identity."""
+
+    identities: int = 500
+    clips_per_identity: int = 4
+    frames_per_clip: int = 16
+    seed: int = 0
+
+
+@dataclass
 class DataConfig:
     """Pretraining data."""
 
@@ -40,6 +50,7 @@ class DataConfig:
     image_size: int = 32
     max_samples: int = 0  # 0 = the whole source; otherwise the first ``max_samples`` items
     num_workers: int = 0
+    synthetic: SyntheticWorldConfig = field(default_factory=SyntheticWorldConfig)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from ..config import DataConfig
 from ..registry import Registry
 from .digits import digits_split
 from .readers import ImageIndexDataset, SampleIndex, dataset_root, epoch_frame_index, read_dataset, read_voxceleb
+from .synthetic import SyntheticClips, SyntheticWorld
 from .tensors import TensorImageDataset
 
 SourceBuilder = Callable[[DataConfig, Path], Dataset]
@@ -23,6 +24,14 @@ def digits_source(cfg: DataConfig, data_root: Path) -> Dataset:
     """The train split of scikit-learn's digits (labels kept for analysis, never used by the losses)."""
     images, labels = digits_split("train", cfg.image_size)
     return TensorImageDataset(images, {"label": labels})
+
+
+@SOURCES.register("synth")
+def synthetic_source(cfg: DataConfig, data_root: Path) -> Dataset:
+    """The synthetic face world's pretraining clips (one frame per clip per epoch, like VoxCeleb)."""
+    w = cfg.synthetic
+    world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain")
+    return SyntheticClips(world, cfg.image_size)
 
 
 def build_source(cfg: DataConfig, data_root: Path) -> Dataset:

@@ -36,3 +36,28 @@ def resize_batch(images: Tensor, size: int) -> Tensor:
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+
+
+class LazyDataset(Dataset):
+    """A dataset of known length built on first access (e.g. rendered images that a feature cache may make
+    unnecessary)."""
+
+    def __init__(self, length: int, build):
+        self.length, self._build, self._dataset = length, build, None
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = self._build()
+            if len(self._dataset) != self.length:
+                raise ValueError(f"lazy dataset built {len(self._dataset)} items, expected {self.length}")
+        return self._dataset
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int):
+        return self.dataset[i]
+
+    def __getitems__(self, indices: list[int]):
+        return self.dataset.__getitems__(indices)

@@ -2,6 +2,7 @@
 
 from . import digits  # noqa: F401  (registers "digits")
 from . import real  # noqa: F401  (registers the real-dataset tasks)
+from . import synthetic  # noqa: F401  (registers the synth-* tasks)
 from .base import TASKS, ClassificationTask, EvalResult, Task
 from .families import AUDetectionTask, HeadPoseTask, VerificationTask
 

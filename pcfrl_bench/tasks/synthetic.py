@@ -1,0 +1,116 @@
+"""Synthetic-world tasks: the real tasks' protocols on rendered faces whose factors are known.
+
+Evaluation identities are disjoint from the pretraining identities (``role="eval"`` in the world).
+Each task renders its data once per object and split, lazily, so a feature-cache hit renders nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, synthetic_task_data
+from ..data.tensors import LazyDataset, TensorImageDataset
+from .base import TASKS, ClassificationTask
+from .families import AUDetectionTask, HeadPoseTask, VerificationTask
+
+
+@dataclass
+class SyntheticTaskParams:
+    n_train: int = 2000  # images of the probe's training split
+    n_test: int = 1000  # images of the test split (pairs for synth-fr)
+    seed: int = 0  # seed of the evaluation data (identities, factors, nuisance)
+
+
+class SyntheticData:
+    """Mixin: rendered data of one synthetic task kind, per split, built lazily and kept."""
+
+    kind: ClassVar[str] = ""
+    Params = SyntheticTaskParams
+
+    def availability(self) -> tuple[bool, str]:
+        return True, "built in (synthetic world)"
+
+    def data_identity(self) -> dict[str, Any]:
+        return {"synthetic": self.kind}
+
+    def rendered(self, split: str, image_size: int) -> dict[str, torch.Tensor]:
+        cache = self.__dict__.setdefault("_rendered", {})
+        if (split, image_size) not in cache:
+            n = self.params.n_test if split == "test" else self.params.n_train
+            cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed)
+        return cache[(split, image_size)]
+
+    def lazy(self, split: str, image_size: int, n: int, targets: dict[str, str]) -> Dataset:
+        """A lazy TensorImageDataset of ``split``; ``targets`` maps dataset keys to rendered keys."""
+        def build() -> Dataset:
+            data = self.rendered(split, image_size)
+            return TensorImageDataset(data["images"], {k: data[v] for k, v in targets.items()})
+        return LazyDataset(n, build)
+
+
+@TASKS.register("synth-fer")
+class SyntheticExpressionTask(SyntheticData, ClassificationTask):
+    """7 basic emotions (RAF-DB order), linear probe accuracy (FER protocol)."""
+
+    kind = "fer"
+    num_classes = 7
+
+    def splits(self, image_size: int) -> dict[str, Dataset]:
+        return {s: self.lazy(s, image_size, n, {"label": "labels"})
+                for s, n in (("train", self.params.n_train), ("test", self.params.n_test))}
+
+
+@TASKS.register("synth-posecls")
+class SyntheticPoseClassTask(SyntheticData, ClassificationTask):
+    """Discrete yaw x pitch pose classes, linear probe accuracy (BU-3DFE-like pose classification)."""
+
+    kind = "posecls"
+    num_classes = len(POSECLS_YAWS) * len(POSECLS_PITCHES)
+
+    splits = SyntheticExpressionTask.splits
+
+
+@TASKS.register("synth-hpe")
+class SyntheticHeadPoseTask(SyntheticData, HeadPoseTask):
+    """Yaw/pitch/roll regression with a BN+linear probe, MAE per angle and mean (AFLW2000 protocol)."""
+
+    kind = "hpe"
+
+    def splits(self, image_size: int) -> dict[str, Dataset]:
+        return {s: self.lazy(s, image_size, n, {"angles": "angles"})
+                for s, n in (("train", self.params.n_train), ("test", self.params.n_test))}
+
+
+@TASKS.register("synth-au")
+class SyntheticActionUnitTask(SyntheticData, AUDetectionTask):
+    """AUs 1, 2, 4, 6, 9, 12, 25, 26 (positive if intensity > 1), F1 per AU, 3-fold subject-exclusive."""
+
+    kind = "au"
+
+    def splits(self, image_size: int) -> dict[str, Dataset]:
+        def build() -> Dataset:
+            data = self.rendered("all", image_size)
+            return TensorImageDataset(data["images"], {"aus": (data["aus"] > 1).float(),  # DISFA: intensity > 1
+                                                       "subject": data["subjects"]})
+        return {self.au_split: LazyDataset(self.params.n_train, build)}
+
+
+@TASKS.register("synth-fr")
+class SyntheticVerificationTask(SyntheticData, VerificationTask):
+    """Cross-pose verification pairs (|yaw difference| >= 30 deg), 10-fold accuracy (CPLFW protocol)."""
+
+    kind = "fr"
+
+    def splits(self, image_size: int) -> dict[str, Dataset]:
+        self._image_size = image_size
+        data = self.rendered("test", image_size)
+        return {"test": TensorImageDataset(data["images"], {"index": torch.arange(len(data["images"]))})}
+
+    def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        data = self.rendered("test", self._image_size)
+        return data["pairs"].numpy(), data["same"].numpy().astype(bool), data["fold"].numpy()
