@@ -69,6 +69,9 @@ def test_method_runs_smoke_preset_through_cli(name: str, tmp_path: Path) -> None
             assert key in first
         calibrates = name != "pcl" and name != "pcl-official"
         assert ("face_cal_pairs" in first) == calibrates and ("pose_cal_rate" in first) == calibrates
+    if name.startswith("simclr-calib"):  # digits carries "label": the precision of calibrated pairs is logged
+        assert "view_cal_rate" in first and "view_cal_correct" in first
+        assert first["view_cal_pairs"] == 0 or 0 <= first["view_cal_precision"] <= 1
 
 
 def test_yaml_variants_set_the_named_options() -> None:
