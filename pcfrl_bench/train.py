@@ -199,7 +199,7 @@ def pretrain(
                     bar.update(task, loss=f"{loss_value:.4f}", rate=f"{rate:.0f}")
                 bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
             means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
-            method.on_epoch_end(epoch, means)
+            means.update(method.on_epoch_end(epoch, means) or {})  # e.g. calibration precision
             elapsed = time.perf_counter() - epoch_start
             append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
                                          "images_per_s": n_images / max(elapsed, 1e-9), **means})

@@ -156,3 +156,101 @@ def simclr_view(x: Tensor, p: AugmentParams, size: int | None = None) -> Tensor:
     boxes = crop_boxes(x.shape[0], p.crop_scale, p.crop_ratio, x.device)
     flip = _coin(x.shape[0], p.flip_p, x.device)
     return appearance(affine_resample(x, boxes, size, flip=flip), p)
+
+
+# ---- Face views of PCL / PCFRL (decisions.md "Views"; official-pcl-code.md §3.2-3.4) ----------------
+
+_SOBEL_GRAY = (65.738 / 256, 129.057 / 256, 25.064 / 256)
+
+
+@dataclass
+class FaceAugmentParams:
+    """The official appearance pipeline ``A`` plus the distance-crop patch size (decisions.md "Views")."""
+
+    jitter_p: float = 0.8
+    brightness: float = 0.8
+    contrast: float = 0.8
+    saturation: float = 0.8
+    hue: float = 0.2
+    grayscale_p: float = 0.2
+    blur_p: float = 0.8
+    blur_kernel: int = 7
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    sobel_p: float = 0.6
+    patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
+
+
+def gradient_magnitude(x: Tensor) -> Tensor:
+    """The official "Sobel": gray, central differences [-1, 0, 1] in x and y, sqrt(gx^2+gy^2+1e-6), 3 channels.
+
+    Replicate padding at the border; the result is clamped to [0, 1].
+    """
+    w = torch.tensor(_SOBEL_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    g = F.pad((x * w).sum(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+    gx = g[..., 1:-1, 2:] - g[..., 1:-1, :-2]
+    gy = g[..., 2:, 1:-1] - g[..., :-2, 1:-1]
+    return torch.sqrt(gx**2 + gy**2 + 1e-6).clamp(0, 1).expand_as(x)
+
+
+def random_gradient_magnitude(x: Tensor, p: float) -> Tensor:
+    apply = _coin(x.shape[0], p, x.device).view(-1, 1, 1, 1)
+    return torch.where(apply, gradient_magnitude(x), x)
+
+
+def face_appearance(x: Tensor, p: FaceAugmentParams) -> Tensor:
+    """Official pipeline ``A``: ColorJitter, grayscale, Gaussian blur, gradient magnitude; per-sample draws."""
+    x = color_jitter(x, p.brightness, p.contrast, p.saturation, p.hue, p.jitter_p)
+    x = random_grayscale(x, p.grayscale_p)
+    if p.blur_p > 0:
+        x = gaussian_blur(x, p.blur_kernel, p.blur_sigma, p.blur_p)
+    if p.sobel_p > 0:
+        x = random_gradient_magnitude(x, p.sobel_p)
+    return x
+
+
+def distance_crop_boxes(b: int, ratio: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Two (b, 4) boxes per image inside two different quadrants (official ``DistanceCrop``).
+
+    Each patch is a square of side ``ratio`` (<= 0.5) whose centre is uniform over the positions that keep
+    it inside its quadrant, so the two patches never overlap.
+    """
+    if not 0 < ratio <= 0.5:
+        raise ValueError(f"distance-crop ratio must be in (0, 0.5], got {ratio}")
+    q1 = torch.randint(0, 4, (b,), device=device)
+    q2 = (q1 + torch.randint(1, 4, (b,), device=device)) % 4  # a different quadrant
+
+    def boxes(q: Tensor) -> Tensor:
+        ox, oy = (q % 2).float() * 0.5, (q // 2).float() * 0.5
+        cx = ox + _uniform(b, ratio / 2, 0.5 - ratio / 2, device)
+        cy = oy + _uniform(b, ratio / 2, 0.5 - ratio / 2, device)
+        side = torch.full((b,), ratio, device=device)
+        return torch.stack([cx, cy, side, side], 1)
+
+    return boxes(q1), boxes(q2)
+
+
+def face_views(x: Tensor, p: FaceAugmentParams) -> tuple[Tensor, Tensor]:
+    """Face positives: two non-overlapping patches of each face, resized back and appearance-augmented."""
+    b1, b2 = distance_crop_boxes(x.shape[0], p.patch_ratio, x.device)
+    size = x.shape[-1]
+    return (face_appearance(affine_resample(x, b1, size), p),
+            face_appearance(affine_resample(x, b2, size), p))
+
+
+def pose_views(x: Tensor, p: FaceAugmentParams) -> tuple[Tensor, Tensor]:
+    """Pose positives: two appearance-augmented views of the full image (the pose is preserved)."""
+    return face_appearance(x, p), face_appearance(x, p)
+
+
+def pose_transform(x: Tensor, rotation_deg: float = 15.0) -> Tensor:
+    """The pose change s -> s^ of Eq. 1: horizontal flip plus an in-plane rotation in [-deg, deg] per sample.
+
+    ``rotation_deg=0`` is the official code's flip only (then the result is the exact mirror image).
+    """
+    b = x.shape[0]
+    if rotation_deg <= 0:
+        return x.flip(-1)
+    full = torch.tensor([0.5, 0.5, 1.0, 1.0], device=x.device, dtype=x.dtype).expand(b, 4)
+    angle = _uniform(b, -rotation_deg, rotation_deg, x.device)
+    flip = torch.ones(b, dtype=torch.bool, device=x.device)
+    return affine_resample(x, full, x.shape[-1], flip=flip, angle_deg=angle)

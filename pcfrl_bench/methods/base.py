@@ -45,8 +45,12 @@ class Method(nn.Module):
     def on_step_end(self) -> None:
         """Called after each optimiser step (e.g. a momentum-encoder update)."""
 
-    def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> None:
-        """Called after each epoch with the epoch means of the logged scalars (e.g. DWA weights)."""
+    def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float] | None:
+        """Called after each epoch with the epoch means of the logged scalars (e.g. DWA weights).
+
+        May return extra epoch-level values (e.g. a precision computed from summed counts) to log.
+        """
+        return None
 
     def encoder(self) -> nn.Module:
         """The frozen feature extractor used for evaluation: images -> (B, D)."""

@@ -1,4 +1,7 @@
-"""SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent."""
+"""SimCLR (Chen et al. 2020): two augmented views, projection head, NT-Xent.
+
+Optional NPA / cosine false-negative calibration (PCFRL Table 5, ``simclr-calib-*``): off by default.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from pytorch_metric_learning.losses import NTXentLoss
 from torch import Tensor
 
 from ..data.views import AugmentParams, simclr_view
+from ..distributed import gather_no_grad, gather_with_grad
 from ..models.heads import mlp_head
 from .base import METHODS, Method, StepOutput
+from .calibrated import CalibrationParams, branch_loss, calibration_logs, face_pair_truth, precision_from_means
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
@@ -28,6 +33,7 @@ class SimCLR(Method):
         proj_hidden_dim: int = 2048
         proj_dim: int = 128
         augment: AugmentParams = field(default_factory=AugmentParams)
+        calibration: CalibrationParams = field(default_factory=CalibrationParams)
 
     def __init__(self, params: Params, backbone, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)
@@ -39,6 +45,22 @@ class SimCLR(Method):
     def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
         x = batch["image"]
         v1, v2 = simclr_view(x, self.params.augment), simclr_view(x, self.params.augment)
-        z = self.embed(torch.cat([v1, v2]))
-        loss = nt_xent(*z.chunk(2), self.params.temperature)
-        return StepOutput(loss, {"loss": loss.detach()})
+        z1, z2 = self.embed(torch.cat([v1, v2])).chunk(2)
+        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)  # global batch under DDP
+        cp = self.params.calibration
+        if not cp.enabled:
+            loss = nt_xent(z1, z2, self.params.temperature)
+            return StepOutput(loss, {"loss": loss.detach()})
+        z = torch.cat([z1, z2])
+        n = z1.shape[0]
+        groups = torch.arange(n, device=z.device).repeat(2)
+        out = branch_loss(z, groups, cp, self.params.temperature)
+        loss = out.contrastive + out.calibrated
+        meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
+        truth = face_pair_truth(meta, 2 * n, ("identity", "emotion", "label"))  # "label": class sources
+        logs = {"loss": loss.detach(), "loss_contrastive": out.contrastive.detach(),
+                "loss_calibrated": out.calibrated.detach(), **calibration_logs("view", out.mask, truth)}
+        return StepOutput(loss, logs)
+
+    def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:
+        return precision_from_means(epoch_means, ("view",))

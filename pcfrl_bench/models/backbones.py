@@ -61,3 +61,11 @@ def feature_dim(backbone: nn.Module, image_size: int) -> int:
     dim = backbone(torch.zeros(1, 3, image_size, image_size, device=device)).flatten(1).shape[1]
     backbone.train(was_training)
     return int(dim)
+
+
+@BACKBONES.register("facecycle")
+def facecycle_backbone(cfg: ModelConfig) -> nn.Module:
+    """The PCL/PCFRL trunk (``models/facecycle.py``); ``model.width`` scales its channels."""
+    from .facecycle import FaceCycleBackbone
+
+    return FaceCycleBackbone(width=cfg.width)

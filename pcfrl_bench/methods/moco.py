@@ -1,0 +1,102 @@
+"""MoCo v2 (He et al. 2020; Chen et al. 2020): momentum key encoder, queue of negative keys, InfoNCE.
+
+The queue and its pointer are buffers, so they are in the state_dict and a resumed run is exact. The key
+encoder is updated by EMA in ``on_step_end`` (after the optimiser step). No shuffle-BN (single process).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.views import AugmentParams, simclr_view
+from ..distributed import gather_no_grad
+from .base import METHODS, Method, StepOutput
+
+
+def moco_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """MoCo v2 projection MLP: Linear -> ReLU -> Linear."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+
+
+def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
+    """(B, 1 + K) logits [q.k, q.queue] / tau of unit vectors; the positive is column 0."""
+    pos = (q * k).sum(1, keepdim=True)
+    neg = q @ queue.T
+    return torch.cat([pos, neg], 1) / temperature
+
+
+@METHODS.register("moco")
+class MoCo(Method):
+    @dataclass
+    class Params:
+        temperature: float = 0.2
+        momentum: float = 0.999
+        queue_size: int = 4096
+        proj_hidden_dim: int = 2048
+        proj_dim: int = 128
+        symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
+        augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
+
+    def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
+        super().__init__(params, backbone, feature_dim, image_size)
+        self.projector = moco_head(feature_dim, params.proj_hidden_dim, params.proj_dim)
+        self.key_backbone = copy.deepcopy(backbone)
+        self.key_projector = copy.deepcopy(self.projector)
+        for prm in self.key_modules_parameters():
+            prm.requires_grad_(False)
+        self.register_buffer("queue", F.normalize(torch.randn(params.queue_size, params.proj_dim), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def key_modules_parameters(self):
+        yield from self.key_backbone.parameters()
+        yield from self.key_projector.parameters()
+
+    def query(self, x: Tensor) -> Tensor:
+        return F.normalize(self.projector(self.backbone(x).flatten(1)), dim=1)
+
+    @torch.no_grad()
+    def key(self, x: Tensor) -> Tensor:
+        return F.normalize(self.key_projector(self.key_backbone(x).flatten(1)), dim=1)
+
+    @torch.no_grad()
+    def enqueue(self, keys: Tensor) -> None:
+        """Write ``keys`` into the ring buffer at the pointer (wrapping around) and advance it."""
+        keys = gather_no_grad(keys)
+        size = self.queue.shape[0]
+        idx = (self.queue_ptr + torch.arange(keys.shape[0], device=keys.device)) % size
+        self.queue[idx[-size:]] = keys[-size:].to(self.queue.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + keys.shape[0]) % size)
+
+    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+        p = self.params
+        x = batch["image"]
+        v1, v2 = simclr_view(x, p.augment), simclr_view(x, p.augment)
+        q1 = self.query(v1)
+        k2 = self.key(v2)
+        target = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        queue = self.queue.clone().detach()
+        loss = F.cross_entropy(moco_logits(q1, k2, queue, p.temperature), target)
+        keys = [k2]
+        if p.symmetric:
+            q2, k1 = self.query(v2), self.key(v1)
+            loss = 0.5 * (loss + F.cross_entropy(moco_logits(q2, k1, queue, p.temperature), target))
+            keys.append(k1)
+        self.enqueue(torch.cat(keys))
+        return StepOutput(loss, {"loss": loss.detach()})
+
+    @torch.no_grad()
+    def on_step_end(self) -> None:
+        """EMA update of the key encoder: theta_k <- m theta_k + (1 - m) theta_q."""
+        m = self.params.momentum
+        query = list(self.backbone.parameters()) + list(self.projector.parameters())
+        for pk, pq in zip(self.key_modules_parameters(), query):
+            pk.mul_(m).add_(pq.detach(), alpha=1 - m)
+        key_buffers = list(self.key_backbone.buffers()) + list(self.key_projector.buffers())
+        query_buffers = list(self.backbone.buffers()) + list(self.projector.buffers())
+        for bk, bq in zip(key_buffers, query_buffers):
+            bk.copy_(bq)

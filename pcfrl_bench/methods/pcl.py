@@ -1,0 +1,171 @@
+"""PCL (Liu et al., CVPR 2023) and PCFRL (Liu et al., IJCV 2025): one class, PCFRL = PCL + calibration.
+
+One training step (Eq. 8, one optimiser step per batch):
+L = L_PDD + alpha_pose (L_p + L'_p) + alpha_face (L_f + L'_f), with L_PDD = Eq. 1 + Eq. 2 on the pose
+pair (s, s^), L_p / L_f the pose- and face-aware contrastive losses (Eq. 6), L'_p / L'_f the calibrated
+losses (Eq. 7) over the pairs Algorithm 1 finds (run twice: pose and face features, own T and beta), and
+alpha from DWA. ``pcl`` has calibration off; ``pcfrl`` on; the Table 5-8 variants are YAML over this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
+from ..distributed import gather_no_grad, gather_with_grad
+from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
+from ..models.facecycle import LEAK
+from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
+from .base import METHODS, Method, StepOutput
+from .calibrated import (
+    CalibrationParams,
+    branch_loss,
+    calibration_logs,
+    face_pair_truth,
+    pose_pair_truth,
+    precision_from_means,
+    view_truth,
+)
+
+BRANCHES = ("pose", "face")
+
+
+class FlatSubnet(nn.Module):
+    """Subnet for backbones without a feature map (e.g. ``timm:*``): two Linear + LeakyReLU on F_s."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(dim, dim), nn.LeakyReLU(LEAK), nn.Linear(dim, dim), nn.LeakyReLU(LEAK))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x.flatten(1))
+
+
+@METHODS.register("pcl")
+class PCL(Method):
+    """PCL: PDD (Eq. 1, 2) + pose-/face-aware contrastive losses (Eq. 6) weighted by DWA (Eq. 8)."""
+
+    @dataclass
+    class Params:
+        temperature: float = 0.07  # tau of Eq. 6 / 7
+        head_hidden_dim: int = 2048
+        head_dim: int = 512
+        decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
+        noise_sigma: float = 0.4  # Gaussian noise on the PDD inputs (clean targets; official code)
+        pose_rotation_deg: float = 15.0  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+        orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
+        orth_normalize: bool = False  # paper mode on unit rows (cos^2)
+        rec_weight: float = 1.0
+        orth_weight: float = 1.0
+        denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
+        neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
+        pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
+        dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
+        dwa_temperature: float = 2.0
+        alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
+        alpha_face: float = 1.0
+        augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
+        calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
+        calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+
+    def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
+        super().__init__(params, backbone, feature_dim, image_size)
+        self.has_map = hasattr(backbone, "forward_map") and hasattr(backbone, "out_channels")
+        if self.has_map:
+            self.face_subnet, self.pose_subnet = Subnet(backbone.out_channels), Subnet(backbone.out_channels)
+        else:
+            self.face_subnet, self.pose_subnet = FlatSubnet(feature_dim), FlatSubnet(feature_dim)
+        self.face_head = ProjectionHead(feature_dim, params.head_hidden_dim, params.head_dim)
+        self.pose_head = ProjectionHead(feature_dim, params.head_hidden_dim, params.head_dim)
+        self.decoder = PDDDecoder(feature_dim, out_size=image_size, out_activation=params.decoder_out,
+                                  width=float(getattr(backbone, "width", 1.0)))
+        self.dwa = DynamicWeightAverage(len(BRANCHES), params.dwa_temperature)
+        self.register_buffer("loss_weights", torch.ones(len(BRANCHES)))  # (alpha_pose, alpha_face) of Eq. 8
+
+    # ---- state: DWA history travels in the state_dict, so a resumed run is exact -----------------------
+    def get_extra_state(self) -> Any:
+        return {"dwa": self.dwa.state_dict()}
+
+    def set_extra_state(self, state: Any) -> None:
+        self.dwa.load_state_dict(state["dwa"])
+
+    def trunk(self, x: Tensor) -> Tensor:
+        """The trunk's map (B, C, h, w) for facecycle, else its flat features (B, D)."""
+        return self.backbone.forward_map(x) if self.has_map else self.backbone(x).flatten(1)
+
+    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+        p = self.params
+        x = batch["image"]
+        n = x.shape[0]
+        x_hat = pose_transform(x, p.pose_rotation_deg)  # s^ of Eq. 1
+        clean = torch.cat([x, x_hat])
+        noisy = clean + p.noise_sigma * torch.randn_like(clean)  # denoising PDD: targets stay clean
+        fv = torch.cat(face_views(x, p.augment))
+        pv = [torch.cat(pose_views(x, p.augment))]
+        if p.pose_flip_negatives:
+            pv.append(face_appearance(pose_transform(x, p.pose_rotation_deg), p.augment))
+        pv = torch.cat(pv)
+        # the trunk and subnets have no BatchNorm: one pass over all views equals separate passes
+        maps = self.trunk(torch.cat([noisy, fv, pv]))
+        m_pdd, m_face, m_pose = maps.split([2 * n, 2 * n, pv.shape[0]])
+
+        f_all, p_all = self.face_subnet(m_pdd), self.pose_subnet(m_pdd)
+        f, f_hat = f_all.chunk(2)
+        pp, p_hat = p_all.chunk(2)
+        l_rec = reconstruction_loss(self.decoder, f, pp, f_hat, p_hat, x, x_hat)  # Eq. 1
+        l_orth = (orthogonality_loss(f, pp, p.orth, p.orth_normalize)
+                  + orthogonality_loss(f_hat, p_hat, p.orth, p.orth_normalize))  # Eq. 2
+        l_pdd = p.rec_weight * l_rec + p.orth_weight * l_orth
+
+        zf = self.face_head(self.face_subnet(m_face))
+        zp = self.pose_head(self.pose_subnet(m_pose))
+        zf = torch.cat([gather_with_grad(c) for c in zf.split(n)])  # global batch, view-major
+        zp = torch.cat([gather_with_grad(c) for c in zp.split(n)])
+        big_n = zf.shape[0] // 2
+        ar = torch.arange(big_n, device=x.device)
+        g_face = ar.repeat(2)
+        g_pose = torch.cat([ar, ar] + ([ar + big_n] if p.pose_flip_negatives else []))  # flips: own images
+        face = branch_loss(zf, g_face, p.calib_face, p.temperature, p.denominator, p.neg_mixing_alpha)
+        pose = branch_loss(zp, g_pose, p.calib_pose, p.temperature, p.denominator, p.neg_mixing_alpha)
+        l_pose = pose.contrastive + pose.calibrated
+        l_face = face.contrastive + face.calibrated
+        a_pose, a_face = self.loss_weights[0] * p.alpha_pose, self.loss_weights[1] * p.alpha_face
+        loss = l_pdd + a_pose * l_pose + a_face * l_face  # Eq. 8
+
+        logs: dict[str, Tensor] = {
+            "loss": loss.detach(), "loss_pdd": l_pdd.detach(), "loss_rec": l_rec.detach(),
+            "loss_orth": l_orth.detach(), "loss_pose": l_pose.detach(), "loss_face": l_face.detach(),
+            "loss_pose_contrastive": pose.contrastive.detach(), "loss_pose_calibrated": pose.calibrated.detach(),
+            "loss_face_contrastive": face.contrastive.detach(), "loss_face_calibrated": face.calibrated.detach(),
+            "alpha_pose": a_pose.detach(), "alpha_face": a_face.detach(),
+        }
+        if pose.mask is not None or face.mask is not None:
+            meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
+            logs.update(calibration_logs("face", face.mask, face_pair_truth(meta, 2 * big_n)))
+            yaw = view_truth(meta, "yaw", 2 * big_n)
+            if yaw is not None and p.pose_flip_negatives:
+                yaw = torch.cat([yaw, -meta["yaw"]])  # a mirrored face has the opposite yaw
+            logs.update(calibration_logs("pose", pose.mask, pose_pair_truth(yaw)))
+        return StepOutput(loss, logs)
+
+    def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:
+        if self.params.dwa:  # Eq. 8 alphas for the next epoch from the unweighted epoch means
+            self.dwa.update([epoch_means["loss_pose"], epoch_means["loss_face"]])
+            self.loss_weights.copy_(torch.tensor(self.dwa.weights(), dtype=self.loss_weights.dtype))
+        return precision_from_means(epoch_means, BRANCHES)
+
+
+@METHODS.register("pcfrl")
+class PCFRL(PCL):
+    """PCFRL: PCL + NPA calibration of pose and face features (Algorithm 1 twice) + calibrated losses (Eq. 7)."""
+
+    @dataclass
+    class Params(PCL.Params):
+        calib_pose: CalibrationParams = field(
+            default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=0.2))
+        calib_face: CalibrationParams = field(
+            default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=1.0))
