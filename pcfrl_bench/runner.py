@@ -24,7 +24,7 @@ from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import checkpoint_state, load_weights, pretrain, seed_everything
+from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
 
 
 def resolve_device(name: str) -> torch.device:
@@ -177,6 +177,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
         "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
         "device": str(device), "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
+        "pretrain_log": read_log(run_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
     record["_path"] = str(write_record(paths.out_dir, record))

@@ -94,13 +94,18 @@ def _set_epoch(dataset: Dataset, epoch: int) -> None:
         base.set_epoch(epoch)
 
 
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of a pretraining's JSONL log (empty when there is none)."""
+    path = run_dir / LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _truncate_log(path: Path, epochs_done: int) -> None:
     """Keep the log rows of the epochs a resumed checkpoint contains."""
-    if not path.is_file():
-        return
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if json.loads(r).get("epoch", 0) <= epochs_done]
-    atomic_write_text(path, "".join(r + "\n" for r in kept))
+    kept = [r for r in read_log(path.parent) if r.get("epoch", 0) <= epochs_done]
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
 def _progress(console: Console | None, enabled: bool) -> Progress:
