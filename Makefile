@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean-venv
+.PHONY: install demo test tables check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ demo: $(STAMP)
 ## test: the test suite (CPU, a few minutes)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## tables: paper tables from your runs (results/runs) and synthetic tables from the committed reference records
+RECORDS ?= results/runs
+tables: $(STAMP)
+	$(BIN)/pcfrl-bench tables --records $(RECORDS) --preset paper
+	$(BIN)/pcfrl-bench tables --variant synthetic --records results/reference --preset quick
+
+## check: the regression check of the ci subset (what .ci/run runs after the tests)
+check: $(STAMP)
+	$(BIN)/pcfrl-bench check --subset ci
 
 clean-venv:
 	rm -rf $(VENV)

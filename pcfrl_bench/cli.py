@@ -20,7 +20,7 @@ from .io import default_data_root, user_cache_dir
 from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
-from .grid import check_expected, grid_cells, load_expected, run_grid
+from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
 from .runner import RunOptions, RunPaths, default_task, resolve, run
 
 console = Console(stderr=True)
@@ -312,14 +312,17 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
 @click.option("--device", default="auto", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--update", is_flag=True,
+              help="Store the measured values as the new expected values (after a deliberate change).")
 @friendly_errors
-def check_cmd(expected, subset, device, data_root, cache_dir):
+def check_cmd(expected, subset, device, data_root, cache_dir, update):
     """Re-run the expected cells and compare with the stored values; exit status 1 if any is off.
 
     \b
     Examples:
       pcfrl-bench check --subset ci
       pcfrl-bench check --expected results/expected.yaml
+      pcfrl-bench check --subset ci --update     # accept new values after a deliberate change
     """
     expectations = load_expected(expected)
     results = check_expected(expectations, cache_dir or user_cache_dir(), data_root or default_data_root(),
@@ -337,6 +340,10 @@ def check_cmd(expected, subset, device, data_root, cache_dir):
                       "[green]pass[/]" if r.passed else f"[red]FAIL[/] {r.note}")
     stdout.print(table)
     failed = sum(not r.passed for r in results)
+    if update:
+        update_expected(expected, results)
+        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True)
+        return
     stdout.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .config import PRESETS, load_yaml
 from .errors import ConfigError, MalformedFileError
+from .io import atomic_write_text
 from .results import record_path
 from .runner import RunOptions, RunPaths, resolve, run
 
@@ -182,12 +183,13 @@ def check_expected(expectations: list[Expectation], cache_dir: Path, data_root: 
     return results
 
 
-def expectation_from_record(record: dict[str, Any], tolerance: float, subsets: list[str]) -> dict[str, Any]:
-    """An ``expected.yaml`` entry for a stored record (its primary metric)."""
-    exp = Expectation(record["method"], record["task"], record["preset"], record["seed"], record["metric"],
-                      round(float(record["metrics"][record["metric"]]), 4), tolerance, subsets)
-    return asdict(exp)
-
-
-def dump_expected(entries: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump({"cells": entries}, sort_keys=False)
+def update_expected(path: Path, results: list[CheckResult]) -> None:
+    """Rewrite ``path`` with the measured values of ``results`` (other cells unchanged)."""
+    measured = {(r.expectation.cell, r.expectation.metric): r.measured for r in results if r.measured is not None}
+    entries = []
+    for exp in load_expected(path):
+        value = measured.get((exp.cell, exp.metric))
+        if value is not None:
+            exp.value = round(value, 4)
+        entries.append(asdict(exp))
+    atomic_write_text(path, yaml.safe_dump({"cells": entries}, sort_keys=False))

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -45,6 +46,10 @@ def test_grid_skips_stored_cells_then_check_passes_and_fails_on_perturbed_value(
     expected.write_text(yaml.safe_dump({"cells": [{**cell, "value": value + 5.0}]}))
     bad = runner.invoke(main, ["check", "--expected", str(expected)], catch_exceptions=False)
     assert bad.exit_code == 1 and "FAIL" in bad.output and "0 passed, 1 failed" in bad.output
+
+    updated = runner.invoke(main, ["check", "--expected", str(expected), "--update"], catch_exceptions=False)
+    assert updated.exit_code == 0
+    assert yaml.safe_load(expected.read_text())["cells"][0]["value"] == pytest.approx(value, abs=1e-4)
 
 
 def test_malformed_expected_file_names_the_file(tmp_path):
