@@ -7,7 +7,10 @@ two distance-crop face views and two appearance-augmented pose views per image; 
 views), embeds them with the branch heads in training mode (batch statistics, as in training) and scores
 every pair with cosine (Eq. 4) and PA (Eq. 3, the branch's alpha and NS reduction). For each scoring (npa,
 cosine) and rule (threshold T, top1, top2, top5) it calibrates the batch (Algorithm 1 / Table 7) and measures
-the calibrated pairs against the ground truth.
+the calibrated pairs against the ground truth. The frames come from the whole pretraining world (not only the
+first ``data.max_samples`` clips); the official pose-flip negatives (``pose_flip_negatives``) are not added.
+T of the threshold rule: the branch's own T for the scoring it is configured with, else 1.0 for NPA
+(Algorithm 1) and 0.9 for cosine (the ``pcl-calib-cos`` variant).
 
 Definitions (views are image-major: view v shows image v % n; the candidates of anchor i are the views of
 the other images, Group B of Algorithm 1):
@@ -287,6 +290,14 @@ def write_analysis(arrays: dict[str, np.ndarray], summary: dict[str, Any], out_d
     return npz
 
 
+def _in_cache(run_dir: Path, cache_dir: Path) -> str:
+    """The checkpoint folder as ``<cache>/...`` (portable in committed files), else its absolute path."""
+    try:
+        return "<cache>/" + Path(run_dir).resolve().relative_to(Path(cache_dir).resolve()).as_posix()
+    except ValueError:
+        return str(run_dir)
+
+
 def _finite(obj: Any) -> Any:
     """NaN -> None, so the JSON is strict."""
     if isinstance(obj, float):
@@ -324,7 +335,7 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     arrays, summary = analyze_model(model, images, labels, seed, dev)
     impl = resolved.method.implementation
     summary = {"method": method, "task": task, "preset": preset, "seed": seed, "implementation": impl,
-               "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir),
+               "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": _in_cache(run_dir, paths.cache_dir),
                "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": TRUTH_DOC, **summary}
     return write_analysis(arrays, summary, Path(out_dir) if out_dir else default_analysis_dir(),
                           analysis_stem(method, task, preset, seed))

@@ -134,7 +134,9 @@ def test_analyze_checkpoint_writes_npz_and_json(analysis: Path) -> None:
         if r["rule"] == "top2":
             assert r["pairs"] == 160
     # the per-epoch training log now carries recall next to precision
-    log = [json.loads(x) for x in (Path(summary["checkpoint"]) / "log.jsonl").read_text().splitlines()]
+    assert summary["checkpoint"].startswith("<cache>/pretrain/pcfrl/")
+    run_dir = analysis.parent.parent / "cache" / summary["checkpoint"].removeprefix("<cache>/")
+    log = [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
     assert all(0 <= row["face_cal_recall"] <= 1 and 0 <= row["pose_cal_recall"] <= 1 for row in log)
 
 

@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io import atomic_write_text  # noqa: E402
@@ -227,10 +228,15 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
     for c, branch in enumerate(branches):
         for r, metric in enumerate(CAL_METRICS):
             ax = axes[r][c]
+            drawn = False
             for label, s in series.items():
                 pts = s.get(f"{branch}_{metric}")
                 if pts:
                     ax.plot(*zip(*pts), marker="o", ms=3, label=label)
+                    drawn = True
+            if not drawn:
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="0.5")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(f"{branch}: calibrated-pair {metric}", fontsize=9)
             ax.set_xlabel("epoch")
             if metric != "rate":
@@ -280,6 +286,7 @@ def plot_pa_distributions(data: dict[str, np.ndarray], summary: dict[str, Any] |
     branches = [b for b in BRANCH_ORDER if f"{b}_npa_scores" in data]
     info = (summary or {}).get("branches", {})
     thresholds = {b: info.get(b, {}).get("thresholds", {}).get("npa") for b in branches}
+    cos_t = {b: info.get(b, {}).get("thresholds", {}).get("cosine") for b in branches}
     fig, axes = plt.subplots(1 + len(branches), 2, figsize=(10, 3.2 * (1 + len(branches))), squeeze=False)
     _hist(axes[0][0], [data[f"{b}_npa_scores"] for b in branches], branches)
     axes[0][0].set_title("(a) PA of candidate (negative) pairs", fontsize=9)
@@ -297,6 +304,10 @@ def plot_pa_distributions(data: dict[str, np.ndarray], summary: dict[str, Any] |
         for t in sorted(shown):
             ax.axvline(t, ls="--", lw=1, color="k")
             ax.text(t, ax.get_ylim()[1] * 0.95, f" T={t:g}", fontsize=7, va="top")
+    for r, b in enumerate(branches, start=1):
+        if cos_t[b] is not None:
+            axes[r][1].axvline(cos_t[b], ls="--", lw=1, color="k")
+            axes[r][1].text(cos_t[b], axes[r][1].get_ylim()[1] * 0.95, f" T={cos_t[b]:g}", fontsize=7, va="top")
     for ax in axes.flat:
         ax.set_xlabel("score")
         ax.legend(fontsize=7)
@@ -438,7 +449,7 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
         if any(k.endswith("_npa_scores") for k in data):
             name = f"pa_distributions_{stem}.png"
             written.append(plot_pa_distributions(data, summary, stem, out_dir / name))
-            index.made[name] = ("PA scores of candidate pairs and each anchor's maximum PA, pose vs face, and the "
+            index.made[name] = ("PA scores of candidate pairs and each anchor's maximum PA per branch (pose vs face), and the "
                                 "maximum PA / cosine split by whether the best candidate is a true partner "
                                 f"(paper Fig. 5, 7a-b, 9), {stem}")
         name = f"calibration_bars_{stem}.png"
