@@ -335,7 +335,8 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     arrays, summary = analyze_model(model, images, labels, seed, dev)
     impl = resolved.method.implementation
     summary = {"method": method, "task": task, "preset": preset, "seed": seed, "implementation": impl,
-               "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": _in_cache(run_dir, paths.cache_dir),
+               "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl),
+               "checkpoint": _in_cache(run_dir, paths.cache_dir),
                "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": TRUTH_DOC, **summary}
     return write_analysis(arrays, summary, Path(out_dir) if out_dir else default_analysis_dir(),
                           analysis_stem(method, task, preset, seed))

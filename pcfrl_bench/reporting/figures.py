@@ -449,8 +449,8 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
         if any(k.endswith("_npa_scores") for k in data):
             name = f"pa_distributions_{stem}.png"
             written.append(plot_pa_distributions(data, summary, stem, out_dir / name))
-            index.made[name] = ("PA scores of candidate pairs and each anchor's maximum PA per branch (pose vs face), and the "
-                                "maximum PA / cosine split by whether the best candidate is a true partner "
+            index.made[name] = ("PA scores of candidate pairs and each anchor's maximum PA per branch (pose vs face), "
+                                "and the maximum PA / cosine split by whether the best candidate is a true partner "
                                 f"(paper Fig. 5, 7a-b, 9), {stem}")
         name = f"calibration_bars_{stem}.png"
         if summary and summary.get("table"):
