@@ -241,6 +241,8 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
             ax.set_xlabel("epoch")
             if metric != "rate":
                 ax.set_ylim(-0.02, 1.02)
+            elif drawn:
+                ax.set_ylim(bottom=0, top=max(1.05 * ax.get_ylim()[1], 0.1))
             ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     for ax in axes.flat:
