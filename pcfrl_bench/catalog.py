@@ -3,7 +3,8 @@
 A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
 optional ``base`` (another entry of the same kind whose defaults and presets it extends; files named
 ``_<name>.yaml`` are shared bases that are not listed as entries themselves),
-``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config). Task files also
+``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config), and ``pinned`` (keys that
+define the entry and that no preset may change, e.g. zero pretraining epochs). Task files also
 give ``metric`` (the primary metric) and ``higher_is_better``.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 from .config import PRESETS, deep_merge, load_yaml
 from .errors import ConfigError, UnknownNameError
 
-KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "metric", "higher_is_better", "paper"}
+KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "pinned", "metric", "higher_is_better",
+              "paper"}
 
 
 def project_root() -> Path:
@@ -36,6 +38,7 @@ class Entry:
     implementation: str
     defaults: dict[str, Any] = field(default_factory=dict)
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pinned: dict[str, Any] = field(default_factory=dict)
     metric: str = ""
     higher_is_better: bool = True
     path: Path | None = None
@@ -58,8 +61,9 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
     if bad:
         raise ConfigError(f"{path}: unknown presets {sorted(bad)}; allowed: {', '.join(PRESETS)}")
     defaults = data.get("defaults") or {}
+    pinned = data.get("pinned") or {}
     entry = Entry(kind, name, data.get("description", ""), data.get("implementation", name), defaults,
-                  presets, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
+                  presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
     base = data.get("base")
     if base is None:
         return entry
@@ -72,7 +76,7 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
         deep_merge(parent.defaults, defaults),
         {p: deep_merge(parent.presets.get(p, {}), presets.get(p, {})) for p in PRESETS
          if p in parent.presets or p in presets},
-        entry.metric or parent.metric, bool(data.get("higher_is_better", parent.higher_is_better)), path,
+        deep_merge(parent.pinned, pinned), entry.metric or parent.metric, bool(data.get("higher_is_better", parent.higher_is_better)), path,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -55,8 +57,13 @@ def stored_record(cell: Cell, out_dir: Path) -> dict[str, Any] | None:
     return record if record.get("config_hash") == cfg.result_hash() else None
 
 
-def _run_group(cells: list[Cell], paths: RunPaths, device: str) -> list[dict[str, Any]]:
-    """Run the cells of one (method, seed) group in order (the first pretrains, the others reuse)."""
+def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0) -> list[dict[str, Any]]:
+    """Run the cells of one (method, seed) group in order (the first pretrains, the others reuse).
+
+    ``threads`` > 0 sets torch's CPU threads (parallel groups share the cores instead of oversubscribing them).
+    """
+    if threads:
+        torch.set_num_threads(threads)
     console = Console(quiet=True)
     out = []
     for cell in cells:
@@ -89,8 +96,9 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
                     records += _run_group([cell], paths, device)
                     bar.update(task, advance=1, last=cell.label)
         else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(_run_group, g, paths, device): g for g in groups.values()}
+                futures = {pool.submit(_run_group, g, paths, device, threads): g for g in groups.values()}
                 for future, group in futures.items():
                     records += future.result()
                     bar.update(task, advance=len(group), last=group[-1].label)

@@ -48,13 +48,14 @@ class Resolved:
 
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
             overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> ``--set`` overrides."""
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides."""
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
-    layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), run_layer]
+    layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), m.pinned, t.pinned,
+              run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:

@@ -61,3 +61,10 @@ def test_base_inheritance_and_yaml_errors(tmp_path, monkeypatch):
         catalog.entry("method", "broken")
     with pytest.raises(UnknownNameError, match="child"):
         catalog.entry("method", "chidl")
+
+
+def test_pinned_keys_win_over_presets(tmp_path):
+    from pcfrl_bench.runner import resolve
+    cfg = resolve("random-init", "synth-fer", "quick").config
+    assert cfg.pretrain.epochs == 0  # the synthetic quick preset sets 10 epochs; the method pins 0
+    assert resolve("random-init", "synth-fer", "quick", overrides=["pretrain.epochs=3"]).config.pretrain.epochs == 3
