@@ -61,6 +61,7 @@ PCA_DIMS = 50
 SCORE_SAMPLES = 20_000  # candidate-pair scores kept per (branch, scoring)
 LABEL_KEYS = ("identity", "emotion", "yaw", "pitch", "roll")
 MAX_FILE_BYTES = 1_000_000
+ANALYSIS_KIND = "calibration-analysis"  # the JSON's "kind": tells it apart from result records
 
 
 def default_analysis_dir() -> Path:
@@ -334,7 +335,7 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     images, labels = synthetic_batch(world, n, cfg.data.image_size, seed)
     arrays, summary = analyze_model(model, images, labels, seed, dev)
     impl = resolved.method.implementation
-    summary = {"method": method, "task": task, "preset": preset, "seed": seed, "implementation": impl,
+    summary = {"kind": ANALYSIS_KIND, "method": method, "task": task, "preset": preset, "seed": seed, "implementation": impl,
                "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl),
                "checkpoint": _in_cache(run_dir, paths.cache_dir),
                "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": TRUTH_DOC, **summary}

@@ -123,7 +123,7 @@ def test_analyze_checkpoint_writes_npz_and_json(analysis: Path) -> None:
         assert data[f"features_{name}"].shape[0] == 40 and data[f"features_{name}"].shape[1] <= 50
     assert set(data["features_joint_kind"].tolist()) == {0, 1}
     assert data["labels_emotion"].shape == (40,) and data["labels_yaw"].dtype == np.float32
-    assert summary["n_views"] == 80 and summary["method"] == "pcfrl" and summary["branches"]["face"]["alpha"] == 10.0
+    assert summary["kind"] == "calibration-analysis" and summary["n_views"] == 80 and summary["method"] == "pcfrl" and summary["branches"]["face"]["alpha"] == 10.0
     table = summary["table"]
     assert len(table) == 2 * 2 * 4
     assert {(r["branch"], r["score"], r["rule"]) for r in table} >= {("pose", "npa", "threshold"),
