@@ -117,14 +117,25 @@ def view_truth(batch: dict[str, Tensor], key: str, n_views: int) -> Tensor | Non
     return values.repeat((n_views // values.shape[0],) + (1,) * (values.dim() - 1))
 
 
-def calibration_logs(prefix: str, mask: Tensor | None, correct: Tensor | None) -> dict[str, Tensor]:
-    """``<prefix>_cal_pairs`` (count), ``_cal_rate`` (pairs per anchor) and ``_cal_correct`` when truth is known."""
+def calibration_logs(
+    prefix: str, mask: Tensor | None, correct: Tensor | None, groups: Tensor | None = None
+) -> dict[str, Tensor]:
+    """``<prefix>_cal_pairs`` (count), ``_cal_rate`` (pairs per anchor) and ``_cal_correct`` when truth is known.
+
+    With ``groups`` (source image of each view) as well, also ``_cal_hits`` (anchors with at least one correct
+    calibrated partner) and ``_cal_findable`` (anchors with at least one true partner among their candidates,
+    the views of other images): their epoch ratio is ``_cal_recall`` (see :func:`precision_from_means`).
+    """
     if mask is None:
         return {}
     pairs = mask.sum().double()
     logs = {f"{prefix}_cal_pairs": pairs, f"{prefix}_cal_rate": pairs / mask.shape[0]}
     if correct is not None:
         logs[f"{prefix}_cal_correct"] = (mask & correct).sum().double()
+        if groups is not None:
+            candidates = groups[:, None] != groups[None, :]
+            logs[f"{prefix}_cal_hits"] = (mask & correct).any(1).sum().double()
+            logs[f"{prefix}_cal_findable"] = (correct & candidates).any(1).sum().double()
     return logs
 
 
@@ -150,10 +161,16 @@ def pose_pair_truth(yaw_views: Tensor | None) -> Tensor | None:
 
 
 def precision_from_means(means: dict[str, float], prefixes: tuple[str, ...]) -> dict[str, float]:
-    """Epoch precision of the calibrated pairs: sum(correct) / sum(pairs); skipped without truth or pairs."""
+    """Epoch precision sum(correct) / sum(pairs) and recall sum(hits) / sum(findable) of the calibrated pairs.
+
+    Each is skipped when its inputs are missing (no truth, no groups) or its denominator is zero.
+    """
     out = {}
     for prefix in prefixes:
         pairs, correct = means.get(f"{prefix}_cal_pairs"), means.get(f"{prefix}_cal_correct")
         if pairs and correct is not None:
             out[f"{prefix}_cal_precision"] = correct / pairs
+        findable, hits = means.get(f"{prefix}_cal_findable"), means.get(f"{prefix}_cal_hits")
+        if findable and hits is not None:
+            out[f"{prefix}_cal_recall"] = hits / findable
     return out

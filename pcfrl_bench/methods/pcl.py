@@ -145,11 +145,11 @@ class PCL(Method):
         }
         if pose.mask is not None or face.mask is not None:
             meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
-            logs.update(calibration_logs("face", face.mask, face_pair_truth(meta, 2 * big_n)))
+            logs.update(calibration_logs("face", face.mask, face_pair_truth(meta, 2 * big_n), g_face))
             yaw = view_truth(meta, "yaw", 2 * big_n)
             if yaw is not None and p.pose_flip_negatives:
                 yaw = torch.cat([yaw, -meta["yaw"]])  # a mirrored face has the opposite yaw
-            logs.update(calibration_logs("pose", pose.mask, pose_pair_truth(yaw)))
+            logs.update(calibration_logs("pose", pose.mask, pose_pair_truth(yaw), g_pose))
         return StepOutput(loss, logs)
 
     def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:

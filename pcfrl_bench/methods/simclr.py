@@ -59,7 +59,7 @@ class SimCLR(Method):
         meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
         truth = face_pair_truth(meta, 2 * n, ("identity", "emotion", "label"))  # "label": class sources
         logs = {"loss": loss.detach(), "loss_contrastive": out.contrastive.detach(),
-                "loss_calibrated": out.calibrated.detach(), **calibration_logs("view", out.mask, truth)}
+                "loss_calibrated": out.calibrated.detach(), **calibration_logs("view", out.mask, truth, groups)}
         return StepOutput(loss, logs)
 
     def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:

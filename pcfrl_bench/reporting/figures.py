@@ -1,0 +1,486 @@
+"""The paper's figures (PCFRL Fig. 5-7, 9, 10) and the calibration precision/recall figures, as PNGs.
+
+Inputs: result records (their ``pretrain_log`` and configs) and the analysis files of
+:mod:`pcfrl_bench.analysis` (``<method>-<task>-<preset>-seed<k>.{npz,json}``). A figure whose inputs are
+missing is skipped; ``README.md`` in the output folder lists every figure made (one-line caption) and every
+figure skipped (with the reason). Everything but :func:`render_all_figures` and the ``plot_*`` functions is pure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..io import atomic_write_text  # noqa: E402
+from ..results import load_records  # noqa: E402
+
+CAL_METRICS = ("precision", "recall", "rate")
+BRANCH_ORDER = ("pose", "face", "view")
+# swept parameter -> the config keys that carry it (a record may hold any of them); x = the first one present
+SWEEPS: dict[str, tuple[str, ...]] = {
+    "alpha": ("method.calib_face.alpha", "method.calib_pose.alpha", "method.calibration.alpha"),  # Fig. 6a
+    "beta_pose": ("method.calib_pose.beta",),  # Fig. 6b
+    "beta_face": ("method.calib_face.beta", "method.calibration.beta"),  # Fig. 6b
+    "T": ("method.calib_face.threshold", "method.calib_pose.threshold", "method.calibration.threshold"),  # Fig. 7c
+}
+IGNORED_KEYS = ("run.seed", "run.device")
+ANALYSIS_NAME = re.compile(r"^(?P<method>.+?)-(?P<rest>synth-.+-(?:smoke|quick|paper)-seed\d+)$")
+TSNE_POINTS = 300
+YAW_BINS = (-90.0, -45.0, -15.0, 15.0, 45.0, 90.0)
+
+
+@dataclass
+class FigureIndex:
+    """Figures made (file name -> caption) and figures skipped (name -> reason)."""
+
+    made: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = ["# Figures", "", "Made by `render_all_figures` (pcfrl_bench/reporting/figures.py) from stored result",
+                 "records and analysis files (pcfrl_bench/analysis.py).", ""]
+        lines += [f"- `{name}`: {caption}" for name, caption in sorted(self.made.items())] or ["- (none)"]
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {name}: {reason}" for name, reason in sorted(self.skipped.items())] or ["- (none)"]
+        return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------- pure data preparation
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> dotted keys (lists become tuples so values are hashable)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = tuple(v) if isinstance(v, list) else v
+    return out
+
+
+def record_metric(rec: dict[str, Any]) -> float | None:
+    """The record's headline metric at the final probe epoch, or None."""
+    v = (rec.get("metrics") or {}).get(rec.get("metric"))
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def calibration_series(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, list[tuple[int, float]]]]]:
+    """label -> "<branch>_<metric>" -> [(epoch, value)] from records' ``pretrain_log``.
+
+    One series per pretraining (records sharing a pretraining hash are the same run); labels are the method
+    name, with ``[preset seed]`` added when one method appears with several pretrainings.
+    """
+    runs: dict[tuple, dict[str, Any]] = {}
+    for rec in records:
+        log = rec.get("pretrain_log") or []
+        if not any(k.endswith(("_cal_precision", "_cal_rate", "_cal_recall")) for row in log for k in row):
+            continue
+        key = (rec["method"], rec.get("preset"), rec.get("seed"), rec.get("pretrain_hash"))
+        runs.setdefault(key, rec)
+    labels = run_labels(list(runs))
+    out: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for key, rec in sorted(runs.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        label = labels[key]
+        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for i, row in enumerate(rec["pretrain_log"]):
+            epoch = int(row.get("epoch", i + 1))
+            for k, v in row.items():
+                m = re.fullmatch(r"(\w+?)_cal_(precision|recall|rate)", k)
+                if m and isinstance(v, (int, float)) and math.isfinite(v):
+                    series[f"{m.group(1)}_{m.group(2)}"].append((epoch, float(v)))
+        out[label] = dict(series)
+    return out
+
+
+def run_labels(keys: Sequence[tuple]) -> dict[tuple, str]:
+    """(method, preset, seed, pretrain hash) -> the shortest unambiguous label: method, then
+    ``method [preset sSEED]``, then with ``#<hash[:6]>`` appended."""
+    def name(key: tuple, level: int) -> str:
+        method, preset, seed, h = key
+        return [method, f"{method} [{preset} s{seed}]", f"{method} [{preset} s{seed} #{str(h)[:6]}]"][level]
+
+    out = {}
+    for key in keys:
+        level = 0
+        while level < 2 and sum(name(k, level) == name(key, level) for k in keys) > 1:
+            level += 1
+        out[key] = name(key, level)
+    return out
+
+
+@dataclass
+class Sweep:
+    """Metric vs one swept parameter for records that differ only in that parameter (and the seed)."""
+
+    parameter: str
+    task: str
+    method: str
+    preset: str
+    metric: str
+    x: list[float]
+    mean: list[float]
+    std: list[float]
+    n: list[int]
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} ({self.preset})"
+
+
+def find_sweeps(records: Sequence[dict[str, Any]], parameter: str) -> list[Sweep]:
+    """Groups of records whose configs differ only in ``parameter``'s keys (and the seed), with >= 2 values."""
+    keys = SWEEPS[parameter]
+    groups: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    info: dict[tuple, tuple[str, str, str, str]] = {}
+    for rec in records:
+        value = record_metric(rec)
+        flat = flatten(rec.get("config") or {})
+        present = [k for k in keys if k in flat]
+        if value is None or not present or not isinstance(flat[present[0]], (int, float)):
+            continue
+        rest = tuple(sorted((k, repr(v)) for k, v in flat.items() if k not in keys and k not in IGNORED_KEYS))
+        group = (rec["task"], rec["method"], rec.get("preset"), rec.get("metric"), rest)
+        groups[group][float(flat[present[0]])].append(value)
+        info[group] = (rec["task"], rec["method"], str(rec.get("preset")), str(rec.get("metric")))
+    out = []
+    for group, by_x in groups.items():
+        if len(by_x) < 2:
+            continue
+        xs = sorted(by_x)
+        vals = [np.asarray(by_x[x]) for x in xs]
+        task, method, preset, metric = info[group]
+        out.append(Sweep(parameter, task, method, preset, metric, xs, [float(v.mean()) for v in vals],
+                         [float(v.std(ddof=1)) if len(v) > 1 else 0.0 for v in vals], [len(v) for v in vals]))
+    return sorted(out, key=lambda s: (s.task, s.method, s.preset))
+
+
+def analysis_files(analysis_dir: Path) -> dict[str, tuple[Path, Path | None]]:
+    """stem -> (npz, json or None) of the analysis files in ``analysis_dir``."""
+    if not analysis_dir or not Path(analysis_dir).is_dir():
+        return {}
+    out = {}
+    for npz in sorted(Path(analysis_dir).glob("*.npz")):
+        js = npz.with_suffix(".json")
+        out[npz.stem] = (npz, js if js.is_file() else None)
+    return out
+
+
+def pcl_pcfrl_pairs(stems: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``<task>-<preset>-seed<k>`` -> (pcl stem, pcfrl stem) where both analyses exist."""
+    by_rest: dict[str, dict[str, str]] = defaultdict(dict)
+    for stem in stems:
+        m = ANALYSIS_NAME.match(stem)
+        if m:
+            by_rest[m.group("rest")][m.group("method")] = stem
+    return {rest: (d["pcl"], d["pcfrl"]) for rest, d in sorted(by_rest.items()) if "pcl" in d and "pcfrl" in d}
+
+
+def yaw_bins(yaw: np.ndarray) -> np.ndarray:
+    """Yaw (degrees) -> bin index over YAW_BINS (0 = most negative)."""
+    return np.clip(np.digitize(yaw, YAW_BINS[1:-1]), 0, len(YAW_BINS) - 2)
+
+
+def tsne_embed(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D t-SNE (scikit-learn Barnes-Hut, fixed seed, PCA init, 300 iterations) of at most TSNE_POINTS rows.
+
+    Runs with one OpenMP thread: next to torch's thread pool the multi-threaded gradient spins on a loaded
+    CPU (~1 s instead of 5-40 s for 300 points).
+    """
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x, dtype=np.float64)[:TSNE_POINTS]
+    perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
+    with threadpool_limits(limits=1):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                    max_iter=300).fit_transform(x)
+
+
+# ---------------------------------------------------------------------------------------------- plotting
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> Path:
+    """Rows: precision / recall / rate; columns: branches; one line per method."""
+    branches = [b for b in BRANCH_ORDER if any(k.startswith(b + "_") for s in series.values() for k in s)]
+    fig, axes = plt.subplots(len(CAL_METRICS), len(branches), figsize=(4.2 * len(branches), 8.5), squeeze=False)
+    for c, branch in enumerate(branches):
+        for r, metric in enumerate(CAL_METRICS):
+            ax = axes[r][c]
+            drawn = False
+            for label, s in series.items():
+                pts = s.get(f"{branch}_{metric}")
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", ms=3, label=label)
+                    drawn = True
+            if not drawn:
+                ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="0.5")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(f"{branch}: calibrated-pair {metric}", fontsize=9)
+            ax.set_xlabel("epoch")
+            if metric != "rate":
+                ax.set_ylim(-0.02, 1.02)
+            elif drawn:
+                ax.set_ylim(bottom=0, top=max(1.05 * ax.get_ylim()[1], 0.1))
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes.flat:
+        h, lab = ax.get_legend_handles_labels()
+        if len(lab) > len(labels):
+            handles, labels = h, lab
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, path)
+
+
+def plot_sweep(sweeps: Sequence[Sweep], parameter: str, path: Path) -> Path:
+    """One panel per task: metric (mean ± std over seeds) vs the swept parameter, one line per method."""
+    tasks = sorted({s.task for s in sweeps})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for s in (s for s in sweeps if s.task == task):
+            ax.errorbar(s.x, s.mean, yerr=s.std, marker="o", ms=4, capsize=3, label=s.label)
+            ax.set_ylabel(s.metric)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel(parameter)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _hist(ax: plt.Axes, values: Sequence[np.ndarray], labels: Sequence[str], bins: int = 40) -> None:
+    vals = [np.asarray(v, dtype=np.float64) for v in values if len(v)]
+    if not vals:
+        return
+    lo, hi = min(float(v.min()) for v in vals), max(float(v.max()) for v in vals)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, bins + 1)
+    for v, label in zip(values, labels):
+        if len(v):
+            ax.hist(v, bins=edges, alpha=0.55, density=True, label=f"{label} (n={len(v)})")
+
+
+def plot_pa_distributions(data: dict[str, np.ndarray], summary: dict[str, Any] | None, title: str,
+                          path: Path) -> Path:
+    """Fig. 5/7a-b/9 style: PA of candidate pairs and each anchor's max PA, pose vs face; max PA by correctness."""
+    branches = [b for b in BRANCH_ORDER if f"{b}_npa_scores" in data]
+    info = (summary or {}).get("branches", {})
+    thresholds = {b: info.get(b, {}).get("thresholds", {}).get("npa") for b in branches}
+    cos_t = {b: info.get(b, {}).get("thresholds", {}).get("cosine") for b in branches}
+    fig, axes = plt.subplots(1 + len(branches), 2, figsize=(10, 3.2 * (1 + len(branches))), squeeze=False)
+    _hist(axes[0][0], [data[f"{b}_npa_scores"] for b in branches], branches)
+    axes[0][0].set_title("(a) PA of candidate (negative) pairs", fontsize=9)
+    _hist(axes[0][1], [data[f"{b}_npa_max"] for b in branches], branches, bins=30)
+    axes[0][1].set_title("(b) maximum PA of each anchor", fontsize=9)
+    for r, b in enumerate(branches, start=1):
+        mx, ok = data[f"{b}_npa_max"], data[f"{b}_npa_max_true"].astype(bool)
+        _hist(axes[r][0], [mx[ok], mx[~ok]], [f"{b}: best candidate true", f"{b}: best candidate false"], bins=30)
+        axes[r][0].set_title(f"({chr(98 + 2 * r - 1)}) {b}: maximum PA by ground truth", fontsize=9)
+        cmx, cok = data[f"{b}_cosine_max"], data[f"{b}_cosine_max_true"].astype(bool)
+        _hist(axes[r][1], [cmx[cok], cmx[~cok]], [f"{b}: true", f"{b}: false"], bins=30)
+        axes[r][1].set_title(f"({chr(98 + 2 * r)}) {b}: maximum cosine by ground truth", fontsize=9)
+    for ax in (axes[0][1], *(axes[r][0] for r in range(1, 1 + len(branches)))):
+        shown = {t for b, t in thresholds.items() if t is not None and (ax is axes[0][1] or b in ax.get_title())}
+        for t in sorted(shown):
+            ax.axvline(t, ls="--", lw=1, color="k")
+            ax.text(t, ax.get_ylim()[1] * 0.95, f" T={t:g}", fontsize=7, va="top")
+    for r, b in enumerate(branches, start=1):
+        if cos_t[b] is not None:
+            axes[r][1].axvline(cos_t[b], ls="--", lw=1, color="k")
+            axes[r][1].text(cos_t[b], axes[r][1].get_ylim()[1] * 0.95, f" T={cos_t[b]:g}", fontsize=7, va="top")
+    for ax in axes.flat:
+        ax.set_xlabel("score")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_tsne(pcl: dict[str, np.ndarray], pcfrl: dict[str, np.ndarray], title: str, path: Path) -> Path:
+    """Fig. 10 style: rows PCL / PCFRL; columns F_s (emotion), F_f (emotion), F_f (identity), F_p (yaw bin),
+    F_p and F_f together (feature type)."""
+    panels = [("features_fs", "labels_emotion", "(a) F_s by emotion"),
+              ("features_face", "labels_emotion", "(b) F_f by emotion"),
+              ("features_face", "labels_identity", "F_f by identity"),
+              ("features_pose", "yaw_bin", "(c) F_p by yaw bin"),
+              ("features_joint", "features_joint_kind", "(d) F_p (0) and F_f (1)")]
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.3 * len(panels), 6.6), squeeze=False)
+    for r, (name, data) in enumerate((("PCL", pcl), ("PCFRL", pcfrl))):
+        cache: dict[str, np.ndarray] = {}
+        for c, (feat, lab, caption) in enumerate(panels):
+            ax = axes[r][c]
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{name}: {caption}", fontsize=8)
+            if feat not in data:
+                ax.text(0.5, 0.5, "not stored", ha="center", transform=ax.transAxes)
+                continue
+            if feat not in cache:
+                cache[feat] = tsne_embed(data[feat])
+            xy = cache[feat]
+            labels = yaw_bins(data["labels_yaw"]) if lab == "yaw_bin" else np.asarray(data[lab])
+            _, codes = np.unique(labels[: len(xy)], return_inverse=True)
+            ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="tab10" if codes.max() < 10 else "tab20", s=6)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_calibration_bars(table: Sequence[dict[str, Any]], title: str, path: Path) -> Path:
+    """Precision and recall of calibrated pairs: rules on the x axis, NPA vs cosine bars; one row per branch."""
+    branches = [b for b in BRANCH_ORDER if any(r["branch"] == b for r in table)]
+    rules = list(dict.fromkeys(r["rule"] for r in table))
+    scores = list(dict.fromkeys(r["score"] for r in table))
+    fig, axes = plt.subplots(len(branches), 2, figsize=(9, 3.0 * len(branches)), squeeze=False)
+    width = 0.8 / max(1, len(scores))
+    for r, b in enumerate(branches):
+        for c, metric in enumerate(("precision", "recall")):
+            ax = axes[r][c]
+            for i, s in enumerate(scores):
+                vals = []
+                for rule in rules:
+                    row = next((x for x in table if x["branch"] == b and x["score"] == s and x["rule"] == rule), {})
+                    v = row.get(metric)
+                    vals.append(float(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0.0)
+                ax.bar(np.arange(len(rules)) + (i - (len(scores) - 1) / 2) * width, vals, width, label=s)
+            ts = {x["score"]: x.get("threshold") for x in table if x["branch"] == b and x["rule"] == "threshold"}
+            names = [rule if rule != "threshold" else "threshold\n(T: " + ", ".join(
+                f"{k} {v:g}" for k, v in ts.items() if v is not None) + ")" for rule in rules]
+            ax.set_xticks(np.arange(len(rules)), names, fontsize=8)
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{b}: {metric}", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+            ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- entry point
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _load_json(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out_dir: Path) -> list[Path]:
+    """Render every figure whose inputs exist into ``out_dir`` (PNG) and write ``out_dir/README.md``.
+
+    ``records_root``: result records (e.g. ``results/reference/runs``); ``analysis_dir``: analysis files
+    (e.g. ``results/reference/analysis``). Returns the PNG paths written (the README is not included).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = FigureIndex()
+    written: list[Path] = []
+    records: list[dict[str, Any]] = []
+    if records_root and Path(records_root).is_dir():
+        records, _ = load_records(Path(records_root))
+    no_records = f"no result records under {records_root}" if not records else None
+
+    # (a) calibration precision / recall / rate per epoch, one figure per preset
+    by_preset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        by_preset[str(rec.get("preset"))].append(rec)
+    made_a = False
+    for preset, recs in sorted(by_preset.items()):
+        series = calibration_series(recs)
+        if series:
+            name = f"calibration_per_epoch_{preset}.png"
+            written.append(plot_calibration_per_epoch(series, out_dir / name))
+            index.made[name] = (f"precision, recall and rate (pairs per anchor) of calibrated pairs per pretraining "
+                                f"epoch against the synthetic ground truth, pose vs face, {preset} preset "
+                                f"({', '.join(series)})")
+            made_a = True
+    if not made_a:
+        index.skipped["calibration_per_epoch_<preset>.png"] = (
+            no_records or "no record has calibration logs (`*_cal_precision`) in its pretrain_log")
+
+    # (b) sweeps (Fig. 6a, 6b, 7c)
+    for parameter in SWEEPS:
+        name = f"sweep_{parameter}.png"
+        sweeps = find_sweeps(records, parameter)
+        if sweeps:
+            written.append(plot_sweep(sweeps, parameter, out_dir / name))
+            index.made[name] = (f"metric (mean ± std over seeds) vs {parameter} from records differing only in "
+                                f"{parameter} ({len(sweeps)} sweep(s); paper Fig. {_SWEEP_FIG[parameter]})")
+        else:
+            index.skipped[name] = no_records or f"no records whose configs differ only in {parameter} (and seed)"
+
+    # (c) PA distributions, (e) NPA vs cosine vs top-K bars
+    files = analysis_files(Path(analysis_dir)) if analysis_dir else {}
+    no_analysis = f"no analysis files (*.npz) in {analysis_dir}"
+    if not files:
+        for name in ("pa_distributions_<analysis>.png", "calibration_bars_<analysis>.png",
+                     "tsne_pcl_vs_pcfrl_<task>-<preset>-seed<k>.png"):
+            index.skipped[name] = no_analysis
+    for stem, (npz, js) in files.items():
+        data, summary = _load_npz(npz), _load_json(js)
+        if any(k.endswith("_npa_scores") for k in data):
+            name = f"pa_distributions_{stem}.png"
+            written.append(plot_pa_distributions(data, summary, stem, out_dir / name))
+            index.made[name] = ("PA scores of candidate pairs and each anchor's maximum PA per branch (pose vs face), "
+                                "and the maximum PA / cosine split by whether the best candidate is a true partner "
+                                f"(paper Fig. 5, 7a-b, 9), {stem}")
+        name = f"calibration_bars_{stem}.png"
+        if summary and summary.get("table"):
+            written.append(plot_calibration_bars(summary["table"], stem, out_dir / name))
+            index.made[name] = (f"precision and recall of calibrated pairs, NPA vs cosine, threshold T vs top-1/2/5, "
+                                f"against the synthetic ground truth, {stem}")
+        else:
+            index.skipped[name] = f"no JSON summary with a precision/recall table next to {npz.name}"
+
+    # (d) t-SNE, PCL vs PCFRL (Fig. 10)
+    pairs = pcl_pcfrl_pairs(files)
+    for rest, (pcl, pcfrl) in pairs.items():
+        name = f"tsne_pcl_vs_pcfrl_{rest}.png"
+        written.append(plot_tsne(_load_npz(files[pcl][0]), _load_npz(files[pcfrl][0]), f"t-SNE, {rest}",
+                                 out_dir / name))
+        index.made[name] = (f"t-SNE of F_s, F_f, F_p and F_p+F_f (plain images, <= {TSNE_POINTS} points) for PCL vs "
+                            f"PCFRL coloured by synthetic emotion, identity, yaw bin (paper Fig. 10), {rest}")
+    if files and not pairs:
+        index.skipped["tsne_pcl_vs_pcfrl_<task>-<preset>-seed<k>.png"] = (
+            f"needs both pcl-<task>-<preset>-seed<k> and pcfrl-<...> analyses in {analysis_dir}")
+    atomic_write_text(out_dir / "README.md", index.markdown())
+    return written
+
+
+_SWEEP_FIG = {"alpha": "6a", "beta_pose": "6b", "beta_face": "6b", "T": "7c"}
+
+__all__ = [
+    "render_all_figures", "calibration_series", "find_sweeps", "pcl_pcfrl_pairs", "analysis_files", "flatten",
+    "record_metric", "yaw_bins", "tsne_embed", "FigureIndex", "Sweep", "SWEEPS",
+    "plot_calibration_per_epoch", "plot_sweep", "plot_pa_distributions", "plot_tsne", "plot_calibration_bars",
+]
