@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test tables check clean-venv
+.PHONY: install demo test tables figures check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ RECORDS ?= results/runs
 tables: $(STAMP)
 	$(BIN)/pcfrl-bench tables --records $(RECORDS) --preset paper
 	$(BIN)/pcfrl-bench tables --variant synthetic --records results/reference --preset quick
+
+## figures: PNGs from the committed reference records and analyses (results/figures)
+figures: $(STAMP)
+	$(BIN)/pcfrl-bench figures --records results/reference --analysis results/reference/analysis --out results/figures
 
 ## check: the regression check of the ci subset (what .ci/run runs after the tests)
 check: $(STAMP)

@@ -17,6 +17,8 @@ from .config import PRESETS
 from .data.synthetic import EXPORTERS, export_like, preview_grid
 from .errors import PcfrlError
 from .io import default_data_root, user_cache_dir
+from .analysis import analyze_checkpoint
+from .reporting.figures import render_all_figures
 from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
@@ -388,3 +390,48 @@ def synth_export_cmd(like: str, out: Path, n: int, seed: int) -> None:
     """
     root = export_like(like, out, n, seed)
     stdout.print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
+
+
+@main.command("analyze")
+@common_run_options
+@click.option("--n", type=int, default=256, show_default=True, help="Images in the analysed batch.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the .npz/.json go [default: results/reference/analysis].")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@friendly_errors
+def analyze_cmd(method, task, preset, seed, device, overrides, n, out_dir, data_root, cache_dir):
+    """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
+
+    Pair-alignment and cosine score distributions for pose and face features, precision and recall of
+    calibrated pairs for NPA vs cosine and threshold vs top-K, and features for t-SNE (the inputs of
+    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached.
+
+    \b
+    Examples:
+      pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
+      pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
+    """
+    paths = RunPaths(Path("results/runs"), cache_dir or user_cache_dir(), data_root or default_data_root())
+    written = analyze_checkpoint(method, task, preset, seed, tuple(overrides), paths, n, out_dir=out_dir,
+                                 device=device, console=console)
+    stdout.print(f"wrote {written} (+ .json summary)", soft_wrap=True)
+
+
+@main.command("figures")
+@click.option("--records", type=click.Path(path_type=Path), default=Path("results/reference"), show_default=True,
+              help="Result records (per-epoch calibration logs, sweeps).")
+@click.option("--analysis", type=click.Path(path_type=Path), default=Path("results/reference/analysis"),
+              show_default=True, help="Checkpoint analyses written by `pcfrl-bench analyze`.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
+@friendly_errors
+def figures_cmd(records: Path, analysis: Path, out: Path) -> None:
+    """Render the figures (PNG) whose inputs exist; missing ones are listed in <out>/README.md.
+
+    \b
+    Examples:
+      pcfrl-bench figures
+      pcfrl-bench figures --records results/runs --out /tmp/figures
+    """
+    written = render_all_figures(records, analysis, out)
+    stdout.print(f"wrote {len(written)} figures; index: {out / 'README.md'}", soft_wrap=True)

@@ -13,6 +13,7 @@ from .catalog import project_root
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
+ANALYSIS_DIR = "analysis"
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
 
 
@@ -26,9 +27,14 @@ def write_record(out_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped)."""
+    """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
+
+    Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
+    """
     records, problems = [], []
     for path in sorted(Path(root).rglob("*.json")):
+        if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
+            continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

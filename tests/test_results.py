@@ -43,3 +43,11 @@ def test_corrupt_record_is_reported_and_others_load(tmp_path):
     assert sorted(r["seed"] for r in records) == [0, 1]
     assert any(str(bad) in p and "unreadable" in p for p in problems)
     assert any(str(other) in p and "not a result record" in p for p in problems)
+
+
+def test_analysis_folders_are_not_records(tmp_path):
+    write_record(tmp_path, record(0, 90.0))
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "pcl-synth-fer-quick-seed0.json").write_text('{"kind": "calibration-analysis"}')
+    records, problems = load_records(tmp_path)
+    assert len(records) == 1 and problems == []
