@@ -8,6 +8,7 @@ from functools import wraps
 from pathlib import Path
 
 import click
+import torch
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -61,7 +62,9 @@ def common_run_options(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pcfrl-bench")
-def main() -> None:
+@click.option("--threads", type=int, default=0, envvar="PCFRL_THREADS", show_default=True,
+              help="CPU threads for torch (0 = torch's default; env PCFRL_THREADS).")
+def main(threads: int) -> None:
     """Benchmark harness for pose-aware contrastive facial representation learning.
 
     Crosses registered methods (SimCLR, ...) with registered tasks (digits, ...): pretrain once per
@@ -75,6 +78,8 @@ def main() -> None:
       pcfrl-bench config -m simclr -t digits --preset paper
       pcfrl-bench results
     """
+    if threads > 0:
+        torch.set_num_threads(threads)
 
 
 @main.command("list")

@@ -18,13 +18,6 @@ from pcfrl_bench.data.views import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _left_bright(b: int = 4, size: int = 32) -> torch.Tensor:
     """A left/right asymmetric 'face': bright left half, dark right half (a stand-in for a yawed head)."""

@@ -34,14 +34,6 @@ FACE = ["model.backbone=facecycle", "model.width=0.125", "data.image_size=32", "
 TINY = ["data.max_samples=16", "pretrain.batch_size=8", "eval.max_train=64", "eval.max_test=32"]
 METHODS = catalog.names("method")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 threads per process run 10-50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 NEW = ["moco", "pcl", "pcfrl", "pcl-official", "pcl-calib-cos", "pcl-npa-elim", "pcfrl-top1", "pcfrl-top2",
        "pcfrl-top5", "pcfrl-sim-cos", "pcfrl-sim-attn", "pcfrl-sim-npa", "simclr-calib-cos", "simclr-calib-npa"]
 

@@ -23,10 +23,7 @@ def workspace(tmp_path_factory):
         make_fixture(task, root / "data")
     fx.write_imagefolder(root / "data" / "images", classes=("a", "b"), per_class=8)
     fx.write_voxceleb(root / "data" / "VoxCeleb", frames=3)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield root
-    torch.set_num_threads(n)
+    return root
 
 
 def _run(root, task: str, *extra: str, seed: int = 0) -> dict:

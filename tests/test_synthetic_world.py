@@ -22,14 +22,6 @@ from pcfrl_bench.data.synthetic.factors import make_generator
 from pcfrl_bench.errors import UnknownNameError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The renderer is built for one thread per process (many small ops); restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _gray(images: torch.Tensor, size: int = 16) -> np.ndarray:
     return F.adaptive_avg_pool2d(images, size).flatten(1).numpy()

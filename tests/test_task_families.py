@@ -25,15 +25,6 @@ from pcfrl_bench.tasks.families import (
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny probes are dominated by thread overhead on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _entry(name: str) -> Entry:
     return Entry("task", name, "", name)
 
