@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -225,6 +226,7 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
     """Rows: precision / recall / rate; columns: branches; one line per method."""
     branches = [b for b in BRANCH_ORDER if any(k.startswith(b + "_") for s in series.values() for k in s)]
     fig, axes = plt.subplots(len(CAL_METRICS), len(branches), figsize=(4.2 * len(branches), 8.5), squeeze=False)
+    colours = {label: f"C{i % 10}" for i, label in enumerate(series)}  # one colour per run in every panel
     for c, branch in enumerate(branches):
         for r, metric in enumerate(CAL_METRICS):
             ax = axes[r][c]
@@ -232,7 +234,7 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
             for label, s in series.items():
                 pts = s.get(f"{branch}_{metric}")
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", ms=3, label=label)
+                    ax.plot(*zip(*pts), marker="o", ms=3, label=label, color=colours[label])
                     drawn = True
             if not drawn:
                 ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="0.5")
@@ -244,11 +246,8 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
             elif drawn:
                 ax.set_ylim(bottom=0, top=max(1.05 * ax.get_ylim()[1], 0.1))
             ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes.flat:
-        h, lab = ax.get_legend_handles_labels()
-        if len(lab) > len(labels):
-            handles, labels = h, lab
+    handles = [Line2D([], [], color=colours[label], marker="o", ms=3) for label in series]
+    labels = list(series)
     fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.04, 1, 1))
