@@ -90,19 +90,30 @@ def _fill_holes(buf: torch.Tensor) -> torch.Tensor:
     """(B,H+2,W+2) z-buffer with a one-pixel border -> (B,H,W) interior with pin holes filled.
 
     An empty pixel with >= 4 covered pixels in its 3x3 neighbourhood takes the nearest of them; a straight
-    silhouette edge has only 3, so outlines do not grow. Separable box sum and min filter on shifted views."""
-    occ = (buf < _EMPTY).float()
+    silhouette edge has only 3, so outlines do not grow. Separable box count (uint8) on shifted views; the
+    minimum (exact in any order) is taken over the 9 neighbours of the few holes only."""
+    b, ph, pw = buf.shape
+    occ = (buf < _EMPTY).view(torch.uint8)
     r = occ[:, :, :-2] + occ[:, :, 1:-1] + occ[:, :, 2:]
     count = r[:, :-2] + r[:, 1:-1] + r[:, 2:]
-    m = torch.minimum(torch.minimum(buf[:, :, :-2], buf[:, :, 1:-1]), buf[:, :, 2:])
-    m = torch.minimum(torch.minimum(m[:, :-2], m[:, 1:-1]), m[:, 2:])
-    inner = buf[:, 1:-1, 1:-1]
-    return torch.where((inner >= _EMPTY) & (count >= 3.5), m, inner)
+    out = buf[:, 1:-1, 1:-1].contiguous()
+    holes = (count >= 4).logical_and_(occ[:, 1:-1, 1:-1] == 0).view(-1).nonzero().squeeze(1)
+    if len(holes):
+        h, w = ph - 2, pw - 2
+        img, rest = holes.div(h * w, rounding_mode="floor"), holes.remainder(h * w)
+        top_left = img * (ph * pw) + rest.div(w, rounding_mode="floor") * pw + rest.remainder(w)
+        flat = buf.view(-1)
+        m = flat.index_select(0, top_left)
+        for off in (1, 2, pw, pw + 1, pw + 2, 2 * pw, 2 * pw + 1, 2 * pw + 2):
+            torch.minimum(m, flat.index_select(0, top_left + off), out=m)
+        out.view(-1).index_copy_(0, holes, m)
+    return out
 
 
 def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor,
                                                                               torch.Tensor]:
-    """Nearest visible point index per pixel (B,H*W) (-1 = background), rotation (B,3,3), normals' z (B,N)."""
+    """Z-buffer keys per pixel (B,H*W) (key % N = nearest point, >= _EMPTY: background), rotation (B,3,3) and
+    normals' z (B,N)."""
     b, n = f["yaw"].shape[0], tpl.n
     mean, basis = _layout(tpl)
     coef = torch.cat([f["shape"], f["aus"]], 1)
@@ -122,9 +133,7 @@ def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch
     key.masked_fill_(nz <= 0, _EMPTY)  # back-face culling
     buf = torch.full((b * pw * pw,), _EMPTY, dtype=torch.float32)
     buf.scatter_reduce_(0, flat.view(-1), key.view(-1), "amin")
-    buf = _fill_holes(buf.view(b, pw, pw)).reshape(b, res * res)
-    idx = torch.remainder(buf, n).long().masked_fill_(buf >= _EMPTY, -1)
-    return idx, rot, nz
+    return _fill_holes(buf.view(b, pw, pw)).view(b, res * res), rot, nz
 
 
 def _eye_aperture(f: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -313,11 +322,10 @@ def render_faces(
     f = complete_factors(factors)
     res = min(image_size, 128)
     tpl = build_template(_points_for(res))
-    idx, rot, nz = _zbuffer(tpl, f, res)
-    b, hw = idx.shape
-    visible = idx >= 0
-    pix = visible.view(-1).nonzero().squeeze(1)  # sorted by image, so per-image parameters repeat in runs
-    pidx = idx.view(-1).index_select(0, pix)
+    keys, rot, nz = _zbuffer(tpl, f, res)
+    b, hw = keys.shape
+    pix = (keys < _EMPTY).view(-1).nonzero().squeeze(1)  # face pixels, sorted by image
+    pidx = torch.remainder(keys.view(-1).index_select(0, pix), tpl.n).long()  # their nearest points
     img_of = torch.div(pix, hw, rounding_mode="floor")  # image of each face pixel
     brightness = _point_shading(tpl, f, rot, nz).view(-1)
     shade = brightness.index_select(0, img_of * tpl.n + pidx)
