@@ -232,11 +232,18 @@ def _shade_pixels(tpl: Template, prm: torch.Tensor, img: torch.Tensor, pidx: tor
     flags = _static_flags(tpl) + (hair_ > prm[15].min()).to(torch.uint8) * _HAIR
     pflags = flags.index_select(0, pidx)
 
+    small = (pflags & (_EYE | _LIP | _MOUTH_BIT)).nonzero().squeeze(1)  # few pixels: search those once
+    small_flags = pflags.index_select(0, small)
+
     def region(bit: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        sub = (pflags & bit).nonzero().squeeze(1)
+        """Sorted indices of the face pixels with flag `bit`, and their points and images."""
+        if bit & (_EYE | _LIP | _MOUTH_BIT):
+            sub = small.index_select(0, (small_flags & bit).nonzero().squeeze(1))
+        else:
+            sub = (pflags & bit).nonzero().squeeze(1)
         return sub, pidx.index_select(0, sub), img.index_select(0, sub)
 
-    col = prm[0:3].index_select(1, img) + cheek_.index_select(0, pidx) * _FLUSH
+    col = prm[0:3].index_select(1, img).add_(cheek_.index_select(0, pidx) * _FLUSH)
     sub, pt, im = region(_LIP)
     col.index_copy_(1, sub, torch.lerp(col.index_select(1, sub), prm[3:6].index_select(1, im),
                                        lip_.index_select(0, pt)))
