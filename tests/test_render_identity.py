@@ -37,3 +37,29 @@ def test_chunked_batch_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_project_landmarks_identical() -> None:
     f = sample_factors(11, seed=4)
     assert torch.equal(renderer.project_landmarks(f, 64), reference.project_landmarks(f, 64))
+
+
+def _patched_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcfrl_bench.data.synthetic import world
+    monkeypatch.setattr(world, "render_faces", reference.render_faces)
+
+
+@pytest.mark.parametrize("kind", ["fer", "au", "hpe", "posecls", "fr"])
+def test_synthetic_task_data_bit_identical(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcfrl_bench.data.synthetic.world import synthetic_task_data
+    new = synthetic_task_data(kind, "test", 48, 20, 0)
+    _patched_reference(monkeypatch)
+    old = synthetic_task_data(kind, "test", 48, 20, 0)
+    assert new.keys() == old.keys() and all(torch.equal(new[k], old[k]) for k in new)
+
+
+def test_synthetic_clips_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcfrl_bench.data.synthetic import SyntheticClips, SyntheticWorld
+    ds = SyntheticClips(SyntheticWorld(0, 100, 4, 16), image_size=64)
+    new = ds.__getitems__(list(range(0, 60, 3)))
+    _patched_reference(monkeypatch)
+    old = ds.__getitems__(list(range(0, 60, 3)))
+    assert len(new) == len(old)
+    for a, b in zip(new, old):
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
