@@ -23,7 +23,8 @@ def test_render_faces_generator_and_defaults_bit_identical() -> None:
     new = renderer.render_faces(dict(f), 64, torch.Generator().manual_seed(3))
     old = reference.render_faces(dict(f), 64, torch.Generator().manual_seed(3))
     assert torch.equal(new, old)
-    partial = {"yaw": torch.linspace(-60, 60, 5), "aus": torch.rand(5, 15, generator=torch.Generator().manual_seed(1)) * 5}
+    aus = torch.rand(5, 15, generator=torch.Generator().manual_seed(1)) * 5
+    partial = {"yaw": torch.linspace(-60, 60, 5), "aus": aus}
     assert torch.equal(renderer.render_faces(partial, 64), reference.render_faces(partial, 64))
 
 
@@ -63,3 +64,10 @@ def test_synthetic_clips_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
     for a, b in zip(new, old):
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
+
+
+def test_edge_cases_bit_identical() -> None:
+    empty = {"yaw": torch.zeros(0)}
+    assert torch.equal(renderer.render_faces(empty, 64), reference.render_faces(empty, 64))
+    off = {"yaw": torch.zeros(3), "tx": torch.tensor([5.0, -0.9, 0.0]), "scale": torch.tensor([1.0, 1.0, 0.05])}
+    assert torch.equal(renderer.render_faces(off, 64), reference.render_faces(off, 64))

@@ -92,7 +92,7 @@ def _fill_holes(buf: torch.Tensor) -> torch.Tensor:
     An empty pixel with >= 4 covered pixels in its 3x3 neighbourhood takes the nearest of them; a straight
     silhouette edge has only 3, so outlines do not grow. Separable box count (uint8) on shifted views; the
     minimum (exact in any order) is taken over the 9 neighbours of the few holes only."""
-    b, ph, pw = buf.shape
+    _, ph, pw = buf.shape
     occ = (buf < _EMPTY).view(torch.uint8)
     r = occ[:, :, :-2] + occ[:, :, 1:-1] + occ[:, :, 2:]
     count = r[:, :-2] + r[:, 1:-1] + r[:, 2:]
@@ -210,8 +210,9 @@ _EYE, _BROW, _LIP, _MOUTH_BIT, _HAIR = 1, 2, 4, 8, 16
 def _static_flags(tpl: Template) -> torch.Tensor:
     """(N,) uint8 region flags that depend on the template only (eye, brow, lip and inner-mouth regions).
 
-    Eye: the opening needs |eu| < 1 and |ev| < aperture <= 1, the lash line |eu| < 1.12 and -1.22 < ev < 1.45
-    (bounds below are looser). Brow: the brow weight is zero unless |bu| < 1. Lip: lerp with weight 0 is exact."""
+    Eye: the opening needs |eu| < 1 and |ev| < open_h <= aperture <= 1 (_eye_aperture clamps), the lash line
+    |eu| < 1.12 and -1.22 < ev < 1.45 (the bounds below are looser). Brow: the brow weight is zero unless
+    |bu| < 1. Lip: lerp with weight lip = 0 returns its input exactly (all values are finite)."""
     eu, ev, bu, _, lip, inner = _point_table(tpl)[:6]
     eye = (eu.abs() < 1.12) & (ev < 1.5) & (ev > -1.25)
     flags = eye.to(torch.uint8) * _EYE + (bu.abs() < 1).to(torch.uint8) * _BROW
@@ -228,8 +229,9 @@ def _shade_pixels(tpl: Template, prm: torch.Tensor, img: torch.Tensor, pidx: tor
     pixel is exactly that of the dense formulation (see tests/test_render_identity.py)."""
     table = _point_table(tpl)
     eu_, ev_, bu_, bv_, lip_, _, teeth_, hair_, tex_, cheek_ = table
-    # pixels whose hair weight can be non-zero: hair > the smallest hairline in the batch
-    flags = _static_flags(tpl) + (hair_ > prm[15].min()).to(torch.uint8) * _HAIR
+    # the hair weight is zero unless hair > hairline, so hair pixels: hair > the smallest hairline in the batch
+    hairline = prm[15].min() if prm.shape[1] else 0.0
+    flags = _static_flags(tpl) + (hair_ > hairline).to(torch.uint8) * _HAIR
     pflags = flags.index_select(0, pidx)
 
     small = (pflags & (_EYE | _LIP | _MOUTH_BIT)).nonzero().squeeze(1)  # few pixels: search those once
