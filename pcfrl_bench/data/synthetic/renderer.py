@@ -90,19 +90,30 @@ def _fill_holes(buf: torch.Tensor) -> torch.Tensor:
     """(B,H+2,W+2) z-buffer with a one-pixel border -> (B,H,W) interior with pin holes filled.
 
     An empty pixel with >= 4 covered pixels in its 3x3 neighbourhood takes the nearest of them; a straight
-    silhouette edge has only 3, so outlines do not grow. Separable box sum and min filter on shifted views."""
-    occ = (buf < _EMPTY).float()
+    silhouette edge has only 3, so outlines do not grow. Separable box count (uint8) on shifted views; the
+    minimum (exact in any order) is taken over the 9 neighbours of the few holes only."""
+    _, ph, pw = buf.shape
+    occ = (buf < _EMPTY).view(torch.uint8)
     r = occ[:, :, :-2] + occ[:, :, 1:-1] + occ[:, :, 2:]
     count = r[:, :-2] + r[:, 1:-1] + r[:, 2:]
-    m = torch.minimum(torch.minimum(buf[:, :, :-2], buf[:, :, 1:-1]), buf[:, :, 2:])
-    m = torch.minimum(torch.minimum(m[:, :-2], m[:, 1:-1]), m[:, 2:])
-    inner = buf[:, 1:-1, 1:-1]
-    return torch.where((inner >= _EMPTY) & (count >= 3.5), m, inner)
+    out = buf[:, 1:-1, 1:-1].contiguous()
+    holes = (count >= 4).logical_and_(occ[:, 1:-1, 1:-1] == 0).view(-1).nonzero().squeeze(1)
+    if len(holes):
+        h, w = ph - 2, pw - 2
+        img, rest = holes.div(h * w, rounding_mode="floor"), holes.remainder(h * w)
+        top_left = img * (ph * pw) + rest.div(w, rounding_mode="floor") * pw + rest.remainder(w)
+        flat = buf.view(-1)
+        m = flat.index_select(0, top_left)
+        for off in (1, 2, pw, pw + 1, pw + 2, 2 * pw, 2 * pw + 1, 2 * pw + 2):
+            torch.minimum(m, flat.index_select(0, top_left + off), out=m)
+        out.view(-1).index_copy_(0, holes, m)
+    return out
 
 
 def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch.Tensor, torch.Tensor,
                                                                               torch.Tensor]:
-    """Nearest visible point index per pixel (B,H*W) (-1 = background), rotation (B,3,3), normals' z (B,N)."""
+    """Z-buffer keys per pixel (B,H*W) (key % N = nearest point, >= _EMPTY: background), rotation (B,3,3) and
+    normals' z (B,N)."""
     b, n = f["yaw"].shape[0], tpl.n
     mean, basis = _layout(tpl)
     coef = torch.cat([f["shape"], f["aus"]], 1)
@@ -122,9 +133,7 @@ def _zbuffer(tpl: Template, f: dict[str, torch.Tensor], res: int) -> tuple[torch
     key.masked_fill_(nz <= 0, _EMPTY)  # back-face culling
     buf = torch.full((b * pw * pw,), _EMPTY, dtype=torch.float32)
     buf.scatter_reduce_(0, flat.view(-1), key.view(-1), "amin")
-    buf = _fill_holes(buf.view(b, pw, pw)).reshape(b, res * res)
-    idx = torch.remainder(buf, n).long().masked_fill_(buf >= _EMPTY, -1)
-    return idx, rot, nz
+    return _fill_holes(buf.view(b, pw, pw)).view(b, res * res), rot, nz
 
 
 def _eye_aperture(f: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -153,7 +162,7 @@ def _dark_strength(f: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def _image_params(f: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(19, B) per-image colour parameters, repeated per face pixel (row layout in _shade_pixels)."""
+    """(19, B) per-image colour parameters, gathered per face pixel (row layout in _shade_pixels)."""
     return torch.cat([
         f["skin"], f["lip"], f["brow"], f["hair"], f["iris"],  # 0..14
         f["hairline"][:, None], f["brow_thick"][:, None], _eye_aperture(f)[:, None],  # 15, 16, 17
@@ -193,31 +202,80 @@ def _point_table(tpl: Template) -> torch.Tensor:
     return tpl.feats[:, list(_ROWS)].T.contiguous()
 
 
-def _shade_pixels(tpl: Template, prm: torch.Tensor, pidx: torch.Tensor, shade: torch.Tensor) -> torch.Tensor:
-    """(3,M) colour of M face pixels from point indices, image parameters (19, M) and brightness (M,)."""
+# bits of the per-point region flags: a pixel outside a region is provably unchanged by that region's step
+_EYE, _BROW, _LIP, _MOUTH_BIT, _HAIR = 1, 2, 4, 8, 16
+
+
+@lru_cache(maxsize=8)
+def _static_flags(tpl: Template) -> torch.Tensor:
+    """(N,) uint8 region flags that depend on the template only (eye, brow, lip and inner-mouth regions).
+
+    Eye: the opening needs |eu| < 1 and |ev| < open_h <= aperture <= 1 (_eye_aperture clamps), the lash line
+    |eu| < 1.12 and -1.22 < ev < 1.45 (the bounds below are looser). Brow: the brow weight is zero unless
+    |bu| < 1. Lip: lerp with weight lip = 0 returns its input exactly (all values are finite)."""
+    eu, ev, bu, _, lip, inner = _point_table(tpl)[:6]
+    eye = (eu.abs() < 1.12) & (ev < 1.5) & (ev > -1.25)
+    flags = eye.to(torch.uint8) * _EYE + (bu.abs() < 1).to(torch.uint8) * _BROW
+    return flags + (lip != 0).to(torch.uint8) * _LIP + (inner > 0).to(torch.uint8) * _MOUTH_BIT
+
+
+def _shade_pixels(tpl: Template, prm: torch.Tensor, img: torch.Tensor, pidx: torch.Tensor,
+                  shade: torch.Tensor) -> torch.Tensor:
+    """(3,M) colour of M face pixels from per-image parameters (19, B), each pixel's image (M,) and point (M,)
+    indices, and brightness (M,).
+
+    The per-pixel colour is the skin base, then lip, brow, hair, eye and inner-mouth steps. Each step only
+    changes the pixels of its region, so it runs on those pixels only (gathered by index); the arithmetic per
+    pixel is exactly that of the dense formulation (see tests/test_render_identity.py)."""
     table = _point_table(tpl)
-    ft = torch.empty(len(_ROWS), len(pidx))
-    for r in range(len(_ROWS)):
-        torch.index_select(table[r], 0, pidx, out=ft[r])
-    eu, ev, bu, bv, lip, inner, teeth, hair, tex, cheek = ft
-    col = prm[0:3] + cheek * _FLUSH
-    col = torch.lerp(col, prm[3:6], lip)
-    thick = prm[16] * (1 - 0.55 * bu * bu)
+    eu_, ev_, bu_, bv_, lip_, _, teeth_, hair_, tex_, cheek_ = table
+    # the hair weight is zero unless hair > hairline, so hair pixels: hair > the smallest hairline in the batch
+    hairline = prm[15].min() if prm.shape[1] else 0.0
+    flags = _static_flags(tpl) + (hair_ > hairline).to(torch.uint8) * _HAIR
+    pflags = flags.index_select(0, pidx)
+
+    small = (pflags & (_EYE | _LIP | _MOUTH_BIT)).nonzero().squeeze(1)  # few pixels: search those once
+    small_flags = pflags.index_select(0, small)
+
+    def region(bit: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sorted indices of the face pixels with flag `bit`, and their points and images."""
+        if bit & (_EYE | _LIP | _MOUTH_BIT):
+            sub = small.index_select(0, (small_flags & bit).nonzero().squeeze(1))
+        else:
+            sub = (pflags & bit).nonzero().squeeze(1)
+        return sub, pidx.index_select(0, sub), img.index_select(0, sub)
+
+    col = prm[0:3].index_select(1, img).add_(cheek_.index_select(0, pidx) * _FLUSH)
+    sub, pt, im = region(_LIP)
+    col.index_copy_(1, sub, torch.lerp(col.index_select(1, sub), prm[3:6].index_select(1, im),
+                                       lip_.index_select(0, pt)))
+    sub, pt, im = region(_BROW)
+    bu, bv = bu_.index_select(0, pt), bv_.index_select(0, pt)
+    thick = prm[16].index_select(0, im) * (1 - 0.55 * bu * bu)
     brow_w = ((thick - bv.abs()) * 4).clamp_(0, 1) * (bu.abs() < 1)
-    col = torch.lerp(col, prm[6:9], brow_w)
-    hair_w = ((hair - prm[15]) * 33.3).clamp_(0, 1)
-    col = torch.lerp(col, prm[9:12] * (1 + 0.22 * tex), hair_w)
+    col.index_copy_(1, sub, torch.lerp(col.index_select(1, sub), prm[6:9].index_select(1, im), brow_w))
+    sub, pt, im = region(_HAIR)
+    hair_w = ((hair_.index_select(0, pt) - prm[15].index_select(0, im)) * 33.3).clamp_(0, 1)
+    hair_col = prm[9:12].index_select(1, im) * (1 + 0.22 * tex_.index_select(0, pt))
+    col.index_copy_(1, sub, torch.lerp(col.index_select(1, sub), hair_col, hair_w))
     # eyes: opening |ev| < aperture * sqrt(1 - eu^2); iris and pupil; dark lash line around the opening
-    open_h = prm[17] * (1 - eu * eu).clamp_(min=0).sqrt_()
+    sub, pt, im = region(_EYE)
+    eu, ev = eu_.index_select(0, pt), ev_.index_select(0, pt)
+    open_h = prm[17].index_select(0, im) * (1 - eu * eu).clamp_(min=0).sqrt_()
     inside = ev.abs() < open_h
     rr = (eu * EYE_W) ** 2 + (ev * EYE_H) ** 2
-    eye = torch.where(rr < 0.031**2, prm[12:15], _WHITE)
+    eye = torch.where(rr < 0.031**2, prm[12:15].index_select(1, im), _WHITE)
     eye = torch.where(rr < 0.013**2, _PUPIL, eye)
-    col = torch.where(inside, eye, col)
+    col.index_copy_(1, sub, torch.where(inside, eye, col.index_select(1, sub)))
     lash = ~inside & (eu.abs() < 1.12) & (ev < open_h + 0.45) & (ev > -open_h - 0.22)
-    mouth = torch.lerp(prm[3:6] * 0.55, torch.where(teeth > 0, _TEETH, _MOUTH), prm[18])
-    col = torch.where(inner > 0, mouth, col)
-    return col * (shade * (1 - 0.75 * lash))
+    shade = shade.clone()
+    shade.index_copy_(0, sub, shade.index_select(0, sub) * (1 - 0.75 * lash))
+    sub, pt, im = region(_MOUTH_BIT)
+    teeth = teeth_.index_select(0, pt)
+    mouth = torch.lerp(prm[3:6].index_select(1, im) * 0.55, torch.where(teeth > 0, _TEETH, _MOUTH),
+                       prm[18].index_select(0, im))
+    col.index_copy_(1, sub, mouth)
+    return col.mul_(shade)
 
 
 @lru_cache(maxsize=8)
@@ -273,16 +331,15 @@ def render_faces(
     f = complete_factors(factors)
     res = min(image_size, 128)
     tpl = build_template(_points_for(res))
-    idx, rot, nz = _zbuffer(tpl, f, res)
-    b, hw = idx.shape
-    visible = idx >= 0
-    pix = visible.view(-1).nonzero().squeeze(1)  # sorted by image, so per-image parameters repeat in runs
-    pidx = idx.view(-1).index_select(0, pix)
-    prm = _image_params(f).repeat_interleave(visible.sum(1), dim=1, output_size=len(pix))
+    keys, rot, nz = _zbuffer(tpl, f, res)
+    b, hw = keys.shape
+    pix = (keys < _EMPTY).view(-1).nonzero().squeeze(1)  # face pixels, sorted by image
+    pidx = torch.remainder(keys.view(-1).index_select(0, pix), tpl.n).long()  # their nearest points
+    img_of = torch.div(pix, hw, rounding_mode="floor")  # image of each face pixel
     brightness = _point_shading(tpl, f, rot, nz).view(-1)
-    shade = brightness.index_select(0, torch.div(pix, hw, rounding_mode="floor").mul_(tpl.n).add_(pidx))
+    shade = brightness.index_select(0, img_of * tpl.n + pidx)
     img = _background(f, res).reshape(3, b * hw)
-    face = _shade_pixels(tpl, prm, pidx, shade)
+    face = _shade_pixels(tpl, _image_params(f), img_of, pidx, shade)
     for c in range(3):
         img[c].index_copy_(0, pix, face[c])
     img = img.view(3, b, res, res)
