@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: pretrain SimCLR on the built-in digits data, evaluate with a linear probe, store a record
+## demo: pretrain PCFRL on the built-in synthetic face world, evaluate expression recognition, store a record
 demo: $(STAMP)
-	$(BIN)/pcfrl-bench run --method simclr --task digits
+	$(BIN)/pcfrl-bench run --method pcfrl --task synth-fer
 
 ## test: the test suite (CPU, a few minutes)
 test: $(STAMP)
