@@ -119,6 +119,7 @@ class Expectation:
     tolerance: float
     subsets: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    threads: int = 0  # torch CPU threads of the run (0 = torch's default): float sums, hence results, depend on it
 
     @property
     def cell(self) -> Cell:
@@ -174,8 +175,10 @@ def check_expected(expectations: list[Expectation], cache_dir: Path, data_root: 
     results = []
     with tempfile.TemporaryDirectory(prefix="pcfrl-check-") as tmp:
         paths = RunPaths(Path(tmp), cache_dir, data_root)
+        threads_before = torch.get_num_threads()
         for exp in chosen:
-            record = _run_group([exp.cell], paths, device)[0]
+            record = _run_group([exp.cell], paths, device, exp.threads)[0]
+            torch.set_num_threads(threads_before)
             result = compare(exp, record)
             results.append(result)
             if on_result:

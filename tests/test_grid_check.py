@@ -37,7 +37,7 @@ def test_grid_skips_stored_cells_then_check_passes_and_fails_on_perturbed_value(
     value = record["metrics"]["accuracy"]
     expected = tmp_path / "expected.yaml"
     cell = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 1, "metric": "accuracy",
-            "value": value, "tolerance": 0.5, "subsets": ["ci"]}
+            "value": value, "tolerance": 0.5, "subsets": ["ci"], "threads": 1}
     expected.write_text(yaml.safe_dump({"cells": [cell]}))
     ok = runner.invoke(main, ["check", "--expected", str(expected), "--subset", "ci"], catch_exceptions=False)
     assert ok.exit_code == 0, ok.output
