@@ -184,6 +184,7 @@ def pretrain(
                                 num_workers=num_workers, pin_memory=device.type == "cuda")
             method.train()
             sums: dict[str, torch.Tensor] = {}
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # NaN anywhere since the last sync
             epoch_start, n_images = time.perf_counter(), 0
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -195,11 +196,13 @@ def pretrain(
                 method.on_step_end()
                 for k, v in out.logs.items():
                     sums[k] = sums.get(k, 0.0) + torch.as_tensor(v, dtype=torch.float64, device=device).detach()
+                loss_sum += out.loss.detach()
                 n_images += batch["image"].shape[0]
                 if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
                     loss_value = float(out.loss.detach())
-                    if not math.isfinite(loss_value):
-                        _diverged(loss_value, epoch, step, run_dir)
+                    if not math.isfinite(float(loss_sum)):
+                        _diverged(loss_value if not math.isfinite(loss_value) else float(loss_sum), epoch, step,
+                                  run_dir)
                     rate = n_images / max(time.perf_counter() - epoch_start, 1e-9)
                     bar.update(task, loss=f"{loss_value:.4f}", rate=f"{rate:.0f}")
                 bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
