@@ -24,7 +24,7 @@ from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import RunOptions, RunPaths, default_task, resolve, run
+from .runner import RunOptions, RunPaths, default_task, resolve, run, run_complexity
 
 console = Console(stderr=True)
 stdout = Console()
@@ -250,8 +250,8 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
 
 
 @main.command("tables")
-@click.option("--records", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
-              help="Folder of result records to aggregate.")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/runs")],
+              show_default=True, help="Folder of result records to aggregate; repeatable.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Writes <out>/tables/tableNN.{md,csv,tex} and <out>/TABLES.md.")
 @click.option("--preset", type=click.Choice(PRESETS), default="paper", show_default=True,
@@ -271,6 +271,7 @@ def tables_cmd(records, out, preset, selection, variant, paper_dir):
       pcfrl-bench tables
       pcfrl-bench tables --variant synthetic --preset quick --records results/reference
       pcfrl-bench tables --selection best_over_epochs
+      pcfrl-bench tables --records results/runs --records results/reference/complexity
     """
     written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset,
                                 selection=selection, variant=variant)
@@ -421,6 +422,45 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, out_dir, data_
     written = analyze_checkpoint(method, task, preset, seed, tuple(overrides), paths, n, out_dir=out_dir,
                                  device=device, console=console)
     stdout.print(f"wrote {written} (+ .json summary)", soft_wrap=True)
+
+
+@main.command("complexity")
+@click.option("--methods", default="pcl,pcfrl", show_default=True, help="Comma-separated methods to measure together.")
+@click.option("--task", "-t", default="rafdb", show_default=True,
+              help="Task whose trunk, input size and pretraining batch size are used (no data is read).")
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed training steps per method.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
+              help="Records go to <out>/complexity/<method>/<preset>-seed0.json.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@friendly_errors
+def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_progress):
+    """Measure paper Table 10: seconds per training step, FLOPs, MACs and parameters.
+
+    Each method is built as a run of TASK at PRESET builds it and trained for 1 + REPEATS steps on one
+    random batch (the first step counts FLOPs and warms up); the timed steps of all methods are taken in
+    turns. The records fill Table 10's reproduced column in `pcfrl-bench tables`.
+
+    \b
+    Examples:
+      pcfrl-bench complexity                                   # pcl vs pcfrl, paper setting (batch 256, 64 px)
+      pcfrl-bench complexity --task synth-fer --preset quick --out results/reference
+      pcfrl-bench complexity --methods simclr,pcl,pcfrl --set pretrain.batch_size=64 --device cuda
+    """
+    records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress, console)
+    first = records[0]
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first['batch_size']}, {first['image_size']} px, "
+                        f"{first['device']}, {first['torch_threads']} thread(s))")
+    for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
+        table.add_column(col, justify="right")
+    for r in records:
+        m = r["metrics"]
+        table.add_row(r["method"], f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
+                      f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
+    stdout.print(table)
+    stdout.print(f"records: {', '.join(r['_path'] for r in records)}", soft_wrap=True)
 
 
 @main.command("figures")

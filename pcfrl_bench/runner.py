@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -12,12 +13,15 @@ from typing import Any
 import torch
 import yaml
 from rich.console import Console
+from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
 from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .errors import ConfigError, DatasetLayoutError, PcfrlError
+from .evaluation.complexity import COMPLEXITY_TASK, measure_complexity
+from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL  # noqa: I001
 from .evaluation.features import FeatureSet, cached_features, extract_features
 from .io import atomic_write_text
 from .methods import METHODS, Method
@@ -184,3 +188,41 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     }
     record["_path"] = str(write_record(paths.out_dir, record))
     return record
+
+
+def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",
+                   overrides: tuple[str, ...] | list[str] = (), repeats: int = 3, out_dir: Path = Path("results/runs"),
+                   progress: bool = True, console: Console | None = None) -> list[dict[str, Any]]:
+    """Paper Table 10 for ``methods``, built as a run of ``task`` at ``preset`` builds them (same trunk,
+    input size and batch size), measured together; one record per method under task ``complexity``."""
+    console = console or Console()
+    resolved = {name: resolve(name, task, preset, 0, device, overrides) for name in dict.fromkeys(methods)}
+    sizes = {(r.config.pretrain.batch_size, r.config.data.image_size) for r in resolved.values()}
+    if len(sizes) != 1:
+        raise ConfigError(f"the methods resolve to different (batch size, image size) pairs {sorted(sizes)}; "
+                          "set them with --set pretrain.batch_size=... --set data.image_size=...")
+    (batch_size, image_size), dev = sizes.pop(), resolve_device(device)
+    built = {name: build_method(r) for name, r in resolved.items()}
+    optim = {name: r.config.pretrain.optim for name, r in resolved.items()}
+    started = time.perf_counter()
+    with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
+        job = bar.add_task(f"Table 10 (batch {batch_size}, {image_size} px, {dev})", total=len(built) * (1 + repeats))
+        measured = measure_complexity(built, optim, batch_size, image_size, dev, repeats,
+                                      on_step=lambda name, phase: bar.update(job, advance=1))
+    wall = time.perf_counter() - started
+    records = []
+    for name, m in measured.items():
+        cfg = resolved[name].config
+        record = {
+            "method": name, "task": COMPLEXITY_TASK, "preset": preset, "seed": 0, "domain_task": task,
+            "implementation": resolved[name].method.implementation, "metric": "time_s", "higher_is_better": False,
+            "protocol": COMPLEXITY_PROTOCOL, "metrics": m.metrics(), "step_times_s": list(m.step_times_s),
+            "batch_size": batch_size, "image_size": image_size, "repeats": repeats, "measured_with": list(built),
+            "config": cfg.to_dict(), "config_hash": cfg.result_hash(), "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            "torch_threads": torch.get_num_threads(), "wall_time_s": {"measure": wall},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
+        }
+        record["_path"] = str(write_record(out_dir, record))
+        records.append(record)
+    return records

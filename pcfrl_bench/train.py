@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .config import OptimConfig, PretrainConfig
 from .errors import PcfrlError, TrainingDivergedError
 from .io import append_jsonl, atomic_torch_save, atomic_write_text
-from .methods.base import Method
+from .methods.base import Method, StepOutput
 
 CHECKPOINT = "last.pt"
 LOG = "log.jsonl"
@@ -124,6 +124,17 @@ def _diverged(loss_value: float, epoch: int, step: int, run_dir: Path) -> None:
                                 f"{kept}. Lower pretrain.optim.lr or check the data.")
 
 
+def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> StepOutput:
+    """One training step: the method's loss on ``batch``, backward, optimiser step, then the method's
+    post-step hook (e.g. a momentum-encoder update). The learning-rate schedule is the caller's."""
+    out = method.training_step(batch)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    method.on_step_end()
+    return out
+
+
 @dataclass
 class PretrainOutcome:
     epochs_run: int
@@ -188,12 +199,8 @@ def pretrain(
             epoch_start, n_images = time.perf_counter(), 0
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                out = method.training_step(batch)
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                optimizer.step()
+                out = optimisation_step(method, optimizer, batch)
                 scheduler.step()
-                method.on_step_end()
                 for k, v in out.logs.items():
                     sums[k] = sums.get(k, 0.0) + torch.as_tensor(v, dtype=torch.float64, device=device).detach()
                 loss_sum += out.loss.detach()

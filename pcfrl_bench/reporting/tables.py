@@ -30,8 +30,8 @@ SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"} 
 VARIANTS = ("paper", "synthetic")
 BEST_EPOCH_MARK = "†"
 NOT_COMPARED_GROUPS = frozenset({"supervised"})  # the paper bolds the best self-supervised result
-FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "created", "path"]
-AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std", "n", "seeds"]
+FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "created", "path", "device"]
+AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std", "n", "seeds", "devices"]
 
 
 # ------------------------------------------------------------------------------------------------ aggregation
@@ -48,8 +48,20 @@ def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             for metric, value in metrics.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                     rows.append((rec["method"], rec["task"], rec["preset"], int(rec["seed"]), selection, str(metric),
-                                 float(value), str(rec.get("created") or ""), str(rec.get("_path") or "")))
+                                 float(value), str(rec.get("created") or ""), str(rec.get("_path") or ""),
+                                 _device_text(rec)))
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+def _device_text(record: dict[str, Any]) -> str:
+    """Where a record ran, e.g. ``cpu (1 thread)`` or ``cuda (NVIDIA H200)``; '' when not stored."""
+    device = str(record.get("device") or "")
+    if device.startswith("cuda") and record.get("device_name"):
+        return f"{device} ({record['device_name']})"
+    if device == "cpu" and record.get("torch_threads"):
+        threads = int(record["torch_threads"])
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    return device
 
 
 def aggregate_records(frame: pd.DataFrame, preset: str, selection: str = "final_epoch") -> pd.DataFrame:
@@ -65,8 +77,11 @@ def aggregate_records(frame: pd.DataFrame, preset: str, selection: str = "final_
               .drop_duplicates(["method", "task", "metric", "seed"], keep="last"))
     grouped = sub.groupby(["method", "task", "metric"], sort=True)["value"]
     out = grouped.agg(mean="mean", std=lambda v: v.std(ddof=1), n="count").reset_index()
-    seeds = sub.groupby(["method", "task", "metric"], sort=True)["seed"].agg(lambda s: tuple(sorted(s))).reset_index()
-    out = out.merge(seeds.rename(columns={"seed": "seeds"}), on=["method", "task", "metric"])
+    keys = ["method", "task", "metric"]
+    seeds = sub.groupby(keys, sort=True)["seed"].agg(lambda s: tuple(sorted(s))).reset_index()
+    devices = sub.groupby(keys, sort=True)["device"].agg(lambda d: tuple(sorted(set(d) - {""}))).reset_index()
+    out = out.merge(seeds.rename(columns={"seed": "seeds"}), on=keys).merge(devices.rename(columns={"device": "devices"}),
+                                                                          on=keys)
     out["preset"], out["selection"] = preset, selection
     out["n"] = out["n"].astype(int)
     return out[AGG_COLUMNS]
@@ -80,6 +95,7 @@ class Reproduced:
     std: float
     n: int
     metric: str
+    devices: tuple[str, ...] = ()
 
 
 def lookup(agg: pd.DataFrame, method: str | None, task: str | None, metric_keys: Sequence[str]) -> Reproduced | None:
@@ -96,7 +112,7 @@ def lookup(agg: pd.DataFrame, method: str | None, task: str | None, metric_keys:
         i = by_metric.get(key, lower.get(key.lower()))
         if i is not None:
             r = sub.loc[i]
-            return Reproduced(float(r["mean"]), float(r["std"]), int(r["n"]), str(r["metric"]))
+            return Reproduced(float(r["mean"]), float(r["std"]), int(r["n"]), str(r["metric"]), tuple(r["devices"]))
     return None
 
 
@@ -209,6 +225,11 @@ def build_table_view(table: PaperTable, agg: pd.DataFrame, preset: str, selectio
 # ------------------------------------------------------------------------------------------------ formatting
 
 
+def view_devices(view: TableView) -> list[str]:
+    """The devices of every record behind a table's reproduced values, sorted."""
+    return sorted({d for row in view.rows for cell in row.reproduced.values() if cell for d in cell.devices})
+
+
 def format_paper_value(value: float | None, decimals: int) -> str:
     return "" if value is None else f"{value:.{decimals}f}"
 
@@ -280,6 +301,9 @@ def markdown_table(view: TableView) -> str:
     lines.append("")
     if view.mark:
         lines += [f"{BEST_EPOCH_MARK} Best test value over probe epochs (model selection on the test set).", ""]
+    devices = view_devices(view)
+    if devices:
+        lines += [f"Reproduced values measured on: {', '.join(devices)}.", ""]
     if view.variant == "paper":
         if t.notes:
             lines += [f"Transcription notes: {_md_escape(t.notes)}", ""]
@@ -332,6 +356,9 @@ def latex_table(view: TableView) -> str:
     width = len(spec)
     caption = f"Table {t.number}: {t.caption}" + (" (synthetic stand-ins)" if view.variant == "synthetic" else "")
     caption += f". Preset {view.preset}; model selection: {_selection_text(view.selection)}."
+    devices = view_devices(view)
+    if devices:
+        caption += f" Measured on {', '.join(devices)}."
     lines = [f"% Generated by pcfrl-bench from results/paper/{t.name}.yaml and the result records.",
              "% Needs \\usepackage{booktabs} and \\usepackage{amssymb}.",
              r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{latex_escape(caption)}}}",
@@ -390,13 +417,14 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 # ------------------------------------------------------------------------------------------------ files
 
 
-def render_all_tables(paper_dir: Path, records_root: Path, out_dir: Path, *, preset: str = "paper",
+def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_dir: Path, *, preset: str = "paper",
                       selection: str = "final_epoch", variant: str = "paper",
                       synthetic_map: Path | None = None) -> list[Path]:
-    """Write every table as ``<out_dir>/tables/tableNN.{md,csv,tex}`` and ``<out_dir>/TABLES.md`` (variant
+    """Aggregate the records below ``records_root`` (one folder or several) and write every table as
+    ``<out_dir>/tables/tableNN.{md,csv,tex}`` and ``<out_dir>/TABLES.md`` (variant
     "paper"), or ``<out_dir>/tables/synthetic/tableNN.*`` and ``<out_dir>/TABLES_SYNTHETIC.md`` (variant
     "synthetic", mapping from ``synthetic_map``, default ``<paper_dir>/synthetic_map.yaml``). Returns the
-    written paths. Tables with no column on a synthetic task (Table 10) are left out of the synthetic variant."""
+    written paths. Tables with no column on a mapped task are left out of the synthetic variant."""
     if variant not in VARIANTS:
         raise ConfigError(f"Unknown table variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if selection not in SELECTIONS:
@@ -406,10 +434,13 @@ def render_all_tables(paper_dir: Path, records_root: Path, out_dir: Path, *, pre
     smap = None
     if variant == "synthetic":
         smap = load_synthetic_map(Path(synthetic_map) if synthetic_map else paper_dir / "synthetic_map.yaml")
-    if Path(records_root).is_dir():
-        records, problems = load_records(Path(records_root))
-    else:
-        records, problems = [], [f"{records_root}: no such folder, so no reproduced values"]
+    records, problems = [], []
+    for root in [records_root] if isinstance(records_root, (str, Path)) else records_root:
+        if Path(root).is_dir():
+            found, skipped = load_records(Path(root))
+            records, problems = records + found, problems + skipped
+        else:
+            problems.append(f"{root}: no such folder, so no reproduced values from it")
     agg = aggregate_records(records_frame(records), preset, selection)
     views = [build_table_view(t, agg, preset, selection, smap) for t in tables]
     views = [v for v in views if v.columns]
