@@ -16,7 +16,7 @@ from pcfrl_bench.analysis import (
 )
 from pcfrl_bench.methods.calibrated import calibration_logs, precision_from_means
 from pcfrl_bench.reporting.figures import (
-    calibration_series, find_sweeps, pcl_pcfrl_pairs, render_all_figures, run_labels, yaw_bins,
+    SeriesPoint, calibration_series, config_labels, find_sweeps, pcl_pcfrl_pairs, render_all_figures, yaw_bins,
 )
 from pcfrl_bench.runner import RunPaths
 
@@ -160,12 +160,20 @@ def test_find_sweeps_and_series_by_hand() -> None:
     assert find_sweeps(recs, "beta_pose") == []
     [b] = find_sweeps(recs, "beta_face")  # only at alpha 5 are there two beta_face values
     assert b.x == [0.5, 1.0] and b.mean == pytest.approx([0.10, 0.30])
-    series = calibration_series(recs[:1])
-    assert series == {"pcfrl": {"face_precision": [(1, 0.1), (2, 0.2)], "face_recall": [(1, 0.2), (2, 0.4)],
-                                "face_rate": [(1, 1.0), (2, 1.0)], "pose_precision": [(1, 0.5), (2, 0.5)],
-                                "pose_rate": [(1, 0.5), (2, 0.5)]}}
-    labels = run_labels([("pcfrl", "quick", 0, "aaaaaa1"), ("pcfrl", "quick", 0, "bbbbbb2"), ("pcl", "quick", 0, "c")])
-    assert labels[("pcl", "quick", 0, "c")] == "pcl" and len(set(labels.values())) == 3
+    [one] = calibration_series(recs[:1])
+    assert one.label == "pcfrl" and not one.swept
+    assert one.metrics["face_recall"] == [SeriesPoint(1, 0.2, 0.0, 1), SeriesPoint(2, 0.4, 0.0, 1)]
+    assert set(one.metrics) == {"face_precision", "face_recall", "face_rate", "pose_precision", "pose_rate"}
+    recs[1]["pretrain_log"][1]["face_cal_precision"] = 0.4  # seed 1 of alpha 1: epoch 2 precision 0.2 -> 0.4
+    by_label = {s.label: s for s in calibration_series(recs)}
+    # labels name what differs from the most common value: alpha 5 (2 of 4 configs) and beta_face 1.0
+    assert sorted(by_label) == ["pcfrl", "pcfrl (calib.alpha=1.0) [2 seeds]", "pcfrl (calib.alpha=10.0) [2 seeds]",
+                                "pcfrl (calib_face.beta=0.5)"]
+    assert all(s.swept for s in by_label.values())
+    point = by_label["pcfrl (calib.alpha=1.0) [2 seeds]"].metrics["face_precision"][1]
+    assert point.epoch == 2 and point.n == 2 and point.mean == pytest.approx(0.3)
+    assert point.std == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert config_labels([{"a": 1, "b": 2}, {"a": 1, "b": 3}, {"a": 1, "b": 2}]) == ["", "b=3", ""]
     stems = ["pcl-synth-fer-quick-seed0", "pcfrl-synth-fer-quick-seed0", "pcfrl-top2-synth-fer-quick-seed0",
              "pcl-synth-hpe-quick-seed0"]
     assert pcl_pcfrl_pairs(stems) == {
@@ -175,7 +183,8 @@ def test_find_sweeps_and_series_by_hand() -> None:
 
 def test_render_all_figures(analysis: Path, tmp_path: Path) -> None:
     records = tmp_path / "records"
-    for i, rec in enumerate([_record(1.0, 0, 0.5), _record(1.0, 1, 0.6), _record(10.0, 0, 0.7)]):
+    top2 = {**_record(10.0, 0, 0.4), "method": "pcfrl-top2"}  # one config: the methods figure
+    for i, rec in enumerate([_record(1.0, 0, 0.5), _record(1.0, 1, 0.6), _record(10.0, 0, 0.7), top2]):
         (records / str(i)).mkdir(parents=True)
         (records / str(i) / "r.json").write_text(json.dumps(rec))
     adir = tmp_path / "analysis"
@@ -188,7 +197,7 @@ def test_render_all_figures(analysis: Path, tmp_path: Path) -> None:
     written = render_all_figures(records, adir, out)
     names = sorted(p.name for p in written)
     assert names == sorted([
-        "calibration_per_epoch_quick.png", "sweep_alpha.png",
+        "calibration_per_epoch_quick.png", "calibration_per_epoch_quick_sweeps.png", "sweep_alpha.png",
         "pa_distributions_pcfrl-synth-fer-smoke-seed0.png", "pa_distributions_pcl-synth-fer-smoke-seed0.png",
         "calibration_bars_pcl-synth-fer-smoke-seed0.png", "tsne_pcl_vs_pcfrl_synth-fer-smoke-seed0.png"])
     for p in written:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,47 +80,99 @@ def record_metric(rec: dict[str, Any]) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def calibration_series(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, list[tuple[int, float]]]]]:
-    """label -> "<branch>_<metric>" -> [(epoch, value)] from records' ``pretrain_log``.
+PRETRAIN_PREFIXES = ("method.", "model.", "data.", "pretrain.")  # config sections that define a pretraining
 
-    One series per pretraining (records sharing a pretraining hash are the same run); labels are the method
-    name, with ``[preset seed]`` added when one method appears with several pretrainings.
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One epoch of a calibration series: mean and sample std (0 for one seed) over seeds."""
+
+    epoch: int
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass
+class CalibrationSeries:
+    """Per-epoch calibration metrics of one pretraining config (all seeds), keyed ``<branch>_<metric>``."""
+
+    method: str
+    label: str
+    swept: bool  # the method also appears with other configs (a sweep point or the sweep's default)
+    base: bool  # no key differs from the most common config of the method (an unswept method, a sweep's default)
+    metrics: dict[str, list[SeriesPoint]]
+
+
+def _log_values(log: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """``<branch>_<metric>`` -> {epoch: value} for the calibration entries of one pretraining log."""
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for i, row in enumerate(log):
+        epoch = int(row.get("epoch", i + 1))
+        for k, v in row.items():
+            m = re.fullmatch(r"(\w+?)_cal_(precision|recall|rate)", k)
+            if m and isinstance(v, (int, float)) and math.isfinite(v):
+                out[f"{m.group(1)}_{m.group(2)}"][epoch] = float(v)
+    return out
+
+
+def config_labels(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """``key=value`` text of the keys in which each flat config differs from the most common value among
+    ``configs`` ('' for a config that differs in nothing, e.g. the default point of a sweep); the ``method.``
+    prefix is dropped and ``calib_face.x`` / ``calib_pose.x`` with equal values merge into ``calib.x``."""
+    keys = sorted({k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1})
+    common = {k: Counter(repr(c.get(k)) for c in configs).most_common(1)[0][0] for k in keys}
+    out = []
+    for c in configs:
+        parts: dict[str, str] = {}
+        differs = [k for k in keys if repr(c.get(k)) != common[k]]
+        for k in differs:
+            short = k.removeprefix("method.")
+            twin = re.sub(r"calib_(face|pose)", lambda m: "calib_pose" if m.group(1) == "face" else "calib_face", k)
+            merge = twin != k and twin in differs and repr(c.get(twin)) == repr(c.get(k))
+            name = re.sub(r"^calib_(face|pose)\.", "calib.", short) if merge else short
+            parts[name] = f"{name}={c.get(k)}"
+        out.append(", ".join(parts.values()))
+    return out
+
+
+def calibration_series(records: Iterable[dict[str, Any]]) -> list[CalibrationSeries]:
+    """Calibration precision / recall / rate per epoch from records' ``pretrain_log``, averaged over seeds.
+
+    Records are grouped by method and pretraining config without the seed (records of several tasks that
+    share a pretraining count once per seed). A method with several configs (a sweep) gets the keys that
+    differ from its most common config in its label and ``swept=True``; ``base`` marks the configs without
+    such keys.
     """
-    runs: dict[tuple, dict[str, Any]] = {}
+    groups: dict[tuple, dict[int, dict[str, Any]]] = defaultdict(dict)
+    configs: dict[tuple, dict[str, Any]] = {}
     for rec in records:
         log = rec.get("pretrain_log") or []
         if not any(k.endswith(("_cal_precision", "_cal_rate", "_cal_recall")) for row in log for k in row):
             continue
-        key = (rec["method"], rec.get("preset"), rec.get("seed"), rec.get("pretrain_hash"))
-        runs.setdefault(key, rec)
-    labels = run_labels(list(runs))
-    out: dict[str, dict[str, list[tuple[int, float]]]] = {}
-    for key, rec in sorted(runs.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        label = labels[key]
-        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for i, row in enumerate(rec["pretrain_log"]):
-            epoch = int(row.get("epoch", i + 1))
-            for k, v in row.items():
-                m = re.fullmatch(r"(\w+?)_cal_(precision|recall|rate)", k)
-                if m and isinstance(v, (int, float)) and math.isfinite(v):
-                    series[f"{m.group(1)}_{m.group(2)}"].append((epoch, float(v)))
-        out[label] = dict(series)
-    return out
-
-
-def run_labels(keys: Sequence[tuple]) -> dict[tuple, str]:
-    """(method, preset, seed, pretrain hash) -> the shortest unambiguous label: method, then
-    ``method [preset sSEED]``, then with ``#<hash[:6]>`` appended."""
-    def name(key: tuple, level: int) -> str:
-        method, preset, seed, h = key
-        return [method, f"{method} [{preset} s{seed}]", f"{method} [{preset} s{seed} #{str(h)[:6]}]"][level]
-
-    out = {}
-    for key in keys:
-        level = 0
-        while level < 2 and sum(name(k, level) == name(key, level) for k in keys) > 1:
-            level += 1
-        out[key] = name(key, level)
+        flat = {k: v for k, v in flatten(rec.get("config") or {}).items() if k.startswith(PRETRAIN_PREFIXES)}
+        key = (rec["method"], tuple(sorted((k, repr(v)) for k, v in flat.items())))
+        groups[key].setdefault(int(rec.get("seed", 0)), rec)
+        configs[key] = flat
+    by_method: dict[str, list[tuple]] = defaultdict(list)
+    for key in sorted(groups, key=lambda k: (k[0], k[1])):
+        by_method[key[0]].append(key)
+    out = []
+    for method, keys in sorted(by_method.items()):
+        suffixes = config_labels([configs[k] for k in keys]) if len(keys) > 1 else [""]
+        for key, suffix in sorted(zip(keys, suffixes), key=lambda ks: ks[1]):
+            per_seed = [_log_values(rec["pretrain_log"]) for _, rec in sorted(groups[key].items())]
+            metrics: dict[str, list[SeriesPoint]] = {}
+            for name in sorted({n for values in per_seed for n in values}):
+                epochs = sorted({e for values in per_seed for e in values.get(name, {})})
+                points = []
+                for e in epochs:
+                    v = np.array([values[name][e] for values in per_seed if e in values.get(name, {})])
+                    points.append(SeriesPoint(e, float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)))
+                metrics[name] = points
+            n_seeds = len(per_seed)
+            label = method + (f" ({suffix})" if suffix else "") + (f" [{n_seeds} seeds]" if n_seeds > 1 else "")
+            out.append(CalibrationSeries(method, label, len(keys) > 1, not suffix, metrics))
     return out
 
 
@@ -222,19 +274,24 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> Path:
-    """Rows: precision / recall / rate; columns: branches; one line per method."""
-    branches = [b for b in BRANCH_ORDER if any(k.startswith(b + "_") for s in series.values() for k in s)]
+def plot_calibration_per_epoch(series: Sequence[CalibrationSeries], path: Path) -> Path:
+    """Rows: precision / recall / rate; columns: branches; one line per config (mean over seeds, ± std band)."""
+    branches = [b for b in BRANCH_ORDER if any(k.startswith(b + "_") for s in series for k in s.metrics)]
     fig, axes = plt.subplots(len(CAL_METRICS), len(branches), figsize=(4.2 * len(branches), 8.5), squeeze=False)
-    colours = {label: f"C{i % 10}" for i, label in enumerate(series)}  # one colour per run in every panel
+    cmap = plt.get_cmap("tab20" if len(series) > 10 else "tab10")
+    colours = {s.label: cmap(i % cmap.N) for i, s in enumerate(series)}  # one colour per config in every panel
     for c, branch in enumerate(branches):
         for r, metric in enumerate(CAL_METRICS):
             ax = axes[r][c]
             drawn = False
-            for label, s in series.items():
-                pts = s.get(f"{branch}_{metric}")
+            for s in series:
+                pts = s.metrics.get(f"{branch}_{metric}")
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", ms=3, label=label, color=colours[label])
+                    x = [p.epoch for p in pts]
+                    mean, std = np.array([p.mean for p in pts]), np.array([p.std for p in pts])
+                    ax.plot(x, mean, marker="o", ms=3, color=colours[s.label])
+                    if std.any():
+                        ax.fill_between(x, mean - std, mean + std, color=colours[s.label], alpha=0.15, lw=0)
                     drawn = True
             if not drawn:
                 ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="0.5")
@@ -246,11 +303,12 @@ def plot_calibration_per_epoch(series: dict[str, dict[str, list[tuple[int, float
             elif drawn:
                 ax.set_ylim(bottom=0, top=max(1.05 * ax.get_ylim()[1], 0.1))
             ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=colours[label], marker="o", ms=3) for label in series]
-    labels = list(series)
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    handles = [Line2D([], [], color=colours[s.label], marker="o", ms=3) for s in series]
+    labels = [s.label for s in series]
+    ncol = min(3, max(1, len(labels)))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    rows = -(-len(labels) // ncol)
+    fig.tight_layout(rect=(0, min(0.04 + 0.022 * rows, 0.4), 1, 1))
     return _save(fig, path)
 
 
@@ -410,19 +468,23 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
     no_records = f"no result records under {records_root}" if not records else None
 
     # (a) calibration precision / recall / rate per epoch, one figure per preset
-    by_preset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)  # preset, and the source unless synthetic
     for rec in records:
-        by_preset[str(rec.get("preset"))].append(rec)
+        source = str(((rec.get("config") or {}).get("data") or {}).get("source", "synth"))
+        by_domain[str(rec.get("preset")) + ("" if source == "synth" else f"_{source}")].append(rec)
     made_a = False
-    for preset, recs in sorted(by_preset.items()):
-        series = calibration_series(recs)
-        if series:
-            name = f"calibration_per_epoch_{preset}.png"
-            written.append(plot_calibration_per_epoch(series, out_dir / name))
-            index.made[name] = (f"precision, recall and rate (pairs per anchor) of calibrated pairs per pretraining "
-                                f"epoch against the synthetic ground truth, pose vs face, {preset} preset "
-                                f"({', '.join(series)})")
-            made_a = True
+    for domain, recs in sorted(by_domain.items()):
+        all_series = calibration_series(recs)
+        methods = [s for s in all_series if s.base]
+        swept = [s for s in all_series if s.swept]
+        for name, series, what in ((f"calibration_per_epoch_{domain}.png", methods, "methods"),
+                                   (f"calibration_per_epoch_{domain}_sweeps.png", swept, "swept configs")):
+            if series:
+                written.append(plot_calibration_per_epoch(series, out_dir / name))
+                index.made[name] = (f"precision, recall and rate (pairs per anchor) of calibrated pairs per "
+                                    f"pretraining epoch against the synthetic ground truth, pose vs face, {domain} "
+                                    f"({what}, mean ± std over seeds: {'; '.join(s.label for s in series)})")
+                made_a = True
     if not made_a:
         index.skipped["calibration_per_epoch_<preset>.png"] = (
             no_records or "no record has calibration logs (`*_cal_precision`) in its pretrain_log")
@@ -480,6 +542,7 @@ _SWEEP_FIG = {"alpha": "6a", "beta_pose": "6b", "beta_face": "6b", "T": "7c"}
 
 __all__ = [
     "render_all_figures", "calibration_series", "find_sweeps", "pcl_pcfrl_pairs", "analysis_files", "flatten",
-    "record_metric", "yaw_bins", "tsne_embed", "FigureIndex", "Sweep", "SWEEPS",
+    "record_metric", "yaw_bins", "tsne_embed", "FigureIndex", "Sweep", "SWEEPS", "CalibrationSeries", "SeriesPoint",
+    "config_labels",
     "plot_calibration_per_epoch", "plot_sweep", "plot_pa_distributions", "plot_tsne", "plot_calibration_bars",
 ]
