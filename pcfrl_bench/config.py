@@ -49,7 +49,7 @@ class DataConfig:
     source: str = "digits"
     image_size: int = 32
     max_samples: int = 0  # 0 = the whole source; otherwise the first ``max_samples`` items
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
     synthetic: SyntheticWorldConfig = field(default_factory=SyntheticWorldConfig)
 
 

@@ -151,8 +151,8 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
     for split, dataset in task.splits(size).items():
         path = paths.cache_dir / "features" / ckpt_key / f"{task.name}-{task_key}-{split}-{size}px.pt"
         out[split], _ = cached_features(path, lambda ds=dataset, s=split: extract_features(
-            encoder, ds, cfg.eval.feature_batch_size, device, progress=progress, console=console,
-            description=f"features {task.name}/{s}"))
+            encoder, ds, cfg.eval.feature_batch_size, device, num_workers=cfg.data.num_workers, progress=progress,
+            console=console, description=f"features {task.name}/{s}"))
     return out
 
 

@@ -79,3 +79,18 @@ def test_face_task_pretrains_on_voxceleb_by_default(workspace):
     assert "source: voxceleb" in (run_dir / "config.yaml").read_text()
     rows = [json.loads(r) for r in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_feature_extraction_with_workers_matches_main_process(workspace):
+    from pcfrl_bench.evaluation.features import extract_features
+    from pcfrl_bench.runner import default_task
+
+    dataset = default_task("rafdb", workspace / "data").splits(16)["train"]
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1))
+    cpu = torch.device("cpu")
+    main_process = extract_features(encoder, dataset, 3, cpu, num_workers=0, progress=False)
+    workers = extract_features(encoder, dataset, 3, cpu, num_workers=2, progress=False)
+    assert torch.equal(main_process.features, workers.features) and main_process.features.shape[0] == 7
+    assert main_process.targets.keys() == workers.targets.keys()
+    assert all(torch.equal(main_process.targets[k], workers.targets[k]) for k in workers.targets)
