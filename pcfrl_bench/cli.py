@@ -24,7 +24,7 @@ from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import RunOptions, RunPaths, default_task, resolve, run, run_complexity
+from .runner import RunOptions, RunPaths, default_task, registry_result_hash, resolve, run, run_complexity
 
 console = Console(stderr=True)
 stdout = Console()
@@ -262,8 +262,10 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
               help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them.")
 @click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
               help="Transcribed paper tables [default: results/paper].")
+@click.option("--any-config", is_flag=True,
+              help="Also count records run with --set overrides (sweeps); by default only registry configs count.")
 @friendly_errors
-def tables_cmd(records, out, preset, selection, variant, paper_dir):
+def tables_cmd(records, out, preset, selection, variant, paper_dir, any_config):
     """Render the paper's Tables 1-10 with reproduced values beside the paper's (Markdown, CSV, LaTeX).
 
     \b
@@ -273,8 +275,8 @@ def tables_cmd(records, out, preset, selection, variant, paper_dir):
       pcfrl-bench tables --selection best_over_epochs
       pcfrl-bench tables --records results/runs --records results/reference/complexity
     """
-    written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset,
-                                selection=selection, variant=variant)
+    written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset, selection=selection,
+                                variant=variant, registry_hash=None if any_config else registry_result_hash)
     stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import shutil
 import time
@@ -65,6 +66,16 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
     if cfg.run.method != method or cfg.run.task != task:
         raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
     return Resolved(cfg, m, t)
+
+
+@functools.lru_cache(maxsize=4096)
+def registry_result_hash(method: str, task: str, preset: str, seed: int) -> str | None:
+    """The result hash of a run of the registry's own config (no ``--set``), or None where ``method`` or
+    ``task`` is not registered (e.g. Table 10's ``complexity`` records)."""
+    try:
+        return resolve(method, task, preset, seed).config.result_hash()
+    except PcfrlError:
+        return None
 
 
 def default_task(name: str, data_root: Path) -> Task:

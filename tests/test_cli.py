@@ -4,6 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
+from pcfrl_bench.runner import registry_result_hash
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
 
@@ -55,6 +56,10 @@ def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
 
     changed = cli("run", *SMOKE, "--out", str(out), "--set", "eval.probe.lr=0.05")
     assert "Reusing cached pretraining checkpoint" in changed.output  # eval settings do not retrain
+    # tables count a record only when it was made with the registry's config (not with --set overrides)
+    assert record["config_hash"] == registry_result_hash("simclr", "digits", "smoke", 0)
+    assert json.loads(path.read_text())["config_hash"] != registry_result_hash("simclr", "digits", "smoke", 0)
+    assert registry_result_hash("simclr", "complexity", "smoke", 0) is None
 
     results = cli("results", "--out", str(out))
     assert "simclr" in results.output and "digits" in results.output

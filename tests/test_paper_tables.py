@@ -14,7 +14,8 @@ from pcfrl_bench.reporting.paper import (PLANNED_METHODS, PLANNED_TASKS, TABLE_N
                                          load_paper_tables, load_synthetic_map, registry_method_names,
                                          unknown_registry_names)
 from pcfrl_bench.reporting.tables import (aggregate_records, best_rows, build_table_view, csv_table,
-                                          latex_table, lookup, markdown_table, records_frame, render_all_tables)
+                                          latex_table, lookup, markdown_table, off_registry_problems,
+                                          records_frame, render_all_tables, split_off_registry)
 from pcfrl_bench.results import load_records, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,3 +251,25 @@ def test_render_all_tables_writes_every_format(tmp_path):
     text = (tmp_path / "empty" / "TABLES.md").read_text(encoding="utf-8")
     assert len(empty) == 31 and "no such folder" in text and "(n=" not in text
     assert "SimCLR (Chen et al., 2020)\\* [`simclr`]" in text  # the paper's * escaped for Markdown
+
+
+def test_tables_count_only_registry_configs(tmp_path):
+    root = tmp_path / "records"
+    write_record(root, record("pcfrl", "rafdb", 0, {"accuracy": 70.0}))
+    write_record(root, {**record("pcfrl", "rafdb", 1, {"accuracy": 10.0}), "config_hash": "f" * 16})  # a sweep point
+    write_record(root / "cx", {**record("pcfrl", "complexity", 0, {"params_m": 17.3}), "config_hash": "e" * 16})
+    registry = {("pcfrl", "rafdb", "paper", 0): "0" * 16, ("pcfrl", "rafdb", "paper", 1): "0" * 16}
+    records, _ = load_records(root)
+    kept, off = split_off_registry(records, lambda *key: registry.get(key))
+    assert sorted((r["task"], r["seed"]) for r in kept) == [("complexity", 0), ("rafdb", 0)]
+    assert [r["seed"] for r in off] == [1]
+    [line] = off_registry_problems(off)
+    assert line.startswith("pcfrl: 1 record(s)") and "quick" not in line and "seed1" in line
+    out = tmp_path / "out"
+    render_all_tables(PAPER_DIR, root, out, registry_hash=lambda *key: registry.get(key))
+    t7 = (out / "tables" / "table07.md").read_text(encoding="utf-8")
+    assert "**70.00** (n=1)" in t7 and "40.00" not in t7  # the sweep point's 10.0 would make it 40.00 ± 42.43 (n=2)
+    assert "pcfrl: 1 record(s)" in (out / "TABLES.md").read_text(encoding="utf-8")
+    assert "17.3" in (out / "tables" / "table10.md").read_text(encoding="utf-8")
+    render_all_tables(PAPER_DIR, root, out)  # without the check both seeds count
+    assert "**40.00 ± 42.43** (n=2)" in (out / "tables" / "table07.md").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ Everything but :func:`render_all_tables` is a pure function.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,31 @@ def _device_text(record: dict[str, Any]) -> str:
         threads = int(record["torch_threads"])
         return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return device
+
+
+RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
+
+
+def split_off_registry(records: Sequence[dict[str, Any]], registry_hash: RegistryHash
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(records made with their method's registry config, the others). A table row names a registry method,
+    so a record run with ``--set`` overrides (a sweep point) or by an older config must not stand in for
+    it; ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
+    kept, off = [], []
+    for rec in records:
+        expected = registry_hash(str(rec["method"]), str(rec["task"]), str(rec["preset"]), int(rec["seed"]))
+        (off if expected is not None and rec.get("config_hash") != expected else kept).append(rec)
+    return kept, off
+
+
+def off_registry_problems(records: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per method: how many records were left out for a non-registry config, with an example."""
+    by_method: dict[str, list[str]] = {}
+    for rec in records:
+        by_method.setdefault(str(rec["method"]), []).append(str(rec.get("_path") or "?"))
+    return [f"{method}: {len(paths)} record(s) made with a config other than the registry's (`--set` overrides, "
+            f"sweeps or an older version), not counted; e.g. {sorted(paths)[0]}"
+            for method, paths in sorted(by_method.items())]
 
 
 def aggregate_records(frame: pd.DataFrame, preset: str, selection: str = "final_epoch") -> pd.DataFrame:
@@ -419,12 +444,15 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 
 def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_dir: Path, *, preset: str = "paper",
                       selection: str = "final_epoch", variant: str = "paper",
-                      synthetic_map: Path | None = None) -> list[Path]:
+                      synthetic_map: Path | None = None, registry_hash: RegistryHash | None = None) -> list[Path]:
     """Aggregate the records below ``records_root`` (one folder or several) and write every table as
     ``<out_dir>/tables/tableNN.{md,csv,tex}`` and ``<out_dir>/TABLES.md`` (variant
     "paper"), or ``<out_dir>/tables/synthetic/tableNN.*`` and ``<out_dir>/TABLES_SYNTHETIC.md`` (variant
     "synthetic", mapping from ``synthetic_map``, default ``<paper_dir>/synthetic_map.yaml``). Returns the
-    written paths. Tables with no column on a mapped task are left out of the synthetic variant."""
+    written paths. Tables with no column on a mapped task are left out of the synthetic variant.
+
+    With ``registry_hash`` only records of each method's registry config count (see
+    :func:`split_off_registry`); the others are summarised in the problems list of the combined file."""
     if variant not in VARIANTS:
         raise ConfigError(f"Unknown table variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if selection not in SELECTIONS:
@@ -441,6 +469,9 @@ def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_
             records, problems = records + found, problems + skipped
         else:
             problems.append(f"{root}: no such folder, so no reproduced values from it")
+    if registry_hash is not None:
+        records, off_registry = split_off_registry(records, registry_hash)
+        problems += off_registry_problems(off_registry)
     agg = aggregate_records(records_frame(records), preset, selection)
     views = [build_table_view(t, agg, preset, selection, smap) for t in tables]
     views = [v for v in views if v.columns]
