@@ -66,7 +66,7 @@ def test_complexity_command_fills_table_10(tmp_path):
     table = (tmp_path / "tables" / "tables" / "table10.md").read_text(encoding="utf-8")
     params = f"{record['metrics']['params_m']:.1f}** (n=1)"  # same parameters: both rows bold
     assert table.count(params) == 2 and "| **16.8** |" in table  # reproduced beside the paper's value
-    assert "measured on: cpu (1 thread)" in table
+    assert "measured on: cpu (1 thread)" in table and "median seconds per training step" in table
     render_all_tables(default_paper_dir(), out, tmp_path / "tables", preset="smoke", variant="synthetic")
     assert params in (tmp_path / "tables" / "tables" / "synthetic" / "table10.md").read_text(encoding="utf-8")
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..evaluation.complexity import COMPLEXITY_TASK
 from ..io import atomic_write_text
 from ..results import load_records
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
@@ -293,9 +294,14 @@ def markdown_table(view: TableView) -> str:
     t = view.table
     title = f"Table {t.number}" + (" (synthetic stand-ins)" if view.variant == "synthetic" else "")
     lines = [f"## {title}: {t.caption}", ""]
-    legend = (f"Preset `{view.preset}`, model selection: {_selection_text(view.selection)}. "
-              "Reproduced = mean ± sample std over seeds (n = number of seeds); blank = no run. "
-              "Bold = best in its column (↓ lower / ↑ higher is better as in the paper).")
+    if all(c.task == COMPLEXITY_TASK for c in view.columns):
+        legend = (f"Preset `{view.preset}`. Reproduced = records of `pcfrl-bench complexity` (time: median seconds "
+                  "per training step at the preset's batch size; FLOPs and MACs: training forward pass per input "
+                  "image; n = number of records); blank = not measured. Bold = best in its column.")
+    else:
+        legend = (f"Preset `{view.preset}`, model selection: {_selection_text(view.selection)}. "
+                  "Reproduced = mean ± sample std over seeds (n = number of seeds); blank = no run. "
+                  "Bold = best in its column (↓ lower / ↑ higher is better as in the paper).")
     if view.variant == "paper":
         legend = "Paper = value printed in the paper. " + legend
     lines += [legend, ""]
