@@ -217,8 +217,10 @@ def _synthetic_columns(table: PaperTable, smap: SyntheticMap) -> list[ViewColumn
             merged[ident][1].append(c.label)
         else:
             merged[ident] = (ViewColumn(c.key, "", task, keys, c.higher_is_better, c.decimals, False), [c.label])
-    return [ViewColumn(v.key, f"{' / '.join(labels)} → {v.task}", v.task, v.metric_keys, v.higher_is_better,
-                       v.decimals, False) for v, labels in merged.values()]
+    stands_for_itself = {task for task, paper_task in ((smap.tasks.get(c.task), c.task) for c in table.columns)
+                         if task == paper_task}  # e.g. Table 10's complexity: no arrow
+    return [ViewColumn(v.key, " / ".join(labels) + ("" if v.task in stands_for_itself else f" → {v.task}"), v.task,
+                       v.metric_keys, v.higher_is_better, v.decimals, False) for v, labels in merged.values()]
 
 
 def build_table_view(table: PaperTable, agg: pd.DataFrame, preset: str, selection: str = "final_epoch",
