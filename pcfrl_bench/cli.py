@@ -431,7 +431,8 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, out_dir, data_
 @click.option("--task", "-t", default="rafdb", show_default=True,
               help="Task whose trunk, input size and pretraining batch size are used (no data is read).")
 @click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True, help="Timed training steps per method.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed training steps per method.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,

@@ -70,3 +70,10 @@ def test_complexity_command_fills_table_10(tmp_path):
     render_all_tables(default_paper_dir(), out, tmp_path / "tables", preset="smoke", variant="synthetic")
     assert params in (tmp_path / "tables" / "tables" / "synthetic" / "table10.md").read_text(encoding="utf-8")
 
+
+
+def test_complexity_command_rejects_bad_input():
+    zero = CliRunner().invoke(main, ["complexity", "--repeats", "0"])
+    assert zero.exit_code == 2 and "--repeats" in zero.output
+    typo = CliRunner().invoke(main, ["complexity", "--methods", "pcl,pcfr", "--task", "synth-fer", "--preset", "smoke"])
+    assert typo.exit_code == 2 and "Did you mean 'pcfrl'" in typo.output
