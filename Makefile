@@ -40,7 +40,7 @@ check: $(STAMP)
 
 ## reference: (re)create the committed reference records in results/reference with the commands that made them
 ## (cells already stored with the same config are skipped, REFERENCE_FLAGS=--rerun runs them again; analyses and
-## Table 10 records are made when missing; about 3 hours from scratch on 2 CPU cores). Then `make tables figures`.
+## Table 10 records are made when missing; about 2 hours from scratch on 2 CPU cores). Then `make tables figures`.
 SYNTH_TASKS := synth-fer,synth-fr,synth-au,synth-posecls,synth-hpe
 REFERENCE_FLAGS ?=
 GRID := $(BIN)/pcfrl-bench --threads 1 grid --preset quick --seeds 0,1,2 --jobs 2 $(REFERENCE_FLAGS)
