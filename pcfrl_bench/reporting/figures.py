@@ -482,7 +482,8 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
             if series:
                 written.append(plot_calibration_per_epoch(series, out_dir / name))
                 index.made[name] = (f"precision, recall and rate (pairs per anchor) of calibrated pairs per "
-                                    f"pretraining epoch against the synthetic ground truth, pose vs face, {domain} "
+                                    f"pretraining epoch against the ground truth (synthetic factors; class labels of "
+                                    f"a labelled source), per branch, {domain} "
                                     f"({what}, mean ± std over seeds: {'; '.join(s.label for s in series)})")
                 made_a = True
     if not made_a:
