@@ -21,8 +21,7 @@ from .catalog import Entry
 from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .errors import ConfigError, DatasetLayoutError, PcfrlError
-from .evaluation.complexity import COMPLEXITY_TASK, measure_complexity
-from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL  # noqa: I001
+from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
 from .evaluation.features import FeatureSet, cached_features, extract_features
 from .io import atomic_write_text
 from .methods import METHODS, Method
