@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from pcfrl_bench.analysis import (
-    analyze_checkpoint, calibration_quality, face_truth, max_scores, pose_truth, quality_table, write_analysis,
-)
-from pcfrl_bench.methods.calibrated import calibration_logs, precision_from_means
+from pcfrl_bench.analysis import analyze_checkpoint, mask_quality, max_scores, quality_table, write_analysis
+from pcfrl_bench.methods.calibrated import Branch, CalibrationParams, calibration_logs, pair_truth, precision_from_means
 from pcfrl_bench.reporting.figures import (
     SeriesPoint, calibration_series, config_labels, find_sweeps, pcl_pcfrl_pairs, render_all_figures, yaw_bins,
 )
@@ -28,12 +26,13 @@ GROUPS = torch.tensor([0, 1, 2, 0, 1, 2])
 
 def test_truth_definitions_by_hand() -> None:
     ident, emo = torch.tensor([1, 1, 2, 3]), torch.tensor([0, 5, 5, 6])
-    t = face_truth(ident, emo)
+    t = pair_truth("face", {"identity": ident, "emotion": emo})
     assert t[0, 1] and t[1, 2] and not t[0, 2] and not t[0, 3] and not t[2, 3]  # same id / same emotion / none
     yaw, pitch = torch.tensor([0.0, 10.0, 20.0, 0.0]), torch.tensor([0.0, 14.0, 0.0, 16.0])
-    p = pose_truth(yaw, pitch)
+    p = pair_truth("pose", {"yaw": yaw, "pitch": pitch, "roll": torch.tensor([0.0, 90.0, 0.0, 0.0])})
     assert p[0, 1] and not p[0, 2] and not p[0, 3]  # |dyaw| 20 > 15; |dpitch| 16 > 15
-    assert p[1, 3] and not p[2, 3]  # |dyaw| 10, |dpitch| 2; |dyaw| 20
+    assert p[1, 3] and not p[2, 3]  # |dyaw| 10, |dpitch| 2 (roll is not part of it); |dyaw| 20
+    assert pair_truth("pose", {"identity": ident}) is None  # no angles: no truth
 
 
 def test_precision_recall_by_hand() -> None:
@@ -47,13 +46,13 @@ def test_precision_recall_by_hand() -> None:
     mask[2, 0] = True  # wrong (image 2 has no true partner)
     mask[3, 4] = mask[3, 2] = True  # one correct, one wrong (a top-2 anchor)
     mask[0, 3] = True  # same image: not a candidate pair, dropped
-    q = calibration_quality(mask, truth, GROUPS)
+    q = mask_quality(mask, truth, GROUPS)
     assert q["pairs"] == 5 and q["correct"] == 2 and q["precision"] == pytest.approx(2 / 5)
     # anchors with a true candidate: 0, 1, 3, 4 (image 2's views none); hits: anchors 0 and 3
     assert q["findable"] == 4 and q["hits"] == 2 and q["recall"] == pytest.approx(0.5)
     assert q["true_pairs"] == 8 and q["pair_recall"] == pytest.approx(2 / 8)
     assert q["rate"] == pytest.approx(5 / 6)
-    empty = calibration_quality(torch.zeros(6, 6, dtype=torch.bool), truth, GROUPS)
+    empty = mask_quality(torch.zeros(6, 6, dtype=torch.bool), truth, GROUPS)
     assert math.isnan(empty["precision"]) and empty["recall"] == 0.0
 
 
@@ -62,14 +61,17 @@ def test_training_logs_recall_matches_analysis_definition() -> None:
     truth[0, 1] = truth[1, 0] = truth[0, 3] = truth[3, 0] = True
     mask = torch.zeros(6, 6, dtype=torch.bool)
     mask[0, 1] = mask[2, 4] = True
-    logs = calibration_logs("face", mask, truth, GROUPS)
+    branch = Branch("face", torch.zeros(6, 2), GROUPS, CalibrationParams(), truth)
+    logs = calibration_logs("face", mask, branch)
     assert float(logs["face_cal_hits"]) == 1 and float(logs["face_cal_findable"]) == 2  # anchors 0 and 1
     means = {k: float(v) for k, v in logs.items()}
     out = precision_from_means(means, ("face",))
-    assert out == {"face_cal_precision": pytest.approx(0.5), "face_cal_recall": pytest.approx(0.5)}
-    q = calibration_quality(mask, truth, GROUPS)
-    assert (q["precision"], q["recall"]) == (pytest.approx(0.5), pytest.approx(0.5))
-    assert "face_cal_hits" not in calibration_logs("face", mask, truth)  # no groups: no recall terms
+    assert out == {"face_cal_precision": pytest.approx(0.5), "face_cal_recall": pytest.approx(0.5),
+                   "face_cal_pair_recall": pytest.approx(0.5)}
+    q = mask_quality(mask, truth, GROUPS)
+    assert (q["precision"], q["recall"], q["pair_recall"]) == (pytest.approx(0.5),) * 3
+    no_truth = Branch("face", torch.zeros(6, 2), GROUPS, CalibrationParams())
+    assert "face_cal_hits" not in calibration_logs("face", mask, no_truth)  # no ground truth: no counts
 
 
 def test_quality_table_rules_and_max_scores() -> None:
