@@ -60,7 +60,7 @@ class OptimConfig:
     weight_decay: float = 1e-6
     betas: tuple[float, float] = (0.9, 0.999)
     momentum: float = 0.9
-    scheduler: Literal["cosine", "constant"] = "cosine"
+    scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
     warmup_epochs: int = 0
     min_lr: float = 0.0
 

@@ -86,6 +86,11 @@ def test_yaml_variants_set_the_named_options() -> None:
     official = method("pcl-official")
     assert (official.pose_rotation_deg, official.decoder_out, official.orth, official.neg_mixing_alpha) == (
         0.0, "tanh", "official", 1.6)
+    assert (official.pose_negatives, official.pose_head_bn, official.augment.hue_space, official.augment.sobel_padding,
+            official.augment.patch_ratio) == ("flips_only", "separate", "hsv", "zero", 0.375)
+    assert (off.pose_negatives, off.pose_head_bn, off.augment.hue_space, off.augment.sobel_padding) == (
+        "all", "joint", "yiq", "replicate")  # pcl and pcfrl keep the project's side
+    assert resolve("pcl-official", "digits", "smoke", overrides=FACE).config.pretrain.optim.scheduler == "official"
     assert method("simclr-calib-npa").calibration.enabled and method("simclr-calib-cos").calibration.score == "cosine"
     assert not method("simclr").calibration.enabled
     # the paper's sweeps are one command each
@@ -236,6 +241,11 @@ def test_pcl_official_options_change_the_computation() -> None:
     assert mixed["loss_face"] != pytest.approx(ref["loss_face"]) and mixed["loss_pdd"] == pytest.approx(ref["loss_pdd"])
     flips = loss("method.pose_flip_negatives=true")
     assert flips["loss_pose"] != pytest.approx(ref["loss_pose"])
+    only = loss("method.pose_flip_negatives=true", "method.pose_negatives=flips_only")
+    assert only["loss_pose"] != pytest.approx(flips["loss_pose"]) and only["loss_face"] == pytest.approx(flips["loss_face"])
+    separate = loss("method.pose_flip_negatives=true", "method.pose_head_bn=separate")
+    assert separate["loss_pose"] != pytest.approx(flips["loss_pose"])
+    assert loss("method.pose_head_bn=separate")["loss_pose"] == pytest.approx(ref["loss_pose"])  # no flips: one set
     official, _ = _method("pcl-official")
     assert official.decoder.out_activation == "tanh"
 
