@@ -75,7 +75,7 @@ class PretrainConfig:
 
 @dataclass
 class ProbeConfig:
-    """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
+    """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"
     epochs: int = 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from pcfrl_bench.results import load_records, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_DIR = ROOT / "results" / "paper"
-PAPER_TEXT = Path("/work/shared/paper/pcfrl-ijcv2025.txt")
+PAPER_TEXT = Path(os.environ.get("PCFRL_PAPER_TEXT", "pcfrl-ijcv2025.txt"))  # a text copy of the paper, if you have one
 
 
 @pytest.fixture(scope="module")

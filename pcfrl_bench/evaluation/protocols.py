@@ -16,7 +16,7 @@ ANGLE_NAMES = ("yaw", "pitch", "roll")
 
 
 def cosine_pair_scores(features: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Cosine similarity of features[pairs[:,0]] and features[pairs[:,1]] (decisions.md: FR by cosine)."""
+    """Cosine similarity of features[pairs[:,0]] and features[pairs[:,1]] (docs/design.md: FR by cosine)."""
     f = np.asarray(features, dtype=np.float64)
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
     p = np.asarray(pairs, dtype=np.int64)

@@ -1,7 +1,7 @@
 """Protocol families: each class implements ``evaluate`` and asks its subclass only for data.
 
 A concrete task (real dataset or synthetic world) subclasses one family and gives ``splits(image_size)``
-(plus, for verification, ``pair_lists()``). The protocols follow decisions.md "Linear evaluation" (PCFRL
+(plus, for verification, ``pair_lists()``). The protocols follow docs/design.md "Linear evaluation" (PCFRL
 Sec. 4.2.2); metrics are in percent for accuracy and F1, in degrees for head pose.
 """
 
@@ -59,7 +59,7 @@ def verification_metrics(features: Tensor | np.ndarray, pairs: np.ndarray, same:
 
 class VerificationTask(Task):
     """Face verification without training: cosine similarity of frozen features of the two images of a pair,
-    threshold chosen on 9 folds and applied to the 10th (decisions.md, FR). ``splits`` must return the
+    threshold chosen on 9 folds and applied to the 10th (docs/design.md, FR). ``splits`` must return the
     ``verification_split`` dataset of *unique* images (each extracted once); ``pair_lists`` indexes into it."""
 
     protocol = "verification"
@@ -91,7 +91,7 @@ class VerificationTask(Task):
 
 
 def au_f1_metric(names: Sequence[str]) -> Callable[[Tensor, Tensor], dict[str, float]]:
-    """Metric of logits (N,L) against 0/1 targets: sigmoid > 0.5 is 'on' (decisions.md, AU); F1 in percent per AU
+    """Metric of logits (N,L) against 0/1 targets: sigmoid > 0.5 is 'on' (docs/design.md, AU); F1 in percent per AU
     (``f1_<name>``) and their mean (``f1``)."""
     def metric(logits: Tensor, targets: Tensor) -> dict[str, float]:
         f1 = 100.0 * f1_per_label((logits > 0).numpy(), targets.numpy() > 0.5)  # sigmoid(z) > 0.5 <=> z > 0
@@ -115,7 +115,7 @@ def average_fold_results(results: Sequence[ProbeResult], primary: str,
 
 
 class AUDetectionTask(Task):
-    """AU detection (decisions.md, AU): BN+Linear probe with BCE, 'on' when sigmoid > 0.5, F1 per AU and mean;
+    """AU detection (docs/design.md, AU): BN+Linear probe with BCE, 'on' when sigmoid > 0.5, F1 per AU and mean;
     subject-exclusive folds (datasets.md §5), metrics averaged over folds. ``splits`` returns the
     ``au_split`` dataset with targets "aus" (N,L) 0/1 and "subject" (N,)."""
 
@@ -169,7 +169,7 @@ def head_pose_metric(outputs: Tensor, targets: Tensor) -> dict[str, float]:
 
 
 class HeadPoseTask(Task):
-    """Head pose (decisions.md, HPE): BN+Linear->3 regressing (yaw, pitch, roll) degrees with L1, MAE per angle
+    """Head pose (docs/design.md, HPE): BN+Linear->3 regressing (yaw, pitch, roll) degrees with L1, MAE per angle
     and mean; samples with any |angle| > ``pose_limit`` dropped from both sets. ``splits`` returns "train" and
     "test" with target "angles" (N,3)."""
 
