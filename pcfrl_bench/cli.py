@@ -24,7 +24,8 @@ from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import RunOptions, RunPaths, default_task, registry_result_hash, resolve, run, run_complexity
+from .runner import RunOptions, RunPaths, registry_result_hash, resolve, run, run_complexity
+from .tasks import default_task
 
 console = Console(stderr=True)
 stdout = Console()

@@ -9,11 +9,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .catalog import project_root
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
 ANALYSIS_DIR = "analysis"
+COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
 
 
@@ -50,9 +50,9 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def git_commit() -> dict[str, Any]:
-    """The project's git commit and whether the work tree had uncommitted changes (None outside git)."""
+    """The package's git commit and whether its work tree had uncommitted changes (None outside git)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
     try:
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}

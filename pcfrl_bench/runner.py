@@ -18,16 +18,16 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .config import PRESETS, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .errors import ConfigError, DatasetLayoutError, PcfrlError
-from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
+from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
 from .evaluation.features import FeatureSet, cached_features, extract_features
 from .io import atomic_write_text
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
-from .results import environment, write_record
-from .tasks import TASKS, Task
+from .results import COMPLEXITY_TASK, environment, write_record
+from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
 
 
@@ -75,14 +75,6 @@ def registry_result_hash(method: str, task: str, preset: str, seed: int) -> str 
         return resolve(method, task, preset, seed).config.result_hash()
     except PcfrlError:
         return None
-
-
-def default_task(name: str, data_root: Path) -> Task:
-    """A task with its YAML defaults (for listing and data checks, where no method is involved)."""
-    entry = catalog.entry("task", name)
-    cls = TASKS.get(entry.implementation)
-    params = resolve_config([entry.defaults], EmptyParams, cls.Params).task
-    return cls(entry, params, data_root)
 
 
 def build_task(resolved: Resolved, data_root: Path) -> Task:

@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..evaluation.complexity import COMPLEXITY_TASK
 from ..io import atomic_write_text
-from ..results import load_records
+from ..results import COMPLEXITY_TASK, load_records
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
 
 SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"}  # selection -> record field
