@@ -7,9 +7,7 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
@@ -26,7 +24,7 @@ from .evaluation.features import FeatureSet, cached_features, extract_features
 from .io import atomic_write_text
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
-from .results import COMPLEXITY_TASK, environment, write_record
+from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
 
@@ -159,7 +157,7 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
 
 
 def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
-        console: Console | None = None) -> dict[str, Any]:
+        console: Console | None = None) -> ResultRecord:
     """Pretrain (or reuse), evaluate, write the result record and return it."""
     options = options or RunOptions()
     console = console or Console()
@@ -176,25 +174,20 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
-    record = {
-        "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
-        "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
-        "protocol": task.protocol, "model_selection": "final_epoch",
-        "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
-        "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
-        "device": str(device), "torch_threads": torch.get_num_threads(),
-        "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
-        "pretrain_log": read_log(run_dir),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
-    }
-    record["_path"] = str(write_record(paths.out_dir, record))
+    record = ResultRecord.create(
+        cfg, method=cfg.run.method, task=cfg.run.task, preset=cfg.run.preset, seed=cfg.run.seed,
+        implementation=impl, metric=resolved.task.metric, higher_is_better=resolved.task.higher_is_better,
+        protocol=task.protocol, model_selection="final_epoch", metrics=result.metrics,
+        best_over_epochs=result.best_over_epochs, best_epoch=result.best_epoch, counts=result.counts,
+        pretrain_hash=cfg.pretrain_hash(impl), checkpoint=str(run_dir), reused_checkpoint=reused, device=str(device),
+        wall_time_s={"pretrain": pretrain_s, "eval": eval_s}, pretrain_log=read_log(run_dir))
+    write_record(paths.out_dir, record)
     return record
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",
                    overrides: tuple[str, ...] | list[str] = (), repeats: int = 3, out_dir: Path = Path("results/runs"),
-                   progress: bool = True, console: Console | None = None) -> list[dict[str, Any]]:
+                   progress: bool = True, console: Console | None = None) -> list[ResultRecord]:
     """Paper Table 10 for ``methods``, built as a run of ``task`` at ``preset`` builds them (same trunk,
     input size and batch size), measured together; one record per method under task ``complexity``."""
     console = console or Console()
@@ -214,17 +207,14 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
     wall = time.perf_counter() - started
     records = []
     for name, m in measured.items():
-        cfg = resolved[name].config
-        record = {
-            "method": name, "task": COMPLEXITY_TASK, "preset": preset, "seed": 0, "domain_task": task,
-            "implementation": resolved[name].method.implementation, "metric": "time_s", "higher_is_better": False,
-            "protocol": COMPLEXITY_PROTOCOL, "metrics": m.metrics(), "step_times_s": list(m.step_times_s),
-            "batch_size": batch_size, "image_size": image_size, "repeats": repeats, "measured_with": list(built),
-            "config": cfg.to_dict(), "config_hash": cfg.result_hash(), "device": str(dev),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-            "torch_threads": torch.get_num_threads(), "wall_time_s": {"measure": wall},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
-        }
-        record["_path"] = str(write_record(out_dir, record))
+        record = ResultRecord.create(
+            resolved[name].config, method=name, task=COMPLEXITY_TASK, preset=preset, seed=0, domain_task=task,
+            implementation=resolved[name].method.implementation, metric="time_s", higher_is_better=False,
+            protocol=COMPLEXITY_PROTOCOL, metrics=m.metrics(), step_times_s=list(m.step_times_s),
+            batch_size=batch_size, image_size=image_size, repeats=repeats, measured_with=list(built),
+            device=str(dev),
+            device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            wall_time_s={"measure": wall})
+        write_record(out_dir, record)
         records.append(record)
     return records

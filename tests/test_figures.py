@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -16,6 +17,7 @@ from pcfrl_bench.methods.calibrated import Branch, CalibrationParams, calibratio
 from pcfrl_bench.reporting.figures import (
     SeriesPoint, calibration_series, config_labels, find_sweeps, pcl_pcfrl_pairs, render_all_figures, yaw_bins,
 )
+from pcfrl_bench.results import ResultRecord
 from pcfrl_bench.runner import RunPaths
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -141,8 +143,8 @@ def test_analyze_checkpoint_writes_npz_and_json(analysis: Path) -> None:
     assert all(0 <= row["face_cal_recall"] <= 1 and 0 <= row["pose_cal_recall"] <= 1 for row in log)
 
 
-def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> dict:
-    return {
+def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> ResultRecord:
+    return ResultRecord.from_json({
         "method": "pcfrl", "task": "synth-fer", "preset": "quick", "seed": seed, "metric": "accuracy",
         "metrics": {"accuracy": acc}, "config_hash": f"c{alpha}{seed}{beta_face}", "pretrain_hash": f"p{alpha}{seed}",
         "config": {"run": {"method": "pcfrl", "seed": seed},
@@ -150,7 +152,7 @@ def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> dict
                               "calib_pose": {"alpha": alpha, "beta": 0.2, "threshold": 1.0}}},
         "pretrain_log": [{"epoch": e, "face_cal_precision": 0.1 * e, "face_cal_recall": 0.2 * e,
                           "face_cal_rate": 1.0, "pose_cal_precision": 0.5, "pose_cal_rate": 0.5} for e in (1, 2)],
-    }
+    })
 
 
 def test_find_sweeps_and_series_by_hand() -> None:
@@ -166,7 +168,7 @@ def test_find_sweeps_and_series_by_hand() -> None:
     assert one.label == "pcfrl" and not one.swept
     assert one.metrics["face_recall"] == [SeriesPoint(1, 0.2, 0.0, 1), SeriesPoint(2, 0.4, 0.0, 1)]
     assert set(one.metrics) == {"face_precision", "face_recall", "face_rate", "pose_precision", "pose_rate"}
-    recs[1]["pretrain_log"][1]["face_cal_precision"] = 0.4  # seed 1 of alpha 1: epoch 2 precision 0.2 -> 0.4
+    recs[1].pretrain_log[1]["face_cal_precision"] = 0.4  # seed 1 of alpha 1: epoch 2 precision 0.2 -> 0.4
     by_label = {s.label: s for s in calibration_series(recs)}
     # labels name what differs from the most common value: alpha 5 (2 of 4 configs) and beta_face 1.0
     assert sorted(by_label) == ["pcfrl", "pcfrl (calib.alpha=1.0) [2 seeds]", "pcfrl (calib.alpha=10.0) [2 seeds]",
@@ -185,10 +187,10 @@ def test_find_sweeps_and_series_by_hand() -> None:
 
 def test_render_all_figures(analysis: Path, tmp_path: Path) -> None:
     records = tmp_path / "records"
-    top2 = {**_record(10.0, 0, 0.4), "method": "pcfrl-top2"}  # one config: the methods figure
+    top2 = dataclasses.replace(_record(10.0, 0, 0.4), method="pcfrl-top2")  # one config: the methods figure
     for i, rec in enumerate([_record(1.0, 0, 0.5), _record(1.0, 1, 0.6), _record(10.0, 0, 0.7), top2]):
         (records / str(i)).mkdir(parents=True)
-        (records / str(i) / "r.json").write_text(json.dumps(rec))
+        (records / str(i) / "r.json").write_text(json.dumps(rec.to_json()))
     adir = tmp_path / "analysis"
     adir.mkdir()
     for stem in ("pcfrl-synth-fer-smoke-seed0", "pcl-synth-fer-smoke-seed0"):  # same data stands in for pcl
