@@ -199,7 +199,8 @@ def results_cmd(out: Path, as_json: bool) -> None:
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     rows = [{"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric), "path": str(r.path)}
+             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+             "path": str(r.path)}
             for r in records]
     if as_json:
         for row in rows:

@@ -86,7 +86,8 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     (fake / "evaluation").mkdir()
     for f in ("__init__.py", "runner.py", "data/__init__.py", "evaluation/__init__.py", "evaluation/protocols.py"):
         (fake / f).write_text("")
-    (fake / "data" / "x.py").write_text("from ..evaluation.protocols import f\n\ndef g():\n    from pcfrl_bench import runner\n")
+    source = "from ..evaluation.protocols import f\n\ndef g():\n    from pcfrl_bench import runner\n"
+    (fake / "data" / "x.py").write_text(source)
     found = imports(fake / "data" / "x.py", fake)
     assert found == [(1, "pcfrl_bench.evaluation.protocols"), (4, "pcfrl_bench.runner")]
     assert all(layer(name) > layer("pcfrl_bench.data.x") for _, name in found)

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from pcfrl_bench.calibration import cosine_matrix
-from pcfrl_bench.losses import DynamicWeightAverage, NegativeMix, contrastive_loss, mixed_negative_cosines, negative_slots
-from pcfrl_bench.losses import orthogonality_loss
+from pcfrl_bench.losses import (DynamicWeightAverage, NegativeMix, contrastive_loss, mixed_negative_cosines,
+                                negative_slots, orthogonality_loss)
 from pcfrl_bench.methods.calibrated import Branch, CalibrationParams, branch_loss
 from pcfrl_bench.methods.pcl import pose_head_outputs, pose_negative_columns
 from pcfrl_bench.models.pcl_parts import PCLNetwork, ProjectionHead, official_encoder_state
@@ -145,6 +145,7 @@ def test_pose_negative_mixing_matches_the_recorded_beta_draw() -> None:
     cos = mixed_negative_cosines(z, b.groups, NegativeMix(lam, t("extra_pose_mix_perm")), b.allowed)
     loss = contrastive_loss(z, b.groups, tau=TAU, allowed=b.allowed, cosines=cos)
     assert close(loss, "extra_pose_mix_loss", MIX_LOSS_TOL)
+    assert not close(contrastive_loss(z, b.groups, tau=TAU, allowed=b.allowed), "extra_pose_mix_loss", MIX_LOSS_TOL)
 
 
 # ---- pose head: two BatchNorm batches -------------------------------------------------------------------
@@ -176,7 +177,8 @@ def test_pose_head_separate_bn_matches_the_official_step() -> None:
     for name, prm in head.net.named_parameters():
         assert close(prm.grad, f"pose_head_grad.{name}"), name
     bn = head.net[3]
-    assert close(bn.running_mean, "pose_head_after.3.running_mean") and close(bn.running_var, "pose_head_after.3.running_var")
+    assert close(bn.running_mean, "pose_head_after.3.running_mean")
+    assert close(bn.running_var, "pose_head_after.3.running_var")
     assert int(bn.num_batches_tracked) == int(REF["pose_head_after.3.num_batches_tracked"])
     _, _, joint, _, _ = pose_head_step("joint")
     assert not close(joint, "pose_head_loss")

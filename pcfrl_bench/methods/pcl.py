@@ -22,7 +22,8 @@ from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_lo
 from ..models.facecycle import LEAK
 from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
 from .base import METHODS, Method, StepOutput
-from .calibrated import Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means, view_labels
+from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
+                         view_labels)
 
 BRANCHES = ("pose", "face")
 

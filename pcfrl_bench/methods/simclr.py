@@ -15,7 +15,8 @@ from ..data.views import AugmentParams, simclr_view
 from ..distributed import gather_no_grad, gather_with_grad
 from ..models.heads import mlp_head
 from .base import METHODS, Method, StepOutput
-from .calibrated import Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means, view_labels
+from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
+                         view_labels)
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:

@@ -21,7 +21,8 @@ from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, train_probe
 from ..data.readers.disfa import au_subject_folds
 from ..data.readers.headpose import head_pose_filter
-from ..evaluation.protocols import ANGLE_NAMES, cosine_pair_scores, f1_per_label, mae_per_angle, verification_accuracy_10fold
+from ..evaluation.protocols import (ANGLE_NAMES, cosine_pair_scores, f1_per_label, mae_per_angle,
+                                    verification_accuracy_10fold)
 from .base import ClassificationTask, EvalResult, Task
 
 __all__ = [
