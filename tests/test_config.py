@@ -99,3 +99,19 @@ def test_resolve_errors_suggest_names():
         resolve("simclr", "digits", "huge")
     with pytest.raises(ConfigError, match="--method"):
         resolve("simclr", "digits", overrides=["run.method=other"])
+
+
+def test_options_added_later_keep_old_records_on_their_registry_config():
+    """A ``hash_neutral`` option at its default leaves the hashes as they were before it existed."""
+    import json
+    from pathlib import Path
+
+    stored = json.loads((Path(__file__).resolve().parents[1] / "results" / "reference" / "synth-fer" / "pcfrl"
+                         / "quick-seed0.json").read_text())
+    cfg = resolve("pcfrl", "synth-fer", "quick").config
+    assert "pose_negatives" in cfg.to_dict()["method"] and "pose_negatives" not in stored["config"]["method"]
+    assert cfg.result_hash() == stored["config_hash"] and cfg.pretrain_hash("pcfrl") == stored["pretrain_hash"]
+    moved = resolve("pcfrl", "synth-fer", "quick", overrides=["method.pose_negatives=flips_only"]).config
+    assert moved.result_hash() != cfg.result_hash() and moved.pretrain_hash("pcfrl") != cfg.pretrain_hash("pcfrl")
+    hsv = resolve("pcfrl", "synth-fer", "quick", overrides=["method.augment.hue_space=hsv"]).config
+    assert hsv.result_hash() != cfg.result_hash()

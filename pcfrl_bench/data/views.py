@@ -9,12 +9,14 @@ so augmentation runs on the GPU next to the model.
 from __future__ import annotations
 
 import math
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..config import hash_neutral
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -196,8 +198,8 @@ class FaceAugmentParams:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     sobel_p: float = 0.6
     patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
-    hue_space: Literal["yiq", "hsv"] = "yiq"  # hsv: torchvision's ColorJitter (official code)
-    sobel_padding: Literal["replicate", "zero"] = "replicate"  # zero: the official Sobel's conv padding
+    hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
+    sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
 
 
 def gradient_magnitude(x: Tensor, padding: str = "replicate") -> Tensor:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ..config import hash_neutral
 from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
 from ..distributed import gather_no_grad, gather_with_grad
 from ..errors import ConfigError
@@ -81,8 +82,9 @@ class PCL(Method):
         denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
         neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
         pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
-        pose_negatives: Literal["all", "flips_only"] = "all"  # with flips: other images' views too, or (official) not
-        pose_head_bn: Literal["joint", "separate"] = "joint"  # pose head: one BN batch, or (official) one per set
+        # with flips: other images' views are pose negatives too (all), or (official) only the flips are
+        pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
+        pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
         dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
         dwa_temperature: float = 2.0
         alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
