@@ -120,9 +120,8 @@ class PCL(Method):
 
     def named_features(self, x: Tensor) -> dict[str, Tensor]:
         """F_s and the subnet features F_f (``face``) and F_p (``pose``) of images."""
-        m = self.trunk(x)
-        return {"fs": self.encoder()(x).flatten(1), "face": self.face_subnet(m).flatten(1),
-                "pose": self.pose_subnet(m).flatten(1)}
+        m = self.trunk(x)  # its flattened output is F_s, the encoder's output
+        return {"fs": m.flatten(1), "face": self.face_subnet(m).flatten(1), "pose": self.pose_subnet(m).flatten(1)}
 
     def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
         """Pose and face branches: the training views, trunk, subnet and head, gathered over the global batch.
