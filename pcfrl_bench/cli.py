@@ -280,6 +280,69 @@ def tables_cmd(records, out, preset, selection, variant, paper_dir, any_config):
     stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
 
 
+@main.command("claims")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Which preset's records to compare.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/CLAIMS.md"), show_default=True,
+              help="The Markdown report to write.")
+@click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@friendly_errors
+def claims_cmd(records, preset, out, readme, any_config):
+    """Test the paper's claims C1-C6 on stored records: effect, 95 % CI over seeds, verdict.
+
+    Each comparison is paired by seed; a task whose supervised ceiling misses its learnability requirement
+    makes its comparisons inconclusive. The rule is in docs/claims.md.
+
+    \b
+    Examples:
+      pcfrl-bench claims
+      pcfrl-bench claims --records results/reference --readme README.md
+    """
+    from .reporting.claims import render_claims
+
+    outcomes, bounds_md, written = render_claims(records, out, preset, None if any_config else registry_result_hash,
+                                                 readme)
+    table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
+    for o in outcomes:
+        c = o.comparison
+        ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
+        table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    stdout.print(table)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+
+
+@main.command("instrument")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True)
+@click.option("--methods", default="simclr,moco,pcl,pcfrl", show_default=True,
+              help="Methods to place between floor (0) and ceiling (1).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@friendly_errors
+def instrument_cmd(records, preset, methods, any_config):
+    """Print each task's floors (trivial, raw pixels, random init), ceiling (supervised) and learnability.
+
+    \b
+    Example:
+      pcfrl-bench instrument --records results/reference --preset quick
+    """
+    from .reporting.claims import record_tasks
+    from .reporting.instrument import bounds_frame, bounds_markdown
+    from .reporting.tables import aggregate_records, load_record_folders, records_frame
+
+    found, problems = load_record_folders(records, None if any_config else registry_result_hash)
+    names = tuple(_csv(methods))
+    frame = bounds_frame(aggregate_records(records_frame(found), preset),
+                         record_tasks([r for r in found if r["preset"] == preset]), names)
+    stdout.print(bounds_markdown(frame, names), soft_wrap=True)
+    for p in problems:
+        console.print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 

@@ -21,6 +21,7 @@ import yaml
 from .errors import ConfigError, UnknownNameError
 
 PRESETS = ("smoke", "quick", "paper")
+TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
 
 
 @dataclass
@@ -30,6 +31,13 @@ class ModelConfig:
     backbone: str = "timm:resnet18"
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
     width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
+    # inputs arrive in [0, 1]; "imagenet" subtracts the ImageNet mean and divides by its std before the trunk
+    # (the official PCL trunk takes [0, 1] images: "none"; the small synthetic-preset trunks need "imagenet")
+    input_norm: Literal["none", "imagenet"] = "none"
+    batchnorm: bool = False  # facecycle: BatchNorm2d after each conv of the trunk (the official trunk has none)
+    # timm ResNets: zero-initialise the last BatchNorm of each residual branch (timm's default). Off by default:
+    # with it a random trunk is the identity per block and its pooled features see only a corner of the image
+    zero_init_residual: bool = False
 
 
 @dataclass
@@ -84,7 +92,9 @@ class ProbeConfig:
     lr: float = 1e-2
     weight_decay: float = 0.0
     scheduler: Literal["cosine", "constant"] = "cosine"
-    normalize: Literal["none", "standardize", "l2"] = "none"
+    normalize: Literal["none", "standardize", "l2"] = "standardize"  # fitted on the training split
+    # AU probes (BCE): "balanced" weighs each AU's positives by its negative/positive ratio in the training fold
+    pos_weight: Literal["none", "balanced"] = "none"
 
 
 @dataclass
@@ -134,7 +144,7 @@ class RunConfig:
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
         d = self.to_dict()
-        return {
+        identity = {
             "implementation": implementation,
             "seed": self.run.seed,
             "model": d["model"],
@@ -142,6 +152,9 @@ class RunConfig:
             "pretrain": d["pretrain"],
             "method": d["method"],
         }
+        if self.data.source == TASK_SOURCE:  # trained on the task's own labels: the task is part of the checkpoint
+            identity["task"] = {"name": self.run.task, "params": d["task"]}
+        return identity
 
     def pretrain_hash(self, implementation: str) -> str:
         return config_hash(self.pretrain_identity(implementation))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
 import shutil
@@ -18,7 +19,8 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, config_hash, parse_override, resolve_config,
+                     to_plain)
 from .data.sources import build_source
 from .errors import ConfigError, DatasetLayoutError, PcfrlError
 from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
@@ -28,6 +30,7 @@ from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
+from .tasks.base import Supervision
 from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
 
 
@@ -89,13 +92,18 @@ def build_task(resolved: Resolved, data_root: Path) -> Task:
     return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
 
 
-def build_method(resolved: Resolved) -> Method:
-    """The method with its backbone, initialised from the run seed (same seed -> same initial weights)."""
+def build_method(resolved: Resolved, supervision: Supervision | None = None) -> Method:
+    """The method with its backbone, initialised from the run seed (same seed -> same initial weights).
+    ``supervision`` (the supervised ceiling) sets the method's target key, outputs and loss from the task."""
     cfg = resolved.config
+    params = cfg.method
+    if supervision is not None:
+        params = dataclasses.replace(params, target=supervision.target, outputs=supervision.outputs,
+                                     loss=supervision.loss)
     seed_everything(cfg.run.seed)
     backbone = build_backbone(cfg.model)
     dim = feature_dim(backbone, cfg.data.image_size)
-    return METHODS.get(resolved.method.implementation)(cfg.method, backbone, dim, cfg.data.image_size)
+    return METHODS.get(resolved.method.implementation)(params, backbone, dim, cfg.data.image_size)
 
 
 @dataclass
@@ -119,11 +127,15 @@ def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
 
 
 def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
-                      console: Console) -> tuple[Method, Path, bool, float]:
-    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds)."""
+                      console: Console, task: Task | None = None) -> tuple[Method, Path, bool, float]:
+    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds).
+    With ``data.source: task`` (the supervised ceiling) the task's labelled training data is the pretraining data."""
     cfg = resolved.config
     run_dir = pretrain_dir(resolved, paths.cache_dir)
-    method = build_method(resolved)
+    supervision = None
+    if cfg.data.source == TASK_SOURCE:
+        supervision = (task or build_task(resolved, paths.data_root)).supervision(cfg.data)
+    method = build_method(resolved, supervision)
     state = checkpoint_state(run_dir)
     if state is not None and options.restart:
         shutil.rmtree(run_dir)
@@ -137,7 +149,7 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
                          f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
     impl = resolved.method.implementation
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
-    dataset = build_source(cfg.data, paths.data_root)
+    dataset = supervision.dataset if supervision is not None else build_source(cfg.data, paths.data_root)
     if state is not None:
         console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
     outcome = pretrain(method, dataset, cfg.pretrain, run_dir, seed=cfg.run.seed, device=device,
@@ -177,7 +189,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
-    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
     started = time.perf_counter()
     ckpt_key = run_dir.name
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
@@ -188,7 +200,8 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
         "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
         "protocol": task.protocol, "model_selection": "final_epoch",
-        "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
+        "metrics": result.metrics, "trivial": result.trivial, "best_over_epochs": result.best_over_epochs,
+        "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
         "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
         "device": str(device), "torch_threads": torch.get_num_threads(),
