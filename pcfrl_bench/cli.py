@@ -96,13 +96,16 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
       pcfrl-bench list --json | python -m json.tool
     """
     root = data_root or default_data_root()
+    problems: list[str] = []
     methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method")]
+               for e in catalog.all_entries("method", problems)]
     tasks = []
-    for e in catalog.all_entries("task"):
+    for e in catalog.all_entries("task", problems):
         available, where = default_task(e.name, root).availability()
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
+    for problem in problems:
+        console.print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     if as_json:
         click.echo(json.dumps({"methods": methods, "tasks": tasks, "data_root": str(root)}, indent=2))
         return
@@ -181,6 +184,13 @@ def config_cmd(method, task, preset, seed, device, overrides):
     click.echo(yaml.safe_dump(resolved.config.to_dict(), sort_keys=False), nl=False)
 
 
+def _number(value: object) -> str:
+    """A metric for a table cell: two decimals, '-' when missing (null), as stored when not a number."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
 @main.command("results")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
               help="Folder of result records.")
@@ -199,7 +209,7 @@ def results_cmd(out: Path, as_json: bool) -> None:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     rows = [{"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
              "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
-             "best_over_epochs": r.get("best_over_epochs", {}).get(r["metric"]), "path": r["_path"]}
+             "best_over_epochs": (r.get("best_over_epochs") or {}).get(r["metric"]), "path": r["_path"]}
             for r in records]
     if as_json:
         for row in rows:
@@ -209,9 +219,8 @@ def results_cmd(out: Path, as_json: bool) -> None:
     for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs"):
         table.add_column(col)
     for row in rows:
-        best = row["best_over_epochs"]
-        table.add_row(row["task"], row["method"], row["preset"], str(row["seed"]), row["metric"],
-                      f"{row['final']:.2f}", "" if best is None else f"{best:.2f}")
+        table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
+                      _number(row["final"]), _number(row["best_over_epochs"]))
     stdout.print(table)
 
 
@@ -296,8 +305,10 @@ def _csv(value: str) -> list[str]:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
+@click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
+@click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
     Cells whose record is already stored with the same resolved config are skipped.
@@ -307,11 +318,14 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
     """
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
     for cell in cells:  # fail fast on a typo before any training
         resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console)
+    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console,
+                                options=RunOptions(resume=resume, restart=restart))
     stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
 
 

@@ -43,3 +43,11 @@ class MalformedFileError(PcfrlError):
 
 class TrainingDivergedError(PcfrlError):
     """The training loss became NaN or infinite."""
+
+
+class CheckpointError(PcfrlError):
+    """A checkpoint file is unreadable, not a checkpoint, or refused (it would need code to load)."""
+
+
+class ResultNotSavedError(PcfrlError):
+    """A finished result could not be written where asked; the message says where it went and its metrics."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import platform
 import shutil
 import time
@@ -20,15 +21,15 @@ from . import catalog
 from .catalog import Entry
 from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
-from .errors import ConfigError, DatasetLayoutError, PcfrlError
+from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError
 from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
-from .evaluation.features import FeatureSet, cached_features, extract_features
-from .io import atomic_write_text
+from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
+from .io import atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
+from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
 
 def resolve_device(name: str) -> torch.device:
@@ -120,14 +121,21 @@ def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
 
 def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
                       console: Console) -> tuple[Method, Path, bool, float]:
-    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds)."""
-    cfg = resolved.config
+    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds).
+
+    The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
+    with folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False)):
+        return _pretrained_locked(resolved, run_dir, paths, device, options, console)
+
+
+def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, device: torch.device, options: RunOptions,
+                       console: Console) -> tuple[Method, Path, bool, float]:
+    cfg = resolved.config
     method = build_method(resolved)
-    state = checkpoint_state(run_dir)
-    if state is not None and options.restart:
+    if options.restart and run_dir.exists():  # before reading anything: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
-        state = None
+    state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
@@ -177,10 +185,15 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
+    ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
     method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
     started = time.perf_counter()
-    ckpt_key = run_dir.name
+    digest = state_digest(method.encoder().state_dict())
+    ckpt_key = f"{run_dir.name}-{digest[:16]}"  # any re-pretraining that changes the weights misses the cache
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
+    warnings = degeneration_warnings(read_log(run_dir), features)
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
@@ -190,14 +203,31 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "protocol": task.protocol, "model_selection": "final_epoch",
         "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
+        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "checkpoint_digest": digest,
+        "reused_checkpoint": reused, "warnings": warnings,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
-    record["_path"] = str(write_record(paths.out_dir, record))
+    record["_path"] = str(_store_record(record, paths))
     return record
+
+
+def _store_record(record: dict[str, Any], paths: RunPaths) -> Path:
+    """Write the record under ``paths.out_dir``; if that fails, into the cache and raise, so a finished
+    result is never lost (the error names where it went and repeats the metrics)."""
+    try:
+        return write_record(paths.out_dir, record)
+    except OSError as err:
+        failure = f"the result record could not be written under {paths.out_dir} ({err.strerror or err})"
+    metrics = ", ".join(f"{k} {v}" for k, v in record["metrics"].items())
+    try:
+        kept = write_record(paths.cache_dir / "unsaved-records", record)
+    except OSError:
+        raise ResultNotSavedError(f"{failure}, nor in the cache. Metrics: {metrics}. Record:\n"
+                                  f"{json.dumps(record, sort_keys=True, default=str)}") from None
+    raise ResultNotSavedError(f"{failure}; it was saved as {kept} instead. Metrics: {metrics}")
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",

@@ -61,3 +61,21 @@ def cached_features(path: Path, compute) -> tuple[FeatureSet, bool]:
     fs = compute()
     atomic_torch_save({"features": fs.features, "targets": fs.targets}, path)
     return fs, False
+
+
+def degeneration_warnings(log_rows: list[dict], features: dict[str, FeatureSet], rel_var: float = 1e-8) -> list[str]:
+    """Signs of a collapsed or blown-up pretraining that still ran to the end (e.g. a huge learning rate):
+    a loss that never went down, and frozen features that are non-finite or the same for every image."""
+    out = []
+    losses = [r["loss"] for r in log_rows if isinstance(r.get("loss"), float | int)]
+    if len(losses) >= 2 and not losses[-1] < losses[0]:
+        out.append(f"the pretraining loss did not decrease (epoch 1: {losses[0]:.4g}, epoch {len(losses)}: "
+                   f"{losses[-1]:.4g}); the representation may be degenerate")
+    for split, fs in features.items():
+        x = fs.features.double()
+        if not bool(torch.isfinite(x).all()):
+            out.append(f"the frozen features of split {split!r} contain NaN or infinity")
+        elif len(x) > 1 and float(x.var(dim=0).sum()) <= rel_var * float(x.pow(2).mean(dim=0).sum()):
+            out.append(f"the frozen features of split {split!r} are (nearly) the same for every image: "
+                       "the probe can only reach chance level")
+    return out

@@ -88,6 +88,16 @@ def require_file(path: Path, what: str, layout: str) -> Path:
     return Path(path)
 
 
+def path_inside(root: Path, relative: str, list_file: Path, line: int | None) -> Path:
+    """``root / relative`` for a path read from ``list_file``, refused (MalformedFileError naming the file
+    and line) unless it stays inside ``root`` once resolved: no absolute paths, no ``..`` or symlink escape."""
+    path = Path(root) / relative
+    base = Path(root).resolve()
+    if Path(relative).is_absolute() or not path.resolve().is_relative_to(base):
+        raise MalformedFileError(list_file, line, f"path {relative!r} leads outside the dataset folder {base}")
+    return path
+
+
 def check_files_exist(paths: Sequence[Path], what: str, referenced_by: Path | None = None) -> None:
     """Raise DatasetLayoutError naming the first missing file (and how many are missing)."""
     missing = [p for p in paths if not os.path.isfile(p)]
