@@ -191,7 +191,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     digest = state_digest(method.encoder().state_dict())
     ckpt_key = f"{run_dir.name}-{digest[:16]}"  # any re-pretraining that changes the weights misses the cache
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
-    warnings = degeneration_warnings(read_log(run_dir), features)
+    warnings = degeneration_warnings(features)
     for line in warnings:
         console.print(f"[yellow]warning:[/] {line}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)

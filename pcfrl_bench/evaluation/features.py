@@ -63,19 +63,27 @@ def cached_features(path: Path, compute) -> tuple[FeatureSet, bool]:
     return fs, False
 
 
-def degeneration_warnings(log_rows: list[dict], features: dict[str, FeatureSet], rel_var: float = 1e-8) -> list[str]:
-    """Signs of a collapsed or blown-up pretraining that still ran to the end (e.g. a huge learning rate):
-    a loss that never went down, and frozen features that are non-finite or the same for every image."""
+
+def effective_rank(x: Tensor) -> float:
+    """Effective number of principal components of ``x``: exp of the entropy of each component's share of
+    the variance (Roy & Vetterli 2007's effective rank on squared singular values); 0 for identical rows."""
+    var = torch.linalg.svdvals((x - x.mean(dim=0)).double()).square()
+    if float(var.sum()) == 0.0:
+        return 0.0
+    p = var / var.sum()
+    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()))
+
+
+def degeneration_warnings(features: dict[str, FeatureSet], min_rank: float = 2.0, max_rows: int = 2048) -> list[str]:
+    """Signs of a pretraining that ran to the end but blew up or collapsed (e.g. a huge learning rate): frozen
+    features that are non-finite, or whose effective rank (on up to ``max_rows`` rows) is below ``min_rank``."""
     out = []
-    losses = [r["loss"] for r in log_rows if isinstance(r.get("loss"), float | int)]
-    if len(losses) >= 2 and not losses[-1] < losses[0]:
-        out.append(f"the pretraining loss did not decrease (epoch 1: {losses[0]:.4g}, epoch {len(losses)}: "
-                   f"{losses[-1]:.4g}); the representation may be degenerate")
     for split, fs in features.items():
-        x = fs.features.double()
+        x = fs.features[:max_rows]
         if not bool(torch.isfinite(x).all()):
             out.append(f"the frozen features of split {split!r} contain NaN or infinity")
-        elif len(x) > 1 and float(x.var(dim=0).sum()) <= rel_var * float(x.pow(2).mean(dim=0).sum()):
-            out.append(f"the frozen features of split {split!r} are (nearly) the same for every image: "
-                       "the probe can only reach chance level")
+        elif len(x) > 1 and (rank := effective_rank(x)) < min_rank:
+            out.append(f"the frozen features of split {split!r} have collapsed (effective rank {rank:.2f} of "
+                       f"{x.shape[1]} dimensions, largest value {float(x.abs().max()):.3g}); the pretraining "
+                       "probably diverged (check pretrain.optim.lr) and the probe will be near chance level")
     return out
