@@ -24,7 +24,8 @@ from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import RunOptions, RunPaths, default_task, registry_result_hash, resolve, run, run_complexity
+from .runner import (UNREADABLE_POLICIES, RunOptions, RunPaths, default_task, registry_result_hash, resolve, run,
+                     run_complexity)
 
 console = Console(stderr=True)
 stdout = Console()
@@ -135,8 +136,12 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint.")
 @click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--unreadable", type=click.Choice(UNREADABLE_POLICIES), default="stop", show_default=True,
+              help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop with "
+                   "their list, or skip them (and pairs that use them) and list them in the record.")
 @friendly_errors
-def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress):
+def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress,
+            unreadable):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
@@ -154,7 +159,8 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
         raise click.UsageError("--resume and --restart exclude each other")
     resolved = resolve(method, task, preset, seed, device, overrides)
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress), console)
+    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress,
+                                             unreadable=unreadable), console)
     metric = record["metric"]
     final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
     table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
@@ -234,10 +240,10 @@ def data_group() -> None:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", type=int, default=16, show_default=True,
-              help="Images per split decoded as a spot check (0 = none).")
+@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
+              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
 @friendly_errors
-def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: int) -> None:
+def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: str) -> None:
     """Count a task's samples per split (pairs for verification, classes, subjects) and list every problem.
 
     Exits with status 1 when a problem is found.
@@ -246,10 +252,14 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
     Examples:
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
+      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
     """
     from .tasks.check import check_task_by_name, format_check_report
 
-    report = check_task_by_name(task_name, data_root or default_data_root(), decode_sample)
+    if decode_sample != "all" and not (decode_sample.isdigit()):
+        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
+    count = None if decode_sample == "all" else int(decode_sample)
+    report = check_task_by_name(task_name, data_root or default_data_root(), count)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

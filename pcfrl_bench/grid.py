@@ -78,7 +78,7 @@ def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0
         resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
         folder = pretrain_dir(resolved, paths.cache_dir)
         cell_options = RunOptions(resume=options.resume, restart=options.restart and folder not in restarted,
-                                  progress=False)
+                                  progress=False, unreadable=options.unreadable)
         restarted.add(folder)
         out.append(run(resolved, paths, cell_options, console))
     return out

@@ -106,12 +106,36 @@ class RunPaths:
     data_root: Path
 
 
+UNREADABLE_POLICIES = ("stop", "skip")
+
+
 @dataclass
 class RunOptions:
     resume: bool = False
     restart: bool = False
     progress: bool = True
+    unreadable: str = "stop"  # evaluation images that cannot be decoded: stop before pretraining, or skip them
     notes: list[str] = field(default_factory=list)
+
+
+def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[str, list[str]]:
+    """Decode every evaluation image once, before any pretraining. ``stop``: raise listing the unreadable
+    files; ``skip``: leave them (and pairs that use them) out, and return them per split for the record."""
+    if policy not in UNREADABLE_POLICIES:
+        raise ConfigError(f"unknown policy for unreadable images {policy!r}; choose {' or '.join(UNREADABLE_POLICIES)}")
+    bad = task.unreadable_images()
+    if not bad:
+        return {}
+    listed = {split: [where for _, where in found] for split, found in bad.items()}
+    lines = [f"{split}: {where}" for split, wheres in listed.items() for where in wheres]
+    shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+    if policy == "stop":
+        raise DatasetLayoutError(f"{len(lines)} image(s) of task {task.name} cannot be decoded:\n  {shown}\n"
+                                 "Replace or delete them, or run with --unreadable skip to leave them out "
+                                 "(they are listed in the record).")
+    task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    return listed
 
 
 def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
@@ -186,6 +210,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     if not available:
         raise DatasetLayoutError(where)
     ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
+    unreadable = apply_unreadable_policy(task, options.unreadable, console)
     method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
     started = time.perf_counter()
     digest = state_digest(method.encoder().state_dict())
@@ -204,7 +229,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
         "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "checkpoint_digest": digest,
-        "reused_checkpoint": reused, "warnings": warnings,
+        "reused_checkpoint": reused, "warnings": warnings, "unreadable_images": unreadable,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir),

@@ -404,3 +404,56 @@ def _alive(pid: int) -> bool:
             return "\nState:\tZ" not in fh.read()
     except FileNotFoundError:
         return False
+
+
+# ---------------------------------------------------------------------------------------- unreadable images
+
+
+def test_data_check_decode_all_finds_what_the_spot_check_misses(tmp_path):
+    root = tmp_path / "data" / "CPLFW"
+    fx.write_cplfw(root)
+    (root / "images" / "Per_3_2.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert check_dataset("cplfw", root, decode_sample=1)["problems"] == []
+    (problem,) = check_dataset("cplfw", root, decode_sample=None)["problems"]
+    assert "Per_3_2.jpg" in problem
+    result = invoke("data", "check", "-t", "cplfw", "--data-root", tmp_path / "data", "--decode", "all")
+    assert result.exit_code == 1 and said(result, "cannot decode image") and said(result, "Per_3_2.jpg")
+    assert invoke("data", "check", "-t", "cplfw", "--decode", "some").exit_code == 2
+
+
+def test_run_stops_before_pretraining_or_skips_and_records_unreadable_images(tmp_path):
+    root = tmp_path / "data" / "CPLFW"
+    fx.write_cplfw(root)
+    (root / "images" / "Per_3_2.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # in pairs 4 (pos) and 13 (neg)
+    args = ["run", "-m", "simclr", "-t", "cplfw", "--preset", "smoke", "--no-progress", "--data-root",
+            tmp_path / "data", "--out", tmp_path / "runs", "--cache-dir", tmp_path / "cache", "--set",
+            "model.backbone=timm:test_resnet", "--set", "data.source=digits", *[x for o in TINY for x in ("--set", o)]]
+    stopped = invoke(*args)
+    assert stopped.exit_code == 2 and said(stopped, "1 image(s) of task cplfw cannot be decoded")
+    assert said(stopped, "Per_3_2.jpg") and said(stopped, "--unreadable skip")
+    assert not (tmp_path / "cache" / "pretrain").exists()
+    skipped = invoke(*args, "--unreadable", "skip")
+    assert skipped.exit_code == 0, skipped.output
+    record = json.loads((tmp_path / "runs" / "cplfw" / "simclr" / "smoke-seed0.json").read_text())
+    assert len(record["unreadable_images"]["test"]) == 1 and "Per_3_2.jpg" in record["unreadable_images"]["test"][0]
+    assert record["counts"]["images"] == 19 and record["counts"]["pairs"] == 18
+
+
+def test_leaving_out_an_image_renumbers_the_pairs():
+    from pcfrl_bench.data.readers import SampleIndex
+    import numpy as np
+    index = SampleIndex(paths=[f"{c}.jpg" for c in "abcd"], pairs=np.array([[0, 1], [1, 2], [2, 3], [3, 0]]),
+                        same=np.array([True, False, True, False]), fold=np.array([0, 1, 2, 3]))
+    out = index.without([1])  # pairs (0,1) and (1,2) go; c -> 1, d -> 2
+    assert out.paths == ["a.jpg", "c.jpg", "d.jpg"]
+    assert out.pairs.tolist() == [[1, 2], [2, 0]] and out.same.tolist() == [True, False]
+    assert out.fold.tolist() == [2, 3]
+
+
+def test_unknown_backbone_suggests_without_listing_every_timm_model():
+    from pcfrl_bench.config import ModelConfig
+    from pcfrl_bench.errors import UnknownNameError
+    from pcfrl_bench.models.backbones import build_backbone
+    with pytest.raises(UnknownNameError, match="Did you mean 'resnet18'") as err:
+        build_backbone(ModelConfig(backbone="timm:resnet1888"))
+    assert len(str(err.value)) < 300 and "timm.list_models()" in str(err.value)
