@@ -74,7 +74,7 @@ def effective_rank(x: Tensor) -> float:
     return float(torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()))
 
 
-def degeneration_warnings(features: dict[str, FeatureSet], min_rank: float = 2.0, max_rows: int = 2048) -> list[str]:
+def degeneration_warnings(features: dict[str, FeatureSet], min_rank: float = 2.0, max_rows: int = 1024) -> list[str]:
     """Signs of a pretraining that ran to the end but blew up or collapsed (e.g. a huge learning rate): frozen
     features that are non-finite, or whose effective rank (on up to ``max_rows`` rows) is below ``min_rank``."""
     out = []
