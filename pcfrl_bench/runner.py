@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import platform
 import shutil
 import time
@@ -22,16 +23,16 @@ from .catalog import Entry
 from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, config_hash, parse_override, resolve_config,
                      to_plain)
 from .data.sources import build_source
-from .errors import ConfigError, DatasetLayoutError, PcfrlError
+from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError
 from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
-from .evaluation.features import FeatureSet, cached_features, extract_features
-from .io import atomic_write_text
+from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
+from .io import atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
 from .tasks.base import Supervision
-from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
+from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,12 +114,36 @@ class RunPaths:
     data_root: Path
 
 
+UNREADABLE_POLICIES = ("stop", "skip")
+
+
 @dataclass
 class RunOptions:
     resume: bool = False
     restart: bool = False
     progress: bool = True
+    unreadable: str = "stop"  # evaluation images that cannot be decoded: stop before pretraining, or skip them
     notes: list[str] = field(default_factory=list)
+
+
+def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[str, list[str]]:
+    """Decode every evaluation image once, before any pretraining. ``stop``: raise listing the unreadable
+    files; ``skip``: leave them (and pairs that use them) out, and return them per split for the record."""
+    if policy not in UNREADABLE_POLICIES:
+        raise ConfigError(f"unknown policy for unreadable images {policy!r}; choose {' or '.join(UNREADABLE_POLICIES)}")
+    bad = task.unreadable_images()
+    if not bad:
+        return {}
+    listed = {split: [where for _, where in found] for split, found in bad.items()}
+    lines = [f"{split}: {where}" for split, wheres in listed.items() for where in wheres]
+    shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+    if policy == "stop":
+        raise DatasetLayoutError(f"{len(lines)} image(s) of task {task.name} cannot be decoded:\n  {shown}\n"
+                                 "Replace or delete them, or run with --unreadable skip to leave them out "
+                                 "(they are listed in the record).")
+    task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    return listed
 
 
 def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
@@ -129,17 +154,24 @@ def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
 def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
                       console: Console, task: Task | None = None) -> tuple[Method, Path, bool, float]:
     """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds).
-    With ``data.source: task`` (the supervised ceiling) the task's labelled training data is the pretraining data."""
-    cfg = resolved.config
+    With ``data.source: task`` (the supervised ceiling) the task's labelled training data is the pretraining data.
+
+    The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
+    with folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False)):
+        return _pretrained_locked(resolved, run_dir, paths, device, options, console, task)
+
+
+def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, device: torch.device, options: RunOptions,
+                       console: Console, task: Task | None) -> tuple[Method, Path, bool, float]:
+    cfg = resolved.config
     supervision = None
     if cfg.data.source == TASK_SOURCE:
         supervision = (task or build_task(resolved, paths.data_root)).supervision(cfg.data)
     method = build_method(resolved, supervision)
-    state = checkpoint_state(run_dir)
-    if state is not None and options.restart:
+    if options.restart and run_dir.exists():  # before reading anything: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
-        state = None
+    state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
@@ -189,10 +221,16 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
+    ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
+    unreadable = apply_unreadable_policy(task, options.unreadable, console)
     method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
     started = time.perf_counter()
-    ckpt_key = run_dir.name
+    digest = state_digest(method.encoder().state_dict())
+    ckpt_key = f"{run_dir.name}-{digest[:16]}"  # any re-pretraining that changes the weights misses the cache
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
+    warnings = degeneration_warnings(features)
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
@@ -203,14 +241,31 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "metrics": result.metrics, "trivial": result.trivial, "best_over_epochs": result.best_over_epochs,
         "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
+        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "checkpoint_digest": digest,
+        "reused_checkpoint": reused, "warnings": warnings, "unreadable_images": unreadable,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
-    record["_path"] = str(write_record(paths.out_dir, record))
+    record["_path"] = str(_store_record(record, paths))
     return record
+
+
+def _store_record(record: dict[str, Any], paths: RunPaths) -> Path:
+    """Write the record under ``paths.out_dir``; if that fails, into the cache and raise, so a finished
+    result is never lost (the error names where it went and repeats the metrics)."""
+    try:
+        return write_record(paths.out_dir, record)
+    except OSError as err:
+        failure = f"the result record could not be written under {paths.out_dir} ({err.strerror or err})"
+    metrics = ", ".join(f"{k} {v}" for k, v in record["metrics"].items())
+    try:
+        kept = write_record(paths.cache_dir / "unsaved-records", record)
+    except OSError:
+        raise ResultNotSavedError(f"{failure}, nor in the cache. Metrics: {metrics}. Record:\n"
+                                  f"{json.dumps(record, sort_keys=True, default=str)}") from None
+    raise ResultNotSavedError(f"{failure}; it was saved as {kept} instead. Metrics: {metrics}")
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",

@@ -32,8 +32,10 @@ def _small_input_stem(model: nn.Module) -> None:
 
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
-    if name not in timm.list_models():
-        raise UnknownNameError("timm model", name, timm.list_models())
+    known = timm.list_models()
+    if name not in known:
+        raise UnknownNameError("timm model", name, known,
+                               f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
     kwargs = {}
     if cfg.width != 1.0:
         if not name.startswith("resnet"):

@@ -71,6 +71,16 @@ class Task:
         """Evaluation datasets by split; items are dicts with an "image" and the targets."""
         raise NotImplementedError
 
+    def unreadable_images(self) -> dict[str, list[tuple[int, str]]]:
+        """Per evaluation split, (position, 'path (error)') of the image files that cannot be decoded; every
+        file is decoded once. Built-in data has none."""
+        return {}
+
+    def drop_samples(self, drop: dict[str, list[int]]) -> None:
+        """Leave the samples at the given positions out of the evaluation splits (and pairs that use them)."""
+        if any(drop.values()):
+            raise NotImplementedError(f"task {self.name} cannot leave samples out")
+
     def evaluate(self, features: dict[str, FeatureSet], cfg: EvalConfig, seed: int, device: torch.device) -> EvalResult:
         raise NotImplementedError
 
