@@ -11,7 +11,7 @@ import dataclasses
 import json
 import platform
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .errors import PcfrlError
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
@@ -45,10 +46,14 @@ class ResultRecord:
     model_selection: str | None = None  # "final_epoch" for evaluation records
     best_over_epochs: dict[str, Any] = field(default_factory=dict)  # the best test value over probe epochs
     best_epoch: int | None = None
+    trivial: dict[str, Any] = field(default_factory=dict)  # the protocol's feature-free baseline
     counts: dict[str, int] = field(default_factory=dict)  # samples per split
     pretrain_hash: str | None = None
     checkpoint: str | None = None
+    checkpoint_digest: str | None = None
     reused_checkpoint: bool | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. collapsed features
+    unreadable_images: dict[str, Any] = field(default_factory=dict)  # split -> images left out
     device: str = ""
     device_name: str | None = None
     torch_threads: int | None = None
@@ -79,8 +84,11 @@ class ResultRecord:
         missing = [f for f in REQUIRED_FIELDS if not isinstance(data, dict) or f not in data]
         if missing:
             raise ValueError(f"not a result record (missing {', '.join(missing)})")
+        if not isinstance(data["metrics"], dict):
+            raise ValueError("'metrics' is not a mapping")
+        defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls) if f.default_factory is not MISSING}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra", "path"}
-        fields = {k: v for k, v in data.items() if k in known}
+        fields = {k: (defaults[k] if v is None and k in defaults else v) for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known and k != "_path"}
         record = cls(**fields, extra=extra, path=path)
         record.seed = int(record.seed)
@@ -121,7 +129,10 @@ def load_records(root: Path) -> tuple[list[ResultRecord], list[str]]:
     """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
 
     Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
+    A missing ``root`` is an error (a typo would otherwise look like an empty store).
     """
+    if not Path(root).is_dir():
+        raise PcfrlError(f"no folder of result records at {root}")
     records, problems = [], []
     for path in sorted(Path(root).rglob("*.json")):
         if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
