@@ -134,9 +134,9 @@ class SyntheticVerificationTask(SyntheticData, VerificationTask):
         return {"test": TensorImageDataset(data["images"], {"index": torch.arange(len(data["images"]))})}
 
     def supervision(self, data: DataConfig) -> Supervision:
-        """Identity classification on the synthetic pretraining clips (``data.synthetic``): the face-recognition
-        ceiling is trained on other people than the verification pairs show, like a real FR model."""
-        clips = synthetic_source(data, self.data_root)
+        """Identity classification on the synthetic pretraining clips (``data.synthetic``), 4 frames of every clip
+        per epoch: the face-recognition ceiling is trained on other people than the verification pairs show."""
+        clips = synthetic_source(data, self.data_root, draws=4)
         return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
 
     def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
