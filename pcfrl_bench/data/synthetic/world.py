@@ -168,7 +168,8 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         intensities are multiplied by `expression_scale` (the FER tasks' expression strength).
     au: images, aus (n,8) integer intensities of AUs 1,2,4,6,9,12,25,26, subjects (12 people), folds (0..2,
         subject-exclusive); use `folds` for the 3-fold protocol. split "supervised" draws 12 other people (the
-        supervised ceiling's training data); any other split only changes the sample draw.
+        supervised ceiling's training data); any other split only changes the sample draw. Faces are rendered
+        with the intensities times `expression_scale`; the labels are the unscaled intensities.
     hpe: images, angles (n,3) yaw/pitch/roll degrees (|yaw|<=75, |pitch|<=40, |roll|<=35), identities.
     posecls: images, labels = 3*yaw_index+pitch_index over POSECLS_YAWS x POSECLS_PITCHES, emotions, identities.
     fr: n pairs (rounded down to a multiple of 20, at least 20): images (2P,3,H,W), pairs (P,2), same (P,),
@@ -187,7 +188,7 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         emotion = torch.where(torch.rand(n, generator=g) < 0.3, NEUTRAL, torch.randint(7, (n,), generator=g))
         aus = emotion_aus(emotion, g, extra=0.8, integer=True)
         pose = _uniform(g, n, (15.0, 12.0, 8.0))
-        images = render_faces(_compose(ident, subj, pose, aus, g), image_size)
+        images = render_faces(_compose(ident, subj, pose, aus * expression_scale, g), image_size)
         return {"images": images, "aus": disfa_aus(aus), "subjects": ids[subj], "folds": subj % 3,
                 "emotions": emotion}
     ident, ids = _eval_identities(seed, 100)
