@@ -212,8 +212,8 @@ def pretrain(
     steps_per_epoch = len(dataset) // batch_size
     method.to(device)
     if cfg.epochs == 0:  # the floors (random-init, raw-pixels): the initial weights are the checkpoint
-        atomic_torch_save({"model": method.state_dict(), "epoch": 0, "complete": True, "metadata": metadata or {}},
-                          run_dir / CHECKPOINT)
+        atomic_torch_save({"model": method.state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 0,
+                           "complete": True, "metadata": metadata or {}}, run_dir / CHECKPOINT)
         return PretrainOutcome(0, None, 0.0)
     optimizer = build_optimizer(method.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
