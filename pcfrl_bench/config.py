@@ -71,6 +71,8 @@ class PretrainConfig:
     batch_size: int = 256
     checkpoint_every: int = 10  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a GradScaler); losses in fp32
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)
 
 
 @dataclass
@@ -112,6 +114,9 @@ class EmptyParams:
     """A method or task without parameters of its own."""
 
 
+HASH_NEUTRAL_DEFAULTS = {("pretrain", "precision"): "fp32", ("pretrain", "sync_bn"): False}
+
+
 @dataclass
 class RunConfig:
     run: RunInfo = field(default_factory=RunInfo)
@@ -125,15 +130,24 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
 
+    def to_hashable(self) -> dict[str, Any]:
+        """``to_dict`` without the keys added after records were stored while they are at their defaults
+        (:data:`HASH_NEUTRAL_DEFAULTS`), so adding such a setting leaves every stored hash valid."""
+        d = self.to_dict()
+        for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
+            if d[section].get(key, default) == default:
+                d[section].pop(key, None)
+        return d
+
     def result_hash(self) -> str:
         """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
-        d = self.to_dict()
+        d = self.to_hashable()
         del d["run"]["device"]
         return config_hash(d)
 
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
-        d = self.to_dict()
+        d = self.to_hashable()
         return {
             "implementation": implementation,
             "seed": self.run.seed,

@@ -20,6 +20,7 @@ from . import catalog
 from .catalog import Entry
 from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
+from .distributed import barrier, is_main, process_group, world_size
 from .errors import ConfigError, DatasetLayoutError, PcfrlError
 from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
 from .evaluation.features import FeatureSet, cached_features, extract_features
@@ -124,10 +125,10 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
     cfg = resolved.config
     run_dir = pretrain_dir(resolved, paths.cache_dir)
     method = build_method(resolved)
-    state = checkpoint_state(run_dir)
-    if state is not None and options.restart:
+    if options.restart and is_main() and checkpoint_state(run_dir) is not None:
         shutil.rmtree(run_dir)
-        state = None
+    barrier()  # under torchrun: every rank sees the folder after rank 0 cleared it
+    state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
@@ -136,7 +137,8 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
         raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"
                          f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
     impl = resolved.method.implementation
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
+    if is_main():
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
     dataset = build_source(cfg.data, paths.data_root)
     if state is not None:
         console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
@@ -167,8 +169,12 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
 
 
 def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
-        console: Console | None = None) -> dict[str, Any]:
-    """Pretrain (or reuse), evaluate, write the result record and return it."""
+        console: Console | None = None) -> dict[str, Any] | None:
+    """Pretrain (or reuse), evaluate, write the result record and return it.
+
+    Under torchrun all ranks pretrain together; evaluation and the record are rank 0's, the other ranks
+    return None.
+    """
     options = options or RunOptions()
     console = console or Console()
     cfg = resolved.config
@@ -177,7 +183,11 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
-    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+    with process_group(device) as device:
+        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+        processes, main = world_size(), is_main()
+    if not main:
+        return None
     started = time.perf_counter()
     ckpt_key = run_dir.name
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
@@ -191,8 +201,8 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
         "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
-        "device": str(device), "torch_threads": torch.get_num_threads(),
-        "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
+        "device": str(device), "torch_threads": torch.get_num_threads(), "processes": processes,
+        "precision": cfg.pretrain.precision, "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..calibration import calibrate, calibration_scores, candidate_mask, cosine_matrix
 from ..losses import calibrated_loss, contrastive_loss
+from ..precision import fp32
 
 FACE_TRUTH_KEYS = ("identity", "emotion")  # a calibrated face pair is right if it shares one of these
 POSE_TRUTH_KEY = "yaw"
@@ -84,6 +85,7 @@ def info_nce_from_cosines(cos: Tensor, groups: Tensor, calibrated: Tensor | None
     return per_pair[positives].mean() if positives.any() else cos.sum() * 0.0
 
 
+@fp32  # scores, NS sums and losses in float32 under mixed precision
 def branch_loss(
     z: Tensor,
     groups: Tensor,

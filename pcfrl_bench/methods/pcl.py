@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
-from ..distributed import gather_no_grad, gather_with_grad
+from ..distributed import gather_no_grad, gather_with_grad, rank_rows
 from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
 from ..models.facecycle import LEAK
 from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
@@ -103,7 +103,8 @@ class PCL(Method):
         n = x.shape[0]
         x_hat = pose_transform(x, p.pose_rotation_deg)  # s^ of Eq. 1
         clean = torch.cat([x, x_hat])
-        noisy = clean + p.noise_sigma * torch.randn_like(clean)  # denoising PDD: targets stay clean
+        noise = rank_rows(lambda m: torch.randn(m, *x.shape[1:], device=x.device, dtype=x.dtype), n, blocks=2)
+        noisy = clean + p.noise_sigma * noise  # denoising PDD: targets stay clean
         fv = torch.cat(face_views(x, p.augment))
         pv = [torch.cat(pose_views(x, p.augment))]
         if p.pose_flip_negatives:
