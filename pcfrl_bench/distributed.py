@@ -82,9 +82,13 @@ def gather_with_grad(x: Tensor) -> Tensor:
     """Concatenate ``x`` (B, ...) from all ranks along dim 0, rank order, keeping the autograd graph."""
     if not is_distributed():
         return x
-    from torch.distributed.nn.functional import all_gather
+    try:  # torch >= 2.14: the functional collective, differentiable (backward: reduce-scatter of the sums)
+        from torch.distributed._functional_collectives import all_gather_single
+    except ImportError:
+        from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+        return torch.cat(all_gather(x.contiguous()), dim=0)
+    return all_gather_single(x.contiguous(), 0, dist.group.WORLD).wait()
 
 
 @torch.no_grad()
