@@ -224,9 +224,11 @@ def pretrain(
                                 generator=generator, num_workers=num_workers, pin_memory=device.type == "cuda")
             model.train()
             sums: dict[str, float] = {}
-            epoch_start = time.perf_counter()
+            epoch_start = waited = time.perf_counter()
+            data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                data_s += time.perf_counter() - waited
                 out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
                 steps.add(epoch + 1, epoch * steps_per_epoch + step + 1, scheduler.get_last_lr()[0], out.logs)
                 scheduler.step()
@@ -240,11 +242,13 @@ def pretrain(
                     rate = (step + 1) * batch_size / max(time.perf_counter() - epoch_start, 1e-9)
                     bar.update(task, loss=f"{rows[-1]['loss']:.4f}", rate=f"{rate:.0f}")
                 bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
+                waited = time.perf_counter()
             means = {k: v / steps_per_epoch for k, v in sums.items()}
             means.update(method.on_epoch_end(epoch, means) or {})  # e.g. calibration precision
             elapsed = time.perf_counter() - epoch_start
             if is_main():
                 append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
+                                             "data_s": data_s, "steps": steps_per_epoch,
                                              "images_per_s": steps_per_epoch * batch_size / max(elapsed, 1e-9),
                                              **means})
             if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
