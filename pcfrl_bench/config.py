@@ -72,7 +72,8 @@ class PretrainConfig:
     checkpoint_every: int = 10  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a GradScaler); losses in fp32
-    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)
+    sync_bn: bool = True  # under torchrun: BatchNorm over the global batch, as one process (false: per process)
+    channels_last: bool = False  # NHWC memory format for convolutions (faster on recent GPUs, esp. with bf16/fp16)
 
 
 @dataclass
@@ -114,7 +115,8 @@ class EmptyParams:
     """A method or task without parameters of its own."""
 
 
-HASH_NEUTRAL_DEFAULTS = {("pretrain", "precision"): "fp32", ("pretrain", "sync_bn"): False}
+HASH_NEUTRAL_DEFAULTS = {("pretrain", "precision"): "fp32", ("pretrain", "sync_bn"): True,
+                         ("pretrain", "channels_last"): False}
 
 
 @dataclass

@@ -26,7 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import OptimConfig, PretrainConfig
-from .distributed import RankBatchSampler, barrier, data_parallel, is_main, sync_batch_norm, world_size
+from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
+                          world_size)
 from .errors import PcfrlError, TrainingDivergedError
 from .io import append_jsonl, atomic_torch_save, atomic_write_text
 from .methods.base import Method, StepOutput
@@ -180,7 +181,9 @@ def pretrain(
                          "set pretrain.batch_size to a multiple of the process count")
     steps_per_epoch = len(dataset) // batch_size
     method.to(device)
-    if cfg.sync_bn:
+    if cfg.channels_last:
+        method.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and initialised():
         sync_batch_norm(method, device)
     model = data_parallel(method, device)
     amp = MixedPrecision(cfg.precision, device)
@@ -228,6 +231,8 @@ def pretrain(
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                if cfg.channels_last:
+                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
                 data_s += time.perf_counter() - waited
                 out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
                 steps.add(epoch + 1, epoch * steps_per_epoch + step + 1, scheduler.get_last_lr()[0], out.logs)

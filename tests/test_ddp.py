@@ -50,10 +50,10 @@ def _join(rank: int, port: int) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
 
 
-def _method(name: str):
+def _method(name: str, sync_bn: bool = True):
     # model.width=1: moco's smoke preset narrows the trunk, which timm:test_resnet (with BatchNorm) refuses
-    method = build_method(resolve(name, TASK[name], "smoke", overrides=["pretrain.sync_bn=true", "model.width=1"]))
-    return sync_batch_norm(method, CPU).double()
+    method = build_method(resolve(name, TASK[name], "smoke", overrides=["model.width=1"] if name == "moco" else []))
+    return (sync_batch_norm(method, CPU) if sync_bn else method).double()  # what pretrain does under torchrun
 
 
 def _batch(name: str) -> dict[str, torch.Tensor]:
@@ -83,6 +83,9 @@ def _step_worker(rank: int, port: int, out: dict) -> None:
         loss, grads = _step(data_parallel(method, CPU), method, local)
         queue = method.queue.clone() if name == "moco" else None
         results[name] = (loss, grads, queue)
+    method = _method("simclr", sync_bn=False)  # pretrain.sync_bn=false: BatchNorm statistics per rank
+    local = {k: v[rank * N // 2:(rank + 1) * N // 2] for k, v in _batch("simclr").items()}
+    results["simclr-local-bn"] = _step(data_parallel(method, CPU), method, local)
     out[rank] = results
     dist.destroy_process_group()
 
@@ -110,6 +113,16 @@ def test_one_ddp_step_has_the_single_process_gradient(ddp_steps, name):
         assert torch.allclose(queue0, single_queue, atol=1e-12) and method.queue_ptr == N
 
 
+def test_batch_norm_per_rank_is_another_method(ddp_steps):
+    """With ``pretrain.sync_bn=false`` (BatchNorm statistics of 4 images per rank) the gradient is not the
+    single-process one: the default global statistics are what makes 2 processes equal 1."""
+    method = _method("simclr")
+    _, grads = _step(method, method, _batch("simclr"))
+    _, local = ddp_steps[0]["simclr-local-bn"]
+    flat, flat_local = torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in local.values()])
+    assert (flat_local - flat).norm() / flat.norm() > 1e-2
+
+
 def test_global_batch_norm_matches_batch_norm_statistics_and_gradient():
     """Single process: GlobalBatchNorm is BatchNorm (the distributed path is covered by the DDP steps)."""
     bn = torch.nn.BatchNorm1d(3).double()
@@ -122,7 +135,7 @@ def test_global_batch_norm_matches_batch_norm_statistics_and_gradient():
 # SGD: Adam's first steps move every weight by +-lr whatever the gradient's size, so weights whose gradient is 0
 # up to float32 rounding (biases before a BatchNorm) would differ by ~lr between any two summation orders.
 # pcl, not pcfrl: Algorithm 1's threshold turns a rounding difference into a flipped pair now and then.
-SMOKE = ["pretrain.sync_bn=true", "data.max_samples=32", "pretrain.batch_size=8", "pretrain.epochs=2",
+SMOKE = ["data.max_samples=32", "pretrain.batch_size=8", "pretrain.epochs=2",
          "pretrain.optim.name=sgd", "pretrain.optim.lr=0.0001"]
 
 

@@ -2,7 +2,7 @@
 
 The queue and its pointer are buffers, so they are in the state_dict and a resumed run is exact. The key
 encoder is updated by EMA in ``on_step_end`` (after the optimiser step). Under torchrun the queue holds
-the keys of the global batch; no shuffle-BN (``pretrain.sync_bn`` gives global-batch statistics instead).
+the keys of the global batch; no shuffle-BN (``pretrain.sync_bn``, on by default, gives global-batch statistics instead).
 """
 
 from __future__ import annotations
