@@ -9,11 +9,12 @@ methods gather the global batch, so N processes train the same model as one; ran
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .config import OptimConfig, PretrainConfig
 from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
                           world_size)
-from .errors import PcfrlError, TrainingDivergedError
-from .io import append_jsonl, atomic_torch_save, atomic_write_text
+from .errors import CheckpointError, PcfrlError, TrainingDivergedError
+from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
 from .steplog import StepLog
@@ -81,18 +82,54 @@ class CheckpointState:
     complete: bool
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "complete")
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents, unpickled with ``weights_only=True``: only tensors, numbers, strings and
+    containers are admitted, so a tampered file cannot run code. Any unreadable file is a CheckpointError."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated, empty, foreign or booby-trapped file
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {reason}). Run again with "
+                              "--restart to discard it and pretrain from scratch.") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is not a pcfrl-bench checkpoint (missing {', '.join(missing)}). "
+                              "Run again with --restart to discard it and pretrain from scratch.")
+    return ckpt
+
+
 def checkpoint_state(run_dir: Path) -> CheckpointState | None:
-    """The state of the checkpoint in ``run_dir``, or None if there is none."""
+    """The state of the checkpoint in ``run_dir``, or None if there is none (CheckpointError if unreadable)."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     return CheckpointState(int(ckpt["epoch"]), bool(ckpt["complete"]))
 
 
 def load_weights(method: Method, run_dir: Path) -> None:
-    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
-    method.load_state_dict(ckpt["model"])
+    method.load_state_dict(load_checkpoint(run_dir / CHECKPOINT)["model"])
+
+
+def nonfinite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the floating tensors in a (nested) state that hold NaN or infinity."""
+    if isinstance(state, torch.Tensor):
+        return [prefix] if state.is_floating_point() and not bool(torch.isfinite(state).all()) else []
+    items = state.items() if isinstance(state, Mapping) else enumerate(state) if isinstance(state, list | tuple) else ()
+    return [name for k, v in items for name in nonfinite_tensors(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a model state dict's names, dtypes, shapes and values (what the weights are, not where)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _set_epoch(dataset: Dataset, epoch: int) -> None:
@@ -124,12 +161,10 @@ def _progress(console: Console | None, enabled: bool) -> Progress:
     )
 
 
-def _diverged(loss_value: float, epoch: int, step: int, run_dir: Path) -> None:
-    """Raise TrainingDivergedError (``step`` counted within the epoch, from 0)."""
+def _diverged(problem: str, run_dir: Path) -> None:
     state = checkpoint_state(run_dir)
     kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
-    raise TrainingDivergedError(f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1}; training stopped and "
-                                f"{kept}. Lower pretrain.optim.lr or check the data.")
+    raise TrainingDivergedError(f"{problem}; training stopped and {kept}. Lower pretrain.optim.lr or check the data.")
 
 
 def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], *,
@@ -181,6 +216,12 @@ def pretrain(
                          "set pretrain.batch_size to a multiple of the process count")
     steps_per_epoch = len(dataset) // batch_size
     method.to(device)
+    if cfg.epochs == 0:  # the floors (random-init, raw-pixels): the initial weights are the checkpoint
+        if is_main():
+            atomic_torch_save({"model": method.state_dict(), "epoch": 0, "complete": True,
+                               "metadata": metadata or {}}, run_dir / CHECKPOINT)
+        barrier()
+        return PretrainOutcome(0, None, 0.0)
     if cfg.channels_last:
         method.to(memory_format=torch.channels_last)
     if cfg.sync_bn and initialised():
@@ -190,8 +231,10 @@ def pretrain(
     optimizer = build_optimizer(method.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
     start_epoch, resumed_from = 0, None
+    if is_main():
+        sweep_temp_files(run_dir)  # left by a kill during a checkpoint write (the caller holds the folder's lock)
     if resume and (run_dir / CHECKPOINT).is_file():
-        ckpt = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, device)
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -205,11 +248,15 @@ def pretrain(
     steps = StepLog(run_dir, start_epoch, start_epoch * steps_per_epoch)
 
     def save(epoch: int) -> None:
+        state = {"model": method.state_dict(), "optimizer": optimizer.state_dict()}
+        bad = nonfinite_tensors(state)  # e.g. an infinite BatchNorm variance under a still finite loss
+        if bad:  # every rank holds the same state, so all ranks stop together
+            more = f" and {len(bad) - 1} more tensors" if len(bad) > 1 else ""
+            _diverged(f"non-finite values in {bad[0]}{more} after epoch {epoch}", run_dir)
         if not is_main():
             return
-        state = {"model": method.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "epoch": epoch,
-                 "complete": epoch >= cfg.epochs, "metadata": metadata or {}}
+        state.update(scheduler=scheduler.state_dict(), epoch=epoch, complete=epoch >= cfg.epochs,
+                     metadata=metadata or {})
         if amp.scaler.is_enabled():
             state["scaler"] = amp.scaler.state_dict()
         atomic_torch_save(state, run_dir / CHECKPOINT)
@@ -241,7 +288,8 @@ def pretrain(
                     rows = steps.flush()  # averaged over the ranks
                     for row in rows:
                         if not math.isfinite(row["loss"]):
-                            _diverged(row["loss"], epoch, int(row["step"]) - epoch * steps_per_epoch - 1, run_dir)
+                            at = int(row["step"]) - epoch * steps_per_epoch
+                            _diverged(f"loss became {row['loss']} at epoch {epoch + 1}, step {at}", run_dir)
                         for k in steps.keys:
                             sums[k] = sums.get(k, 0.0) + row[k]
                     rate = (step + 1) * batch_size / max(time.perf_counter() - epoch_start, 1e-9)
