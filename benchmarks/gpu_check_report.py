@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from pcfrl_bench.errors import PcfrlError
 from pcfrl_bench.results import load_records
 from pcfrl_bench.steplog import read_steps
 from pcfrl_bench.train import read_log
@@ -22,7 +23,10 @@ PAPER_S_PER_STEP = {"pcl": 0.0547, "pcfrl": 0.0562}  # PCFRL paper, Table 10 (se
 
 
 def one_record(folder: Path) -> dict[str, Any]:
-    records, problems = load_records(folder)
+    try:
+        records, problems = load_records(folder)
+    except PcfrlError as err:  # the step that writes this folder failed or was skipped
+        raise SystemExit(f"gpu_check: {err}") from None
     if problems or len(records) != 1:
         raise SystemExit(f"gpu_check: expected one record in {folder}, found {len(records)} ({'; '.join(problems)})")
     return records[0]
@@ -39,8 +43,8 @@ def run_figures(folder: Path) -> dict[str, Any]:
 
 
 def report(work: Path) -> Table:
-    cx = {r["method"]: r["metrics"]["time_s"] for r in load_records(work / "complexity")[0]}
     fp32, bf16, ddp = (run_figures(work / name) for name in ("fp32", "bf16", "ddp1"))
+    cx = {r["method"]: r["metrics"]["time_s"] for r in load_records(work / "complexity")[0]}
     loss_gap = [abs(b - a) / abs(a) for a, b in zip(fp32["losses"], bf16["losses"])]
     table = Table(title=f"GPU check ({fp32['device']}; folder {work})")
     for col in ("check", "measured", "reference"):

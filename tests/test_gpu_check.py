@@ -62,6 +62,8 @@ def test_report_reads_step_times_ratios_losses_and_data_share(tmp_path):
 
 
 def test_report_names_a_folder_without_its_record(tmp_path):
-    (tmp_path / "complexity").mkdir()
+    with pytest.raises(SystemExit, match="gpu_check: no folder of result records at .*fp32"):
+        _load().report(tmp_path)
+    (tmp_path / "fp32").mkdir()
     with pytest.raises(SystemExit, match="expected one record in .*fp32, found 0"):
         _load().report(tmp_path)
