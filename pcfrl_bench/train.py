@@ -282,7 +282,8 @@ def pretrain(
                     batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
                 data_s += time.perf_counter() - waited
                 out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
-                steps.add(epoch + 1, epoch * steps_per_epoch + step + 1, scheduler.get_last_lr()[0], out.logs)
+                logs = {**out.logs, "loss": out.loss.detach()}  # the loss that was back-propagated
+                steps.add(epoch + 1, epoch * steps_per_epoch + step + 1, scheduler.get_last_lr()[0], logs)
                 scheduler.step()
                 if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
                     rows = steps.flush()  # averaged over the ranks
