@@ -161,6 +161,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and is_distributed()):
             return super().forward(x)
+
         def global_sum(t: Tensor) -> Tensor:  # gradient flows back to every rank's share
             return gather_with_grad(t[None]).sum(0)
 
@@ -171,10 +172,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         var = global_sum(((x - mean.view(shape)) ** 2).sum(dims)) / count
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
-                m = self.momentum if self.momentum is not None else 0.1
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * count / max(count - 1, 1), alpha=m)
-                self.num_batches_tracked.add_(1)
         y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
         return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
 
