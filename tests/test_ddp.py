@@ -74,6 +74,10 @@ def _step(model: torch.nn.Module, method, batch: dict[str, torch.Tensor]) -> tup
     return float(out.loss.detach()), grads
 
 
+def _running_stats(method) -> dict[str, torch.Tensor]:
+    return {n: b.clone() for n, b in method.named_buffers() if "running" in n}
+
+
 def _step_worker(rank: int, port: int, out: dict) -> None:
     _join(rank, port)
     results = {}
@@ -82,7 +86,7 @@ def _step_worker(rank: int, port: int, out: dict) -> None:
         local = {k: v[rank * N // 2:(rank + 1) * N // 2] for k, v in _batch(name).items()}
         loss, grads = _step(data_parallel(method, CPU), method, local)
         queue = method.queue.clone() if name == "moco" else None
-        results[name] = (loss, grads, queue)
+        results[name] = (loss, grads, queue, _running_stats(method))
     method = _method("simclr", sync_bn=False)  # pretrain.sync_bn=false: BatchNorm statistics per rank
     local = {k: v[rank * N // 2:(rank + 1) * N // 2] for k, v in _batch("simclr").items()}
     results["simclr-local-bn"] = _step(data_parallel(method, CPU), method, local)
@@ -99,7 +103,7 @@ def ddp_steps() -> dict:
 def test_one_ddp_step_has_the_single_process_gradient(ddp_steps, name):
     method = _method(name)
     loss, grads = _step(method, method, _batch(name))
-    (loss0, grads0, queue0), (loss1, grads1, _) = ddp_steps[0][name], ddp_steps[1][name]
+    (loss0, grads0, queue0, stats0), (loss1, grads1, _, _) = ddp_steps[0][name], ddp_steps[1][name]
     assert (loss0 + loss1) / 2 == pytest.approx(loss, rel=1e-10)  # the mean of the rank losses is the global loss
     assert grads0.keys() == grads1.keys() == grads.keys() and len(grads) > 4
     flat, flat0 = torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in grads0.values()])
@@ -108,6 +112,9 @@ def test_one_ddp_step_has_the_single_process_gradient(ddp_steps, name):
         assert torch.equal(grads0[key], grads1[key]), key  # DDP leaves every rank the same averaged gradient
         # each tensor: relative 1e-6 (atol for entries that are 0 up to rounding, e.g. biases before a BatchNorm)
         assert torch.allclose(grads0[key], g, rtol=1e-6, atol=1e-12), (key, float((grads0[key] - g).abs().max()))
+    stats = _running_stats(method)  # BatchNorm running statistics updated from the global batch
+    assert stats.keys() == stats0.keys() and len(stats) >= 4  # every method has BatchNorm in its heads or trunk
+    assert all(torch.allclose(stats0[k], v, rtol=1e-10, atol=1e-12) for k, v in stats.items())
     if name == "moco":  # the queue holds the keys of all 8 images, in the single-process order
         single_queue = method.queue
         assert torch.allclose(queue0, single_queue, atol=1e-12) and method.queue_ptr == N
