@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from pcfrl_bench.errors import PcfrlError
-from pcfrl_bench.results import load_records
+from pcfrl_bench.results import ResultRecord, load_records
 from pcfrl_bench.steplog import read_steps
 from pcfrl_bench.train import read_log
 
 PAPER_S_PER_STEP = {"pcl": 0.0547, "pcfrl": 0.0562}  # PCFRL paper, Table 10 (seconds per training step)
 
 
-def one_record(folder: Path) -> dict[str, Any]:
+def one_record(folder: Path) -> ResultRecord:
     try:
         records, problems = load_records(folder)
     except PcfrlError as err:  # the step that writes this folder failed or was skipped
@@ -35,16 +35,16 @@ def one_record(folder: Path) -> dict[str, Any]:
 def run_figures(folder: Path) -> dict[str, Any]:
     """s/step and data share of the last epoch (the first one warms up), and the per-step losses of a run."""
     record = one_record(folder)
-    run_dir = Path(record["checkpoint"])
+    run_dir = Path(record.checkpoint)
     last = read_log(run_dir)[-1]
     return {"s_per_step": last["time_s"] / last["steps"], "data_share": last["data_s"] / last["time_s"],
-            "losses": [r["loss"] for r in read_steps(run_dir)], "processes": record["processes"],
-            "precision": record["precision"], "device": record["device"]}
+            "losses": [r["loss"] for r in read_steps(run_dir)], "processes": record.processes,
+            "precision": record.precision, "device": record.device}
 
 
 def report(work: Path) -> Table:
     fp32, bf16, ddp = (run_figures(work / name) for name in ("fp32", "bf16", "ddp1"))
-    cx = {r["method"]: r["metrics"]["time_s"] for r in load_records(work / "complexity")[0]}
+    cx = {r.method: r.metrics["time_s"] for r in load_records(work / "complexity")[0]}
     loss_gap = [abs(b - a) / abs(a) for a, b in zip(fp32["losses"], bf16["losses"])]
     table = Table(title=f"GPU check ({fp32['device']}; folder {work})")
     for col in ("check", "measured", "reference"):

@@ -25,6 +25,12 @@ PRESETS = ("smoke", "quick", "paper")
 TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
 
 
+def hash_neutral(default: Any) -> Any:
+    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
+    at that default it is left out of the config hashes, so those records still match their registry config."""
+    return field(default=default, metadata={"hash_neutral": True})
+
+
 def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
             open_high: bool = False) -> Any:
     """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
@@ -90,7 +96,7 @@ class OptimConfig:
     weight_decay: float = bounded(1e-6, 0.0)
     betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
     momentum: float = bounded(0.9, 0.0, 1.0)
-    scheduler: Literal["cosine", "constant"] = "cosine"
+    scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
     warmup_epochs: int = bounded(0, 0)
     min_lr: float = bounded(0.0, 0.0)
 
@@ -101,14 +107,14 @@ class PretrainConfig:
     batch_size: int = bounded(256, 2)
     checkpoint_every: int = bounded(10, 1)  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a GradScaler); losses in fp32
-    sync_bn: bool = True  # under torchrun: BatchNorm over the global batch, as one process (false: per process)
-    channels_last: bool = False  # NHWC memory format for convolutions (faster on recent GPUs, esp. with bf16/fp16)
+    precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
+    sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
+    channels_last: bool = hash_neutral(False)  # NHWC memory format for convolutions (GPUs, esp. with bf16/fp16)
 
 
 @dataclass
 class ProbeConfig:
-    """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
+    """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"
     epochs: int = bounded(300, 1)
@@ -147,10 +153,6 @@ class EmptyParams:
     """A method or task without parameters of its own."""
 
 
-HASH_NEUTRAL_DEFAULTS = {("pretrain", "precision"): "fp32", ("pretrain", "sync_bn"): True,
-                         ("pretrain", "channels_last"): False}
-
-
 @dataclass
 class RunConfig:
     run: RunInfo = field(default_factory=RunInfo)
@@ -164,24 +166,15 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
 
-    def to_hashable(self) -> dict[str, Any]:
-        """``to_dict`` without the keys added after records were stored while they are at their defaults
-        (:data:`HASH_NEUTRAL_DEFAULTS`), so adding such a setting leaves every stored hash valid."""
-        d = self.to_dict()
-        for (section, key), default in HASH_NEUTRAL_DEFAULTS.items():
-            if d[section].get(key, default) == default:
-                d[section].pop(key, None)
-        return d
-
     def result_hash(self) -> str:
         """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
-        d = self.to_hashable()
+        d = to_plain(self, hashing=True)
         del d["run"]["device"]
         return config_hash(d)
 
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
-        d = self.to_hashable()
+        d = to_plain(self, hashing=True)
         identity = {
             "implementation": implementation,
             "seed": self.run.seed,
@@ -198,14 +191,18 @@ class RunConfig:
         return config_hash(self.pretrain_identity(implementation))
 
 
-def to_plain(obj: Any) -> Any:
-    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe)."""
+def to_plain(obj: Any, hashing: bool = False) -> Any:
+    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe).
+
+    ``hashing``: leave out :func:`hash_neutral` fields that are at their default.
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
+                if not (hashing and f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, hashing) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, hashing) for k, v in obj.items()}
     return obj
 
 

@@ -24,13 +24,16 @@ def _to_fp32(value: Any) -> Any:
     return value
 
 
+def autocast_off(like: Tensor | None) -> AbstractContextManager:
+    """Autocast disabled on the device type of ``like`` (CPU when None)."""
+    return torch.autocast(like.device.type if like is not None else "cpu", enabled=False)
+
+
 def fp32(fn: F) -> F:
     """Run ``fn`` with autocast off and its half-precision tensor arguments cast to float32."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)
-        device_type = first.device.type if first is not None else "cpu"
-        with torch.autocast(device_type, enabled=False):
+        with autocast_off(next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)):
             return fn(*map(_to_fp32, args), **{k: _to_fp32(v) for k, v in kwargs.items()})
     return wrapper  # type: ignore[return-value]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pcfrl_bench.results import write_record
+from pcfrl_bench.results import ResultRecord, write_record
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check_report.py"
 
@@ -33,16 +33,17 @@ def _run(work: Path, name: str, time_s: float, data_s: float, losses: list[float
     (ckpt / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (ckpt / "steps.csv").write_text("epoch,step,lr,loss\n" + "".join(
         f"{1 + i // 2},{i + 1},0.1,{v}\n" for i, v in enumerate(losses)))
-    write_record(work / name, {"method": "pcfrl", "task": "synth-fer", "preset": "quick", "seed": 0, "metric": "a",
-                               "metrics": {}, "config": {}, "config_hash": "x", "checkpoint": str(ckpt),
-                               "processes": processes, "precision": name, "device": "cuda:0"})
+    write_record(work / name, ResultRecord.from_json({
+        "method": "pcfrl", "task": "synth-fer", "preset": "quick", "seed": 0, "metric": "a", "metrics": {},
+        "config": {}, "config_hash": "x", "checkpoint": str(ckpt), "processes": processes, "precision": name,
+        "device": "cuda:0"}))
 
 
 def test_report_reads_step_times_ratios_losses_and_data_share(tmp_path):
     for method, t in (("pcl", 0.05), ("pcfrl", 0.0515)):
-        write_record(tmp_path / "complexity", {"method": method, "task": "complexity", "preset": "paper", "seed": 0,
-                                               "metric": "time_s", "metrics": {"time_s": t}, "config": {},
-                                               "config_hash": "x"})
+        write_record(tmp_path / "complexity", ResultRecord.from_json({
+            "method": method, "task": "complexity", "preset": "paper", "seed": 0, "metric": "time_s",
+            "metrics": {"time_s": t}, "config": {}, "config_hash": "x"}))
     _run(tmp_path, "fp32", 2.0, 0.5, [10.0, 8.0, 6.0, 4.0])
     _run(tmp_path, "bf16", 1.0, 0.5, [10.1, 8.0, 6.0, 4.4])
     _run(tmp_path, "ddp1", 2.2, 0.5, [10.0, 8.0, 6.0, 4.0])
