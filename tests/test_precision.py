@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pcfrl_bench.errors import ConfigError
-from pcfrl_bench.methods.calibrated import CalibrationParams, branch_loss
+from pcfrl_bench.methods.calibrated import Branch, CalibrationParams, branch_loss
 from pcfrl_bench.precision import MixedPrecision, fp32
 from pcfrl_bench.runner import build_method, resolve
 from pcfrl_bench.train import build_optimizer, optimisation_step, seed_everything
@@ -40,11 +40,11 @@ def test_losses_are_float32_under_autocast():
     z = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
     groups = torch.arange(4).repeat(2)
     cp = CalibrationParams(enabled=True, threshold=0.0)
-    ref = branch_loss(z, groups, cp, 0.1)
+    ref = branch_loss(Branch("face", z, groups, cp), 0.1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        low = branch_loss(z.bfloat16(), groups, cp, 0.1)  # features rounded to bf16, the loss in fp32
+        low = branch_loss(Branch("face", z.bfloat16(), groups, cp), 0.1)  # features rounded to bf16, loss in fp32
     assert low.contrastive.dtype == low.calibrated.dtype == torch.float32
-    exact = branch_loss(z.bfloat16().float(), groups, cp, 0.1)
+    exact = branch_loss(Branch("face", z.bfloat16().float(), groups, cp), 0.1)
     assert torch.equal(low.contrastive, exact.contrastive) and torch.equal(low.mask, exact.mask)
     assert float(low.contrastive) == pytest.approx(float(ref.contrastive), rel=1e-2)
 
