@@ -18,7 +18,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _to_fp32(value: Any) -> Any:
+def to_fp32(value: Any) -> Any:
+    """``value`` as float32 when it is a half-precision (fp16, bf16) tensor, else unchanged."""
     if isinstance(value, Tensor) and value.is_floating_point() and value.dtype in (torch.float16, torch.bfloat16):
         return value.float()
     return value
@@ -34,7 +35,7 @@ def fp32(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with autocast_off(next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)):
-            return fn(*map(_to_fp32, args), **{k: _to_fp32(v) for k, v in kwargs.items()})
+            return fn(*map(to_fp32, args), **{k: to_fp32(v) for k, v in kwargs.items()})
     return wrapper  # type: ignore[return-value]
 
 

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..calibration import calibrate, calibration_scores, candidate_mask
 from ..losses import calibrated_loss, contrastive_loss, draw_negative_mix, mixed_negative_cosines
-from ..precision import autocast_off
+from ..precision import autocast_off, to_fp32
 
 FACE_TRUTH_KEYS = ("identity", "emotion", "label")  # a face (or view) pair is right if it shares any of these
 POSE_TRUTH_KEYS = ("yaw", "pitch")  # a pose pair is right if every one of these is within the tolerance
@@ -71,7 +71,7 @@ def branch_loss(b: Branch, tau: float, denominator: str = "all", neg_mixing_alph
 
     ``neg_mixing_alpha > 0``: the official code's Beta(a, a) negative mixing (one fresh draw per call).
     """
-    b = replace(b, z=b.z.float())  # scores, NS sums and losses in float32 under mixed precision
+    b = replace(b, z=to_fp32(b.z))  # scores, NS sums and losses in float32 under mixed precision
     with autocast_off(b.z):
         cp = b.params
         mask = scores = None
