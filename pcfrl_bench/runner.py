@@ -25,7 +25,7 @@ from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTO
 from .evaluation.features import FeatureSet, cached_features, extract_features
 from .io import atomic_write_text
 from .methods import METHODS, Method
-from .models.backbones import build_backbone, feature_dim
+from .models.backbones import build_backbone, check_model, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
 from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
@@ -52,7 +52,10 @@ class Resolved:
 
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
             overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides."""
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides.
+
+    The result is checked against what its backbone and method accept (``check_model``,
+    ``Method.check_config``), so a config that resolves is one that builds."""
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
@@ -64,6 +67,8 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:
         raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
+    check_model(cfg.model)
+    method_cls.check_config(cfg)
     return Resolved(cfg, m, t)
 
 

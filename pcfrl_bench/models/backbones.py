@@ -30,14 +30,30 @@ def _small_input_stem(model: nn.Module) -> None:
     model.maxpool = nn.Identity()
 
 
+def accepts_width(backbone: str) -> bool:
+    """Whether ``model.width`` scales ``backbone``: the facecycle trunk and timm ResNets only."""
+    return backbone == "facecycle" or backbone.startswith("timm:resnet")
+
+
+def check_model(cfg: ModelConfig) -> None:
+    """Raise a ConfigError for a model section that ``build_backbone`` would reject (checked when a run's
+    config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a ``width`` the
+    backbone does not take."""
+    if cfg.backbone.startswith("timm:"):
+        name = cfg.backbone.removeprefix("timm:")
+        if not timm.is_model(name):
+            raise UnknownNameError("timm model", name, timm.list_models())
+    elif cfg.backbone not in BACKBONES:
+        raise UnknownNameError("backbone", cfg.backbone, [*BACKBONES.names(), "timm:<model>"])
+    if cfg.width != 1.0 and not accepts_width(cfg.backbone):
+        raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not {cfg.backbone} "
+                          "(the task chooses the backbone; set model.width only with a backbone that takes it)")
+
+
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
-    if name not in timm.list_models():
-        raise UnknownNameError("timm model", name, timm.list_models())
     kwargs = {}
     if cfg.width != 1.0:
-        if not name.startswith("resnet"):
-            raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not timm:{name}")
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
     model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
@@ -47,6 +63,7 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
     """``timm:<name>`` or a name registered in BACKBONES."""
+    check_model(cfg)
     if cfg.backbone.startswith("timm:"):
         return timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
     return BACKBONES.get(cfg.backbone)(cfg)
