@@ -21,6 +21,7 @@ import yaml
 from .errors import ConfigError, UnknownNameError
 
 PRESETS = ("smoke", "quick", "paper")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when built in: ~10x faster
 
 
 @dataclass
@@ -266,7 +267,7 @@ def load_yaml(path: Any) -> dict[str, Any]:
     """Read a YAML mapping, with the file named in any error."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml.load(fh, Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
