@@ -26,7 +26,8 @@ from .reporting.tables import render_all_tables
 from .results import load_records
 from .pairs import PairStatus, pair_statuses
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import RunOptions, RunPaths, default_task, registry_result_hash, resolve, run, run_complexity
+from .runner import (UNREADABLE_POLICIES, RunOptions, RunPaths, default_task, registry_result_hash, resolve, run,
+                     run_complexity)
 
 console = Console(stderr=True)
 stdout = Console()
@@ -111,13 +112,16 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
       pcfrl-bench list --pairs -m pcfrl -t cplfw -t rafdb --json
     """
     root = data_root or default_data_root()
+    problems: list[str] = []
     methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method")]
+               for e in catalog.all_entries("method", problems)]
     tasks = []
-    for e in catalog.all_entries("task"):
+    for e in catalog.all_entries("task", problems):
         available, where = default_task(e.name, root).availability()
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
+    for problem in problems:
+        console.print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
@@ -154,7 +158,7 @@ def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) 
 
 
 def print_pairs(statuses: list[PairStatus]) -> None:
-    """One row per method, one column per preset: how many tasks build; then every failing pair and why."""
+    """One row per method, one column per preset: how many tasks build; then every pair that does not, and why."""
     presets = list(dict.fromkeys(s.preset for s in statuses))
     by_method: dict[str, dict[str, list[PairStatus]]] = {}
     for s in statuses:
@@ -166,16 +170,21 @@ def print_pairs(statuses: list[PairStatus]) -> None:
         row = []
         for preset in presets:
             ok = sum(s.ok for s in cells[preset])
-            colour = "green" if ok == len(cells[preset]) else "red"
-            row.append(f"[{colour}]{ok}/{len(cells[preset])}[/]")
+            unsupported = sum(not s.supported for s in cells[preset])
+            colour = "green" if ok + unsupported == len(cells[preset]) else "red"
+            note = f" ({unsupported} not supported)" if unsupported else ""
+            row.append(f"[{colour}]{ok}/{len(cells[preset])}[/]{note}")
         table.add_row(method, *row)
     stdout.print(table)
-    failing = [s for s in statuses if not s.ok]
-    for s in failing:
-        step = "does not resolve" if not s.resolves else "does not build"
-        stdout.print(f"{s.method} x {s.task} ({s.preset}) {step}: {s.error}", highlight=False, markup=False,
-                     soft_wrap=True)
-    stdout.print(f"{len(statuses) - len(failing)} of {len(statuses)} pairs build.")
+    for s in statuses:
+        if not s.ok:
+            step = "not supported" if not s.supported else "does not resolve" if not s.resolves else "does not build"
+            stdout.print(f"{s.method} x {s.task} ({s.preset}) {step}: {s.error}", highlight=False, markup=False,
+                         soft_wrap=True)
+    unsupported = sum(not s.supported for s in statuses)
+    failing = sum(not s.ok for s in statuses) - unsupported
+    stdout.print(f"{sum(s.ok for s in statuses)} of {len(statuses)} pairs build, {unsupported} not supported, "
+                 f"{failing} failing.")
 
 
 @main.command("run")
@@ -189,8 +198,12 @@ def print_pairs(statuses: list[PairStatus]) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint.")
 @click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--unreadable", type=click.Choice(UNREADABLE_POLICIES), default="stop", show_default=True,
+              help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop with "
+                   "their list, or skip them (and pairs that use them) and list them in the record.")
 @friendly_errors
-def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress):
+def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress,
+            unreadable):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
@@ -208,7 +221,8 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
         raise click.UsageError("--resume and --restart exclude each other")
     resolved = resolve(method, task, preset, seed, device, overrides)
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress), console)
+    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress,
+                                             unreadable=unreadable), console)
     metric = record["metric"]
     final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
     table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
@@ -238,6 +252,13 @@ def config_cmd(method, task, preset, seed, device, overrides):
     click.echo(yaml.safe_dump(resolved.config.to_dict(), sort_keys=False), nl=False)
 
 
+def _number(value: object) -> str:
+    """A metric for a table cell: two decimals, '-' when missing (null), as stored when not a number."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
 @main.command("results")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
               help="Folder of result records.")
@@ -256,7 +277,7 @@ def results_cmd(out: Path, as_json: bool) -> None:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     rows = [{"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
              "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
-             "best_over_epochs": r.get("best_over_epochs", {}).get(r["metric"]), "path": r["_path"]}
+             "best_over_epochs": (r.get("best_over_epochs") or {}).get(r["metric"]), "path": r["_path"]}
             for r in records]
     if as_json:
         for row in rows:
@@ -266,9 +287,8 @@ def results_cmd(out: Path, as_json: bool) -> None:
     for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs"):
         table.add_column(col)
     for row in rows:
-        best = row["best_over_epochs"]
-        table.add_row(row["task"], row["method"], row["preset"], str(row["seed"]), row["metric"],
-                      f"{row['final']:.2f}", "" if best is None else f"{best:.2f}")
+        table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
+                      _number(row["final"]), _number(row["best_over_epochs"]))
     stdout.print(table)
 
 
@@ -282,10 +302,10 @@ def data_group() -> None:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", type=int, default=16, show_default=True,
-              help="Images per split decoded as a spot check (0 = none).")
+@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
+              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
 @friendly_errors
-def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: int) -> None:
+def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: str) -> None:
     """Count a task's samples per split (pairs for verification, classes, subjects) and list every problem.
 
     Exits with status 1 when a problem is found.
@@ -294,10 +314,14 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
     Examples:
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
+      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
     """
     from .tasks.check import check_task_by_name, format_check_report
 
-    report = check_task_by_name(task_name, data_root or default_data_root(), decode_sample)
+    if decode_sample != "all" and not (decode_sample.isdigit()):
+        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
+    count = None if decode_sample == "all" else int(decode_sample)
+    report = check_task_by_name(task_name, data_root or default_data_root(), count)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -337,6 +361,69 @@ def tables_cmd(records, out, preset, selection, variant, paper_dir, any_config):
     stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
 
 
+@main.command("claims")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Which preset's records to compare.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/CLAIMS.md"), show_default=True,
+              help="The Markdown report to write.")
+@click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@friendly_errors
+def claims_cmd(records, preset, out, readme, any_config):
+    """Test the paper's claims C1-C6 on stored records: effect, 95 % CI over seeds, verdict.
+
+    Each comparison is paired by seed; a task whose supervised ceiling misses its learnability requirement
+    makes its comparisons inconclusive. The rule is in docs/claims.md.
+
+    \b
+    Examples:
+      pcfrl-bench claims
+      pcfrl-bench claims --records results/reference --readme README.md
+    """
+    from .reporting.claims import render_claims
+
+    outcomes, bounds_md, written = render_claims(records, out, preset, None if any_config else registry_result_hash,
+                                                 readme)
+    table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
+    for o in outcomes:
+        c = o.comparison
+        ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
+        table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    stdout.print(table)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+
+
+@main.command("instrument")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True)
+@click.option("--methods", default="simclr,moco,pcl,pcfrl", show_default=True,
+              help="Methods to place between floor (0) and ceiling (1).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@friendly_errors
+def instrument_cmd(records, preset, methods, any_config):
+    """Print each task's floors (trivial, raw pixels, random init), ceiling (supervised) and learnability.
+
+    \b
+    Example:
+      pcfrl-bench instrument --records results/reference --preset quick
+    """
+    from .reporting.claims import record_tasks
+    from .reporting.instrument import bounds_frame, bounds_markdown
+    from .reporting.tables import aggregate_records, load_record_folders, records_frame
+
+    found, problems = load_record_folders(records, None if any_config else registry_result_hash)
+    names = tuple(_csv(methods))
+    frame = bounds_frame(aggregate_records(records_frame(found), preset),
+                         record_tasks([r for r in found if r["preset"] == preset]), names)
+    stdout.print(bounds_markdown(frame, names), soft_wrap=True)
+    for p in problems:
+        console.print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -353,8 +440,10 @@ def _csv(value: str) -> list[str]:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
+@click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
+@click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
     Cells whose record is already stored with the same resolved config are skipped.
@@ -364,11 +453,14 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
     """
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
     for cell in cells:  # fail fast on a typo before any training
         resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console)
+    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console,
+                                options=RunOptions(resume=resume, restart=restart))
     stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
 
 

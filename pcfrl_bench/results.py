@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import project_root
+from .errors import PcfrlError
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
@@ -30,7 +31,10 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
 
     Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
+    A missing ``root`` is an error (a typo would otherwise look like an empty store).
     """
+    if not Path(root).is_dir():
+        raise PcfrlError(f"no folder of result records at {root}")
     records, problems = [], []
     for path in sorted(Path(root).rglob("*.json")):
         if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
@@ -43,6 +47,9 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
         missing = [f for f in REQUIRED_FIELDS if not isinstance(record, dict) or f not in record]
         if missing:
             problems.append(f"{path}: not a result record (missing {', '.join(missing)})")
+            continue
+        if not isinstance(record["metrics"], dict):
+            problems.append(f"{path}: 'metrics' is not a mapping")
             continue
         record["_path"] = str(path)
         records.append(record)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import platform
 import shutil
 import time
@@ -18,17 +20,19 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, config_hash, parse_override, resolve_config,
+                     to_plain)
 from .data.sources import build_source
-from .errors import ConfigError, DatasetLayoutError, PcfrlError
+from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError, UnsupportedPairError
 from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
-from .evaluation.features import FeatureSet, cached_features, extract_features
-from .io import atomic_write_text
+from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
+from .io import atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, check_model, feature_dim
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
+from .tasks.base import Supervision
+from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,21 +58,32 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
             overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
     """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides.
 
+    The task owns ``model`` (method files may not set it, see ``catalog``), except for a method that pins its
+    own ``model.backbone``: then the task's model keys are left out and the method's pinned model applies.
+
     The result is checked against what its backbone and method accept (``check_model``,
-    ``Method.check_config``), so a config that resolves is one that builds."""
+    ``Method.check_config``) and whether the task has the labelled data ``data.source: task`` trains on, so a
+    config that resolves is one that builds; a pair that cannot go together raises ``UnsupportedPairError``."""
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
-    layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), m.pinned, t.pinned,
-              run_layer]
+    task_layers = [t.defaults, t.presets.get(preset, {})]
+    if "backbone" in (m.pinned.get("model") or {}):  # a method that pins its own backbone owns the whole model
+        task_layers = [{k: v for k, v in layer.items() if k != "model"} for layer in task_layers]
+    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:
         raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
     check_model(cfg.model)
     method_cls.check_config(cfg)
+    if cfg.data.source == TASK_SOURCE and not task_cls.has_supervision():
+        labelled = [e.name for e in catalog.all_entries("task", []) if TASKS.get(e.implementation).has_supervision()]
+        raise UnsupportedPairError(f"{method} pretrains on the task's labelled training data (data.source: "
+                                   f"{TASK_SOURCE}), and task {task!r} has none; tasks with labelled training data: "
+                                   f"{', '.join(labelled)}")
     return Resolved(cfg, m, t)
 
 
@@ -94,13 +109,18 @@ def build_task(resolved: Resolved, data_root: Path) -> Task:
     return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
 
 
-def build_method(resolved: Resolved) -> Method:
-    """The method with its backbone, initialised from the run seed (same seed -> same initial weights)."""
+def build_method(resolved: Resolved, supervision: Supervision | None = None) -> Method:
+    """The method with its backbone, initialised from the run seed (same seed -> same initial weights).
+    ``supervision`` (the supervised ceiling) sets the method's target key, outputs and loss from the task."""
     cfg = resolved.config
+    params = cfg.method
+    if supervision is not None:
+        params = dataclasses.replace(params, target=supervision.target, outputs=supervision.outputs,
+                                     loss=supervision.loss)
     seed_everything(cfg.run.seed)
     backbone = build_backbone(cfg.model)
     dim = feature_dim(backbone, cfg.data.image_size)
-    return METHODS.get(resolved.method.implementation)(cfg.method, backbone, dim, cfg.data.image_size)
+    return METHODS.get(resolved.method.implementation)(params, backbone, dim, cfg.data.image_size)
 
 
 @dataclass
@@ -110,12 +130,36 @@ class RunPaths:
     data_root: Path
 
 
+UNREADABLE_POLICIES = ("stop", "skip")
+
+
 @dataclass
 class RunOptions:
     resume: bool = False
     restart: bool = False
     progress: bool = True
+    unreadable: str = "stop"  # evaluation images that cannot be decoded: stop before pretraining, or skip them
     notes: list[str] = field(default_factory=list)
+
+
+def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[str, list[str]]:
+    """Decode every evaluation image once, before any pretraining. ``stop``: raise listing the unreadable
+    files; ``skip``: leave them (and pairs that use them) out, and return them per split for the record."""
+    if policy not in UNREADABLE_POLICIES:
+        raise ConfigError(f"unknown policy for unreadable images {policy!r}; choose {' or '.join(UNREADABLE_POLICIES)}")
+    bad = task.unreadable_images()
+    if not bad:
+        return {}
+    listed = {split: [where for _, where in found] for split, found in bad.items()}
+    lines = [f"{split}: {where}" for split, wheres in listed.items() for where in wheres]
+    shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+    if policy == "stop":
+        raise DatasetLayoutError(f"{len(lines)} image(s) of task {task.name} cannot be decoded:\n  {shown}\n"
+                                 "Replace or delete them, or run with --unreadable skip to leave them out "
+                                 "(they are listed in the record).")
+    task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    return listed
 
 
 def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
@@ -124,15 +168,26 @@ def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
 
 
 def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
-                      console: Console) -> tuple[Method, Path, bool, float]:
-    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds)."""
-    cfg = resolved.config
+                      console: Console, task: Task | None = None) -> tuple[Method, Path, bool, float]:
+    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds).
+    With ``data.source: task`` (the supervised ceiling) the task's labelled training data is the pretraining data.
+
+    The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
-    method = build_method(resolved)
-    state = checkpoint_state(run_dir)
-    if state is not None and options.restart:
+    with folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False)):
+        return _pretrained_locked(resolved, run_dir, paths, device, options, console, task)
+
+
+def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, device: torch.device, options: RunOptions,
+                       console: Console, task: Task | None) -> tuple[Method, Path, bool, float]:
+    cfg = resolved.config
+    supervision = None
+    if cfg.data.source == TASK_SOURCE:
+        supervision = (task or build_task(resolved, paths.data_root)).supervision(cfg.data)
+    method = build_method(resolved, supervision)
+    if options.restart and run_dir.exists():  # before reading anything: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
-        state = None
+    state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
@@ -142,7 +197,7 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
                          f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
     impl = resolved.method.implementation
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
-    dataset = build_source(cfg.data, paths.data_root)
+    dataset = supervision.dataset if supervision is not None else build_source(cfg.data, paths.data_root)
     if state is not None:
         console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
     outcome = pretrain(method, dataset, cfg.pretrain, run_dir, seed=cfg.run.seed, device=device,
@@ -182,10 +237,16 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
-    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+    ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
+    unreadable = apply_unreadable_policy(task, options.unreadable, console)
+    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
     started = time.perf_counter()
-    ckpt_key = run_dir.name
+    digest = state_digest(method.encoder().state_dict())
+    ckpt_key = f"{run_dir.name}-{digest[:16]}"  # any re-pretraining that changes the weights misses the cache
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
+    warnings = degeneration_warnings(features)
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
@@ -193,16 +254,34 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
         "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
         "protocol": task.protocol, "model_selection": "final_epoch",
-        "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
+        "metrics": result.metrics, "trivial": result.trivial, "best_over_epochs": result.best_over_epochs,
+        "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
+        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "checkpoint_digest": digest,
+        "reused_checkpoint": reused, "warnings": warnings, "unreadable_images": unreadable,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
-    record["_path"] = str(write_record(paths.out_dir, record))
+    record["_path"] = str(_store_record(record, paths))
     return record
+
+
+def _store_record(record: dict[str, Any], paths: RunPaths) -> Path:
+    """Write the record under ``paths.out_dir``; if that fails, into the cache and raise, so a finished
+    result is never lost (the error names where it went and repeats the metrics)."""
+    try:
+        return write_record(paths.out_dir, record)
+    except OSError as err:
+        failure = f"the result record could not be written under {paths.out_dir} ({err.strerror or err})"
+    metrics = ", ".join(f"{k} {v}" for k, v in record["metrics"].items())
+    try:
+        kept = write_record(paths.cache_dir / "unsaved-records", record)
+    except OSError:
+        raise ResultNotSavedError(f"{failure}, nor in the cache. Metrics: {metrics}. Record:\n"
+                                  f"{json.dumps(record, sort_keys=True, default=str)}") from None
+    raise ResultNotSavedError(f"{failure}; it was saved as {kept} instead. Metrics: {metrics}")
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",

@@ -30,24 +30,34 @@ def _small_input_stem(model: nn.Module) -> None:
     model.maxpool = nn.Identity()
 
 
-def accepts_width(backbone: str) -> bool:
-    """Whether ``model.width`` scales ``backbone``: the facecycle trunk and timm ResNets only."""
-    return backbone == "facecycle" or backbone.startswith("timm:resnet")
+TIMM_RESNETS = ("resnet", "test_resnet")  # timm names whose residual branches end in a zero-initialisable BN
+
+# Model keys that only some backbones take: key -> (the value that means "not used", whether a backbone takes
+# it, those backbones in words). Any other value with another backbone is an error when the config resolves.
+BACKBONE_SPECIFIC: dict[str, tuple[object, Callable[[str], bool], str]] = {
+    "width": (1.0, lambda b: b == "facecycle" or b.startswith("timm:resnet"), "facecycle and timm ResNets"),
+    "batchnorm": (False, lambda b: b == "facecycle", "facecycle"),
+    "zero_init_residual": (False, lambda b: b.startswith(tuple(f"timm:{n}" for n in TIMM_RESNETS)), "timm ResNets"),
+}
 
 
 def check_model(cfg: ModelConfig) -> None:
-    """Raise a ConfigError for a model section that ``build_backbone`` would reject (checked when a run's
-    config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a ``width`` the
-    backbone does not take."""
+    """Raise a ConfigError for a model section that ``build_backbone`` would reject or ignore (checked when a
+    run's config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a
+    backbone-specific key (``BACKBONE_SPECIFIC``) set for a backbone that does not take it."""
     if cfg.backbone.startswith("timm:"):
         name = cfg.backbone.removeprefix("timm:")
         if not timm.is_model(name):
-            raise UnknownNameError("timm model", name, timm.list_models())
+            known = timm.list_models()
+            raise UnknownNameError("timm model", name, known,
+                                   f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
     elif cfg.backbone not in BACKBONES:
         raise UnknownNameError("backbone", cfg.backbone, [*BACKBONES.names(), "timm:<model>"])
-    if cfg.width != 1.0 and not accepts_width(cfg.backbone):
-        raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not {cfg.backbone} "
-                          "(the task chooses the backbone; set model.width only with a backbone that takes it)")
+    for key, (unused, takes, which) in BACKBONE_SPECIFIC.items():
+        value = getattr(cfg, key)
+        if value != unused and not takes(cfg.backbone):
+            raise ConfigError(f"model.{key}={value} applies to {which}, not {cfg.backbone} (the task chooses "
+                              f"the backbone; set model.{key} only with a backbone that takes it)")
 
 
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
@@ -55,18 +65,35 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     kwargs = {}
     if cfg.width != 1.0:
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
+    if name.startswith(TIMM_RESNETS):
+        kwargs["zero_init_last"] = cfg.zero_init_residual
     model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
         _small_input_stem(model)
     return model
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _imagenet_normalization(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Forward pre-hook: ([0, 1] images) -> ImageNet-standardised images (no parameters, no state-dict keys)."""
+    x = args[0]
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x - mean) / std, *args[1:])
+
+
 def build_backbone(cfg: ModelConfig) -> nn.Module:
-    """``timm:<name>`` or a name registered in BACKBONES."""
+    """``timm:<name>`` or a name registered in BACKBONES, with ``model.input_norm`` applied to its inputs."""
     check_model(cfg)
     if cfg.backbone.startswith("timm:"):
-        return timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
-    return BACKBONES.get(cfg.backbone)(cfg)
+        model = timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
+    else:
+        model = BACKBONES.get(cfg.backbone)(cfg)
+    if cfg.input_norm == "imagenet":
+        model.register_forward_pre_hook(_imagenet_normalization)
+    return model
 
 
 @torch.no_grad()
@@ -74,15 +101,29 @@ def feature_dim(backbone: nn.Module, image_size: int) -> int:
     """The flat feature size for square inputs of ``image_size`` (read from a dummy forward, in eval mode)."""
     was_training = backbone.training
     backbone.eval()
-    device = next(backbone.parameters()).device
+    device = next(backbone.parameters(), torch.empty(0)).device  # the pixel floor has no parameters
     dim = backbone(torch.zeros(1, 3, image_size, image_size, device=device)).flatten(1).shape[1]
     backbone.train(was_training)
     return int(dim)
 
 
+class FlatPixels(nn.Module):
+    """The raw-pixel floor: an image is its own feature vector (B, 3*H*W); the probes standardise it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+@BACKBONES.register("pixels")
+def pixels_backbone(cfg: ModelConfig) -> nn.Module:
+    """No trunk: flattened pixels at the evaluation size (``raw-pixels`` method)."""
+    return FlatPixels()
+
+
 @BACKBONES.register("facecycle")
 def facecycle_backbone(cfg: ModelConfig) -> nn.Module:
-    """The PCL/PCFRL trunk (``models/facecycle.py``); ``model.width`` scales its channels."""
+    """The PCL/PCFRL trunk (``models/facecycle.py``); ``model.width`` scales its channels, ``model.batchnorm`` adds
+    BatchNorm after its convolutions (not in the official trunk)."""
     from .facecycle import FaceCycleBackbone
 
-    return FaceCycleBackbone(width=cfg.width)
+    return FaceCycleBackbone(width=cfg.width, batchnorm=cfg.batchnorm)
