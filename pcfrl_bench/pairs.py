@@ -11,7 +11,7 @@ supervised ceiling on a task without labelled training data).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ class PairStatus:
     builds: bool
     error: str = ""
     supported: bool = True  # False: the pair is excluded by a stated rule (UnsupportedPairError), not broken
+    model: dict[str, Any] = field(default_factory=dict)  # the resolved ``model`` section ({} when unresolved)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +83,8 @@ def pair_statuses(methods: Iterable[str], tasks: Iterable[str], presets: Iterabl
                     key = build_key(resolved)
                     if key not in built:
                         built[key] = build_error(resolved)
-                    status = PairStatus(method, task, preset, True, not built[key], built[key])
+                    status = PairStatus(method, task, preset, True, not built[key], built[key],
+                                        model=to_plain(resolved.config.model))
                 out.append(status)
                 if on_pair is not None:
                     on_pair(status)
