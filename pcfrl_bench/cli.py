@@ -26,8 +26,8 @@ from .reporting.tables import render_all_tables
 from .results import load_records
 from .pairs import PairStatus, pair_statuses
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import (UNREADABLE_POLICIES, RunOptions, RunPaths, default_task, registry_result_hash, resolve, run,
-                     run_complexity)
+from .runner import UNREADABLE_POLICIES, RunOptions, RunPaths, registry_result_hash, resolve, run, run_complexity
+from .tasks import default_task
 
 console = Console(stderr=True)
 stdout = Console()
@@ -223,18 +223,18 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
     record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress,
                                              unreadable=unreadable), console)
-    metric = record["metric"]
-    final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
+    metric = record.metric
+    final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
     table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
-    best_label = "best over epochs" + (f" (epoch {record['best_epoch']})" if record["best_epoch"] else "")
+    best_label = "best over epochs" + (f" (epoch {record.best_epoch})" if record.best_epoch else "")
     for col in ("metric", "final epoch", best_label):
         table.add_column(col)
-    for name, value in record["metrics"].items():
-        best_value = record["best_over_epochs"].get(name)
+    for name, value in record.metrics.items():
+        best_value = record.best_over_epochs.get(name)
         table.add_row(name, f"{value:.2f}", "" if best_value is None else f"{best_value:.2f}")
     stdout.print(table)
     stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f})")
-    stdout.print(f"record: {record['_path']}", soft_wrap=True)
+    stdout.print(f"record: {record.path}", soft_wrap=True)
 
 
 @main.command("config")
@@ -275,9 +275,9 @@ def results_cmd(out: Path, as_json: bool) -> None:
     records, problems = load_records(out)
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    rows = [{"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
-             "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
-             "best_over_epochs": (r.get("best_over_epochs") or {}).get(r["metric"]), "path": r["_path"]}
+    rows = [{"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
+             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+             "path": str(r.path)}
             for r in records]
     if as_json:
         for row in rows:
@@ -418,7 +418,7 @@ def instrument_cmd(records, preset, methods, any_config):
     found, problems = load_record_folders(records, None if any_config else registry_result_hash)
     names = tuple(_csv(methods))
     frame = bounds_frame(aggregate_records(records_frame(found), preset),
-                         record_tasks([r for r in found if r["preset"] == preset]), names)
+                         record_tasks([r for r in found if r.preset == preset]), names)
     stdout.print(bounds_markdown(frame, names), soft_wrap=True)
     for p in problems:
         console.print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
@@ -603,16 +603,16 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     """
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress, console)
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first['batch_size']}, {first['image_size']} px, "
-                        f"{first['device']}, {first['torch_threads']} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
+                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:
-        m = r["metrics"]
-        table.add_row(r["method"], f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
+        m = r.metrics
+        table.add_row(r.method, f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
                       f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
     stdout.print(table)
-    stdout.print(f"records: {', '.join(r['_path'] for r in records)}", soft_wrap=True)
+    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
 
 
 @main.command("figures")

@@ -91,7 +91,7 @@ class OptimConfig:
     weight_decay: float = bounded(1e-6, 0.0)
     betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
     momentum: float = bounded(0.9, 0.0, 1.0)
-    scheduler: Literal["cosine", "constant"] = "cosine"
+    scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
     warmup_epochs: int = bounded(0, 0)
     min_lr: float = bounded(0.0, 0.0)
 
@@ -106,7 +106,7 @@ class PretrainConfig:
 
 @dataclass
 class ProbeConfig:
-    """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
+    """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"
     epochs: int = bounded(300, 1)
@@ -160,13 +160,13 @@ class RunConfig:
 
     def result_hash(self) -> str:
         """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
-        d = self.to_dict()
+        d = to_plain(self, hashing=True)
         del d["run"]["device"]
         return config_hash(d)
 
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
-        d = self.to_dict()
+        d = to_plain(self, hashing=True)
         identity = {
             "implementation": implementation,
             "seed": self.run.seed,
@@ -183,14 +183,24 @@ class RunConfig:
         return config_hash(self.pretrain_identity(implementation))
 
 
-def to_plain(obj: Any) -> Any:
-    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe)."""
+def hash_neutral(default: Any) -> Any:
+    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
+    at that default it is left out of the config hashes, so those records still match their registry config."""
+    return field(default=default, metadata={"hash_neutral": True})
+
+
+def to_plain(obj: Any, hashing: bool = False) -> Any:
+    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe).
+
+    ``hashing``: leave out :func:`hash_neutral` fields that are at their default.
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
+                if not (hashing and f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, hashing) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, hashing) for k, v in obj.items()}
     return obj
 
 

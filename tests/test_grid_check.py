@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
 from pcfrl_bench.grid import Expectation, compare, grid_cells
+from pcfrl_bench.results import ResultRecord
 
 
 def test_grid_cells_order_groups_each_method_and_seed():
@@ -17,9 +18,12 @@ def test_grid_cells_order_groups_each_method_and_seed():
 
 def test_compare_within_and_outside_tolerance():
     exp = Expectation("m", "t", "smoke", 0, "accuracy", 50.0, 1.0)
-    assert compare(exp, {"metrics": {"accuracy": 50.9}}).passed
-    assert not compare(exp, {"metrics": {"accuracy": 51.2}}).passed
-    missing = compare(exp, {"metrics": {}})
+    def rec(metrics: dict) -> ResultRecord:
+        return ResultRecord("m", "t", "smoke", 0, "accuracy", metrics, {}, "h")
+
+    assert compare(exp, rec({"accuracy": 50.9})).passed
+    assert not compare(exp, rec({"accuracy": 51.2})).passed
+    missing = compare(exp, rec({}))
     assert not missing.passed and "missing" in missing.note
 
 

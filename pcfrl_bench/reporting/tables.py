@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..evaluation.complexity import COMPLEXITY_TASK
 from ..io import atomic_write_text
-from ..results import load_records
+from ..results import COMPLEXITY_TASK, ResultRecord, load_records
 from .instrument import BOUNDS, TRIVIAL
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
 
@@ -42,31 +41,30 @@ AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std",
 # ------------------------------------------------------------------------------------------------ aggregation
 
 
-def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def records_frame(records: Iterable[ResultRecord]) -> pd.DataFrame:
     """Long frame, one row per (record, selection, numeric metric): FRAME_COLUMNS. A record's ``trivial`` metrics
     (the protocol's feature-free baseline) become rows of the pseudo-method ``trivial`` under both selections."""
     rows = []
     for rec in records:
-        sources = [(rec["method"], selection, rec.get(field_name)) for selection, field_name in SELECTIONS.items()]
-        sources += [(TRIVIAL, selection, rec.get("trivial")) for selection in SELECTIONS]
+        sources = [(rec.method, selection, getattr(rec, field_name)) for selection, field_name in SELECTIONS.items()]
+        sources += [(TRIVIAL, selection, rec.trivial) for selection in SELECTIONS]
         for method, selection, metrics in sources:
             if not isinstance(metrics, dict):
                 continue
             for metric, value in metrics.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                    rows.append((method, rec["task"], rec["preset"], int(rec["seed"]), selection, str(metric),
-                                 float(value), str(rec.get("created") or ""), str(rec.get("_path") or ""),
-                                 _device_text(rec)))
+                    rows.append((method, rec.task, rec.preset, rec.seed, selection, str(metric), float(value),
+                                 str(rec.created or ""), str(rec.path or ""), _device_text(rec)))
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def _device_text(record: dict[str, Any]) -> str:
+def _device_text(record: ResultRecord) -> str:
     """Where a record ran, e.g. ``cpu (1 thread)`` or ``cuda (NVIDIA H200)``; '' when not stored."""
-    device = str(record.get("device") or "")
-    if device.startswith("cuda") and record.get("device_name"):
-        return f"{device} ({record['device_name']})"
-    if device == "cpu" and record.get("torch_threads"):
-        threads = int(record["torch_threads"])
+    device = str(record.device or "")
+    if device.startswith("cuda") and record.device_name:
+        return f"{device} ({record.device_name})"
+    if device == "cpu" and record.torch_threads:
+        threads = int(record.torch_threads)
         return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return device
 
@@ -74,23 +72,23 @@ def _device_text(record: dict[str, Any]) -> str:
 RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
 
 
-def split_off_registry(records: Sequence[dict[str, Any]], registry_hash: RegistryHash
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_off_registry(records: Sequence[ResultRecord], registry_hash: RegistryHash
+                       ) -> tuple[list[ResultRecord], list[ResultRecord]]:
     """(records made with their method's registry config, the others). A table row names a registry method,
     so a record run with ``--set`` overrides (a sweep point) or by an older config must not stand in for
     it; ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
     kept, off = [], []
     for rec in records:
-        expected = registry_hash(str(rec["method"]), str(rec["task"]), str(rec["preset"]), int(rec["seed"]))
-        (off if expected is not None and rec.get("config_hash") != expected else kept).append(rec)
+        expected = registry_hash(rec.method, rec.task, rec.preset, rec.seed)
+        (off if expected is not None and rec.config_hash != expected else kept).append(rec)
     return kept, off
 
 
-def off_registry_problems(records: Sequence[dict[str, Any]]) -> list[str]:
+def off_registry_problems(records: Sequence[ResultRecord]) -> list[str]:
     """One line per method: how many records were left out for a non-registry config, with an example."""
     by_method: dict[str, list[str]] = {}
     for rec in records:
-        by_method.setdefault(str(rec["method"]), []).append(str(rec.get("_path") or "?"))
+        by_method.setdefault(rec.method, []).append(str(rec.path or "?"))
     return [f"{method}: {len(paths)} record(s) made with a config other than the registry's (`--set` overrides, "
             f"sweeps or an older version), not counted; e.g. {sorted(paths)[0]}"
             for method, paths in sorted(by_method.items())]
@@ -463,7 +461,7 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 
 
 def load_record_folders(roots: Path | Sequence[Path], registry_hash: RegistryHash | None = None
-                        ) -> tuple[list[dict[str, Any]], list[str]]:
+                        ) -> tuple[list[ResultRecord], list[str]]:
     """The records below one folder or several, and the problems met (unreadable records, missing folders,
     and with ``registry_hash`` the records left out for a non-registry config, see :func:`split_off_registry`)."""
     records, problems = [], []

@@ -63,6 +63,6 @@ def format_check_report(report: dict[str, Any]) -> str:
 
 def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16) -> dict[str, Any]:
     """``check_task`` of the task ``name`` with its YAML defaults."""
-    from ..runner import default_task
+    from . import default_task
 
     return check_task(default_task(name, data_root), decode_sample)
