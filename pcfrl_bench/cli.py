@@ -216,6 +216,7 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
       pcfrl-bench run -m simclr -t digits --preset smoke --seed 1 --out /tmp/runs
       pcfrl-bench run -m simclr -t digits --set pretrain.epochs=20 --set method.temperature=0.2
       pcfrl-bench run -m simclr -t digits --resume      # after an interruption
+      torchrun --nproc_per_node 2 -m pcfrl_bench run -m pcfrl -t synth-fer   # DDP, global batch unchanged
     """
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
@@ -223,6 +224,8 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
     paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
     record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress,
                                              unreadable=unreadable), console)
+    if record is None:  # a torchrun rank other than 0: rank 0 evaluates and reports
+        return
     metric = record.metric
     final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
     table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
