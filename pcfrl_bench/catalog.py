@@ -6,6 +6,10 @@ optional ``base`` (another entry of the same kind whose defaults and presets it 
 ``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config), and ``pinned`` (keys that
 define the entry and that no preset may change, e.g. zero pretraining epochs). Task files also
 give ``metric`` (the primary metric) and ``higher_is_better``.
+
+The task owns the model: a method's ``defaults`` and ``presets`` may not set ``model`` (backbone, width,
+stem), so every method meets the backbone its task chose at each preset; a method defined by its model
+pins it (``pinned: {model: ...}``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,21 @@ class Entry:
         return self.defaults, self.presets.get(preset, {})
 
 
+TASK_OWNED = ("model",)  # sections a method's defaults and presets may not set (see the module docstring)
+
+
+def _check_task_owned(path: Path, defaults: dict[str, Any], presets: dict[str, dict[str, Any]]) -> None:
+    """A method file that sets a task-owned section outside ``pinned`` is an error naming file and key."""
+    layers = {"defaults": defaults, **{f"presets.{p}": layer for p, layer in presets.items()}}
+    for where, layer in layers.items():
+        for section in TASK_OWNED:
+            if isinstance(layer, dict) and section in layer:
+                raise ConfigError(
+                    f"{path}: {where}.{section} is set, but the task owns the {section} section (its backbone "
+                    f"decides what {section} keys are valid); set it in the task's YAML or with --set "
+                    f"{section}.<key>=..., or under 'pinned' if the method is defined by its {section}")
+
+
 def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
     path = folder / f"{name}.yaml"
     if not path.is_file():
@@ -63,6 +82,8 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
         raise ConfigError(f"{path}: unknown presets {sorted(bad)}; allowed: {', '.join(PRESETS)}")
     defaults = data.get("defaults") or {}
     pinned = data.get("pinned") or {}
+    if kind == "method":
+        _check_task_owned(path, defaults, presets)
     entry = Entry(kind, name, data.get("description", ""), data.get("implementation", name), defaults,
                   presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
     base = data.get("base")

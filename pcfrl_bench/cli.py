@@ -11,6 +11,7 @@ import click
 import torch
 import yaml
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from . import catalog
@@ -23,6 +24,7 @@ from .reporting.figures import render_all_figures
 from .reporting.paper import default_paper_dir
 from .reporting.tables import render_all_tables
 from .results import load_records
+from .pairs import PairStatus, pair_statuses
 from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
 from .runner import UNREADABLE_POLICIES, RunOptions, RunPaths, registry_result_hash, resolve, run, run_complexity
 from .tasks import default_task
@@ -87,14 +89,27 @@ def main(threads: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts).")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Dataset root used to report availability [default: $PCFRL_DATA or the user cache dir].")
+@click.option("--pairs", is_flag=True,
+              help="Also check every (method, task) pair at each preset: does its config resolve, does its model "
+                   "build (no data, no training; seconds per preset).")
+@click.option("--preset", "-p", "presets", type=click.Choice(PRESETS), multiple=True,
+              help="With --pairs: the presets to check (repeatable) [default: all].")
+@click.option("--method", "-m", "pair_methods", multiple=True, help="With --pairs: only these methods (repeatable).")
+@click.option("--task", "-t", "pair_tasks", multiple=True, help="With --pairs: only these tasks (repeatable).")
 @friendly_errors
-def list_cmd(as_json: bool, data_root: Path | None) -> None:
+def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[str, ...],
+             pair_methods: tuple[str, ...], pair_tasks: tuple[str, ...]) -> None:
     """List registered methods and tasks, and whether each task's data is available.
+
+    With --pairs, also the status of each (method, task) pair at each preset: 'builds' when the config
+    resolves and the method's model is built from it, else the error `run` would stop with.
 
     \b
     Examples:
       pcfrl-bench list
       pcfrl-bench list --json | python -m json.tool
+      pcfrl-bench list --pairs --preset smoke
+      pcfrl-bench list --pairs -m pcfrl -t cplfw -t rafdb --json
     """
     root = data_root or default_data_root()
     problems: list[str] = []
@@ -107,8 +122,13 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
                       "available": available, "data": where})
     for problem in problems:
         console.print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
+    statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
+                           presets or PRESETS) if pairs else None
     if as_json:
-        click.echo(json.dumps({"methods": methods, "tasks": tasks, "data_root": str(root)}, indent=2))
+        data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
+        if statuses is not None:
+            data["pairs"] = [s.to_dict() for s in statuses]
+        click.echo(json.dumps(data, indent=2))
         return
     table = Table(title="Methods")
     for col in ("name", "description"):
@@ -123,6 +143,48 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
         table.add_row(t["name"], t["description"], t["metric"], mark)
     stdout.print(table)
+    if statuses is not None:
+        print_pairs(statuses)
+
+
+def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[PairStatus]:
+    """``pair_statuses`` with a progress bar; unknown method or task names are an error first."""
+    for kind, names in (("method", methods), ("task", tasks)):
+        for name in names:
+            catalog.entry(kind, name)
+    with Progress(*Progress.get_default_columns(), console=console, transient=True) as bar:
+        job = bar.add_task("checking pairs", total=len(methods) * len(tasks) * len(presets))
+        return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.update(job, advance=1))
+
+
+def print_pairs(statuses: list[PairStatus]) -> None:
+    """One row per method, one column per preset: how many tasks build; then every pair that does not, and why."""
+    presets = list(dict.fromkeys(s.preset for s in statuses))
+    by_method: dict[str, dict[str, list[PairStatus]]] = {}
+    for s in statuses:
+        by_method.setdefault(s.method, {}).setdefault(s.preset, []).append(s)
+    table = Table(title="Tasks each method builds on")
+    for col in ("method", *presets):
+        table.add_column(col)
+    for method, cells in by_method.items():
+        row = []
+        for preset in presets:
+            ok = sum(s.ok for s in cells[preset])
+            unsupported = sum(not s.supported for s in cells[preset])
+            colour = "green" if ok + unsupported == len(cells[preset]) else "red"
+            note = f" ({unsupported} not supported)" if unsupported else ""
+            row.append(f"[{colour}]{ok}/{len(cells[preset])}[/]{note}")
+        table.add_row(method, *row)
+    stdout.print(table)
+    for s in statuses:
+        if not s.ok:
+            step = "not supported" if not s.supported else "does not resolve" if not s.resolves else "does not build"
+            stdout.print(f"{s.method} x {s.task} ({s.preset}) {step}: {s.error}", highlight=False, markup=False,
+                         soft_wrap=True)
+    unsupported = sum(not s.supported for s in statuses)
+    failing = sum(not s.ok for s in statuses) - unsupported
+    stdout.print(f"{sum(s.ok for s in statuses)} of {len(statuses)} pairs build, {unsupported} not supported, "
+                 f"{failing} failing.")
 
 
 @main.command("run")

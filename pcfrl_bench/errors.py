@@ -30,6 +30,11 @@ class UnknownNameError(PcfrlError, KeyError):
         return self.message
 
 
+class UnsupportedPairError(ConfigError):
+    """A method and a task that do not go together by a stated rule (e.g. a method trained on the task's labels
+    and a task without labelled training data); ``list --pairs`` shows such pairs as not supported."""
+
+
 class DatasetLayoutError(PcfrlError):
     """A dataset root or file is missing; the message names the path and the expected layout."""
 

@@ -22,12 +22,12 @@ from .catalog import Entry
 from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .distributed import barrier, is_main, process_group, world_size
-from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError
+from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError, UnsupportedPairError
 from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
 from .io import atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
-from .models.backbones import build_backbone, feature_dim
+from .models.backbones import build_backbone, check_model, feature_dim
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .tasks.base import Supervision
@@ -55,18 +55,34 @@ class Resolved:
 
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
             overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides."""
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides.
+
+    The task owns ``model`` (method files may not set it, see ``catalog``), except for a method that pins its
+    own ``model.backbone``: then the task's model keys are left out and the method's pinned model applies.
+
+    The result is checked against what its backbone and method accept (``check_model``,
+    ``Method.check_config``) and whether the task has the labelled data ``data.source: task`` trains on, so a
+    config that resolves is one that builds; a pair that cannot go together raises ``UnsupportedPairError``."""
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
-    layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), m.pinned, t.pinned,
-              run_layer]
+    task_layers = [t.defaults, t.presets.get(preset, {})]
+    if "backbone" in (m.pinned.get("model") or {}):  # a method that pins its own backbone owns the whole model
+        task_layers = [{k: v for k, v in layer.items() if k != "model"} for layer in task_layers]
+    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:
         raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
+    check_model(cfg.model)
+    method_cls.check_config(cfg)
+    if cfg.data.source == TASK_SOURCE and not task_cls.has_supervision():
+        labelled = [e.name for e in catalog.all_entries("task", []) if TASKS.get(e.implementation).has_supervision()]
+        raise UnsupportedPairError(f"{method} pretrains on the task's labelled training data (data.source: "
+                                   f"{TASK_SOURCE}), and task {task!r} has none; tasks with labelled training data: "
+                                   f"{', '.join(labelled)}")
     return Resolved(cfg, m, t)
 
 

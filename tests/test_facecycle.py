@@ -94,7 +94,20 @@ def test_decoder_output_and_input_normalisation() -> None:
     assert PDDDecoder(in_dim=24, out_size=32, width=0.125).eval()(f, p).shape == (3, 3, 32, 32)
 
 
-@pytest.mark.parametrize("kwargs", [{"out_size": 48}, {"out_size": 4}, {"out_activation": "relu"}])
+def test_decoder_for_sides_that_are_not_powers_of_two() -> None:
+    """96 px (STL-10) = 3 * 2**5: a 3x3 start map, five x2 stages; powers of two keep the official 1x1 start
+    (the 64 px count above is unchanged)."""
+    torch.manual_seed(0)
+    dec = PDDDecoder(in_dim=24, out_size=96, width=0.125).eval()
+    assert dec(torch.randn(2, 24), torch.randn(2, 24)).shape == (2, 3, 96, 96)
+    chans = [64, 32, 32, 32, 16, 3]  # 512, 256, 256 (repeated), 128 at width 0.125, then RGB
+    convs = sum(cin * cout * 9 + cout for cin, cout in zip(chans[:-1], chans[1:]))
+    batchnorms = sum(2 * c for c in chans[1:-1])
+    assert count_parameters(dec) == (24 * 64 * 9 + 64 * 9) + convs + batchnorms
+    assert PDDDecoder(in_dim=24, out_size=16, width=0.125).fc.out_features == 64  # 1x1 start
+
+
+@pytest.mark.parametrize("kwargs", [{"out_size": 100}, {"out_size": 12}, {"out_size": 4}, {"out_activation": "relu"}])
 def test_decoder_bad_config(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         PDDDecoder(in_dim=8, **kwargs)

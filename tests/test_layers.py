@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid"),
+    ("analysis", "grid", "pairs"),
     ("cli", "__main__"),
 )
 

@@ -15,13 +15,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ..config import hash_neutral
+from ..config import RunConfig, hash_neutral
 from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
 from ..distributed import gather_no_grad, gather_with_grad, rank_rows
 from ..errors import ConfigError
 from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
 from ..models.facecycle import LEAK
-from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
+from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet, decoder_plan
 from .base import METHODS, Method, StepOutput
 from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
                          view_labels)
@@ -92,6 +92,11 @@ class PCL(Method):
         augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
         calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
         calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+
+    @classmethod
+    def check_config(cls, cfg: RunConfig) -> None:
+        """The PDD decoder reconstructs the pretraining images: their side must be a multiple of 8."""
+        decoder_plan(cfg.data.image_size)
 
     def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)

@@ -30,18 +30,42 @@ def _small_input_stem(model: nn.Module) -> None:
     model.maxpool = nn.Identity()
 
 
+TIMM_RESNETS = ("resnet", "test_resnet")  # timm names whose residual branches end in a zero-initialisable BN
+
+# Model keys that only some backbones take: key -> (the value that means "not used", whether a backbone takes
+# it, those backbones in words). Any other value with another backbone is an error when the config resolves.
+BACKBONE_SPECIFIC: dict[str, tuple[object, Callable[[str], bool], str]] = {
+    "width": (1.0, lambda b: b == "facecycle" or b.startswith("timm:resnet"), "facecycle and timm ResNets"),
+    "batchnorm": (False, lambda b: b == "facecycle", "facecycle"),
+    "zero_init_residual": (False, lambda b: b.startswith(tuple(f"timm:{n}" for n in TIMM_RESNETS)), "timm ResNets"),
+}
+
+
+def check_model(cfg: ModelConfig) -> None:
+    """Raise a ConfigError for a model section that ``build_backbone`` would reject or ignore (checked when a
+    run's config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a
+    backbone-specific key (``BACKBONE_SPECIFIC``) set for a backbone that does not take it."""
+    if cfg.backbone.startswith("timm:"):
+        name = cfg.backbone.removeprefix("timm:")
+        if not timm.is_model(name):
+            known = timm.list_models()
+            raise UnknownNameError("timm model", name, known,
+                                   f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
+    elif cfg.backbone not in BACKBONES:
+        raise UnknownNameError("backbone", cfg.backbone, [*BACKBONES.names(), "timm:<model>"])
+    for key, (unused, takes, which) in BACKBONE_SPECIFIC.items():
+        value = getattr(cfg, key)
+        if value != unused and not takes(cfg.backbone):
+            raise ConfigError(f"model.{key}={value} applies to {which}, not {cfg.backbone} (the task chooses "
+                              f"the backbone; set model.{key} only with a backbone that takes it)")
+
+
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
-    known = timm.list_models()
-    if name not in known:
-        raise UnknownNameError("timm model", name, known,
-                               f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
     kwargs = {}
     if cfg.width != 1.0:
-        if not name.startswith("resnet"):
-            raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not timm:{name}")
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
-    if name.startswith(("resnet", "test_resnet")):
+    if name.startswith(TIMM_RESNETS):
         kwargs["zero_init_last"] = cfg.zero_init_residual
     model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
@@ -62,6 +86,7 @@ def _imagenet_normalization(module: nn.Module, args: tuple[torch.Tensor, ...]) -
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
     """``timm:<name>`` or a name registered in BACKBONES, with ``model.input_norm`` applied to its inputs."""
+    check_model(cfg)
     if cfg.backbone.startswith("timm:"):
         model = timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
     else:

@@ -7,8 +7,6 @@ width 1 and 64 px: encoder (trunk + 2 subnets) = 2,469,760 parameters, each head
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -51,12 +49,23 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
+def decoder_plan(out_size: int) -> tuple[int, int]:
+    """(start side b, number of x2 stages n) with ``out_size = b * 2**n``, b odd; a ConfigError unless n >= 3
+    (the decoder's channel plan needs three stages: out_size a multiple of 8)."""
+    n_stages = (out_size & -out_size).bit_length() - 1 if out_size > 0 else 0
+    if n_stages < 3:
+        raise ConfigError(f"PDD decoder out_size (data.image_size) must be a positive multiple of 8, got {out_size}")
+    return out_size >> n_stages, n_stages
+
+
 class PDDDecoder(nn.Module):
     """Pose-disentangled decoder D: L2-normalise(f + p) -> image (B, 3, out_size, out_size).
 
     Linear(D->512) reshaped to 512x1x1, then log2(out_size) stages of
     [ReLU -> bilinear x2 upsample -> conv3x3 (-> BatchNorm)]: 512->256, 256->256 (repeated),
-    256->128, 128->3 (no BN on the last). ``out_activation``: ``sigmoid`` (default, [0,1] targets),
+    256->128, 128->3 (no BN on the last). A side that is not a power of two, ``b * 2**n`` with b odd
+    (e.g. 96 = 3 * 2**5, STL-10), starts from a 512 x b x b map (Linear D -> 512*b*b) and has n stages;
+    powers of two keep the official 1x1 start. ``out_activation``: ``sigmoid`` (default, [0,1] targets),
     ``tanh`` (official code) or ``none``.
     """
 
@@ -68,9 +77,7 @@ class PDDDecoder(nn.Module):
         width: float = 1.0,
     ):
         super().__init__()
-        n_stages = int(round(math.log2(out_size))) if out_size > 0 else 0
-        if 2**n_stages != out_size or n_stages < 3:
-            raise ConfigError(f"PDD decoder out_size must be a power of two >= 8, got {out_size}")
+        self.start, n_stages = decoder_plan(out_size)
         if out_activation not in DECODER_OUTPUTS:
             raise ConfigError(
                 f"decoder out_activation must be one of {', '.join(DECODER_OUTPUTS)}, got {out_activation!r}"
@@ -78,7 +85,7 @@ class PDDDecoder(nn.Module):
         c512, c256, c128 = scaled(512, width), scaled(256, width), scaled(128, width)
         chans = [c512, c256] + [c256] * (n_stages - 3) + [c128, 3]
         self.latent_channels = c512
-        self.fc = nn.Linear(in_dim, c512)
+        self.fc = nn.Linear(in_dim, c512 * self.start**2)
         stages: list[nn.Module] = []
         for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:])):
             last = i == n_stages - 1
@@ -100,7 +107,7 @@ class PDDDecoder(nn.Module):
 
     def decode(self, z: Tensor) -> Tensor:
         """Decode an already-combined code z (B, D)."""
-        x = self.fc(z).reshape(z.shape[0], self.latent_channels, 1, 1)
+        x = self.fc(z).reshape(z.shape[0], self.latent_channels, self.start, self.start)
         x = self.stages(x)
         if self.out_activation == "sigmoid":
             return torch.sigmoid(x)

@@ -88,6 +88,11 @@ class Task:
         """Labelled training data for the ``supervised`` ceiling, at the pretraining size ``data.image_size``."""
         raise ConfigError(f"task {self.name!r} has no labelled training data for the supervised ceiling")
 
+    @classmethod
+    def has_supervision(cls) -> bool:
+        """Whether the task gives labelled training data (overrides ``supervision``); known without any data."""
+        return cls.supervision is not Task.supervision
+
 
 class ClassificationTask(Task):
     """Linear probe on the ``train`` split's features, accuracy on the ``test`` split (cross-entropy)."""
