@@ -261,7 +261,7 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
 @click.option("--variant", type=click.Choice(["paper", "synthetic"]), default="paper", show_default=True,
               help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them.")
 @click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
-              help="Transcribed paper tables [default: results/paper].")
+              help="Transcribed paper tables [default: the package's paper/ folder].")
 @click.option("--any-config", is_flag=True,
               help="Also count records run with --set overrides (sweeps); by default only registry configs count.")
 @friendly_errors
@@ -316,8 +316,8 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
 
 
 @main.command("check")
-@click.option("--expected", type=click.Path(path_type=Path), default=Path("results/expected.yaml"),
-              show_default=True, help="Expected values with tolerances.")
+@click.option("--expected", type=click.Path(path_type=Path), default=None,
+              help="Expected values with tolerances [default: the package's expected.yaml].")
 @click.option("--subset", default=None, help="Only the cells tagged with this subset (e.g. ci).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
@@ -331,9 +331,10 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
     \b
     Examples:
       pcfrl-bench check --subset ci
-      pcfrl-bench check --expected results/expected.yaml
+      pcfrl-bench check --expected my-expected.yaml
       pcfrl-bench check --subset ci --update     # accept new values after a deliberate change
     """
+    expected = expected or catalog.resource_root() / "expected.yaml"
     expectations = load_expected(expected)
     results = check_expected(expectations, cache_dir or user_cache_dir(), data_root or default_data_root(),
                              subset=subset, device=device,

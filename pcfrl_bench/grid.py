@@ -127,7 +127,7 @@ class Expectation:
 
 
 def load_expected(path: Path) -> list[Expectation]:
-    """``results/expected.yaml``: a list under ``cells:`` of expectations (errors name file and entry)."""
+    """``pcfrl_bench/resources/expected.yaml``: a list under ``cells:`` of expectations (errors name file and entry)."""
     data = load_yaml(path)
     entries = data.get("cells")
     if not isinstance(entries, list):

@@ -1,4 +1,4 @@
-"""The paper's Tables 1-10 as data (``results/paper/tableNN.yaml``): load and validate.
+"""The paper's Tables 1-10 as data (``pcfrl_bench/resources/paper/tableNN.yaml``): load and validate.
 
 A table file holds ``table`` (its number), ``caption``, optional ``notes``, optional ``group_labels``
 ({group: printed heading}), optional ``flag_columns`` (the check-mark columns of Tables 5, 6 and 9:
@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..catalog import project_root
+from ..catalog import resource_root
 from ..errors import MalformedFileError
 
 TABLE_NUMBERS = tuple(range(1, 11))  # the paper's Tables 1-10
@@ -264,7 +264,7 @@ def load_paper_table(path: Path) -> PaperTable:
 
 
 def default_paper_dir() -> Path:
-    return project_root() / "results" / "paper"
+    return resource_root() / "paper"
 
 
 def load_paper_tables(paper_dir: Path | None = None) -> list[PaperTable]:
@@ -272,7 +272,7 @@ def load_paper_tables(paper_dir: Path | None = None) -> list[PaperTable]:
     paper_dir = Path(paper_dir) if paper_dir is not None else default_paper_dir()
     files = sorted(p for p in paper_dir.glob("table*.yaml") if TABLE_FILE.match(p.name))
     if not files:
-        raise MalformedFileError(paper_dir, None, "no tableNN.yaml files (expected results/paper/table01.yaml ...)")
+        raise MalformedFileError(paper_dir, None, "no tableNN.yaml files (expected pcfrl_bench/resources/paper/table01.yaml ...)")
     return sorted((load_paper_table(p) for p in files), key=lambda t: t.number)
 
 
@@ -300,7 +300,7 @@ def load_synthetic_map(path: Path | None = None) -> SyntheticMap:
 
 def registry_method_names(root: Path | None = None) -> set[str]:
     """Method names that have a ``methods/<name>.yaml`` under the project root."""
-    root = Path(root) if root is not None else project_root()
+    root = Path(root) if root is not None else resource_root()
     return {p.stem for p in (root / "methods").glob("*.yaml")}
 
 
