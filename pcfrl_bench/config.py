@@ -21,6 +21,9 @@ import yaml
 from .errors import ConfigError, UnknownNameError
 
 PRESETS = ("smoke", "quick", "paper")
+# Field metadata of keys added after records were stored: they enter the config hashes only when set, so
+# every stored record keeps its hash (and its place in the tables).
+HASH_IF_SET = {"hash_if_set": True}
 
 
 @dataclass
@@ -30,6 +33,11 @@ class ModelConfig:
     backbone: str = "timm:resnet18"
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
     width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
+    # weights to evaluate instead of pretraining (this project's, a backbone state dict, the official PCL's)
+    checkpoint: str = field(default="", metadata=HASH_IF_SET)
+    strict: bool = field(default=True, metadata=HASH_IF_SET)  # false: missing backbone keys stay random (recorded)
+    pretrained: bool = field(default=False, metadata=HASH_IF_SET)  # timm: start from timm's pretrained weights
+    pretrained_file: str = field(default="", metadata=HASH_IF_SET)  # timm: offline weights file for ``pretrained``
 
 
 @dataclass
@@ -127,13 +135,13 @@ class RunConfig:
 
     def result_hash(self) -> str:
         """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
-        d = self.to_dict()
+        d = to_plain(self, omit_unset=True)
         del d["run"]["device"]
         return config_hash(d)
 
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
-        d = self.to_dict()
+        d = to_plain(self, omit_unset=True)
         return {
             "implementation": implementation,
             "seed": self.run.seed,
@@ -147,14 +155,16 @@ class RunConfig:
         return config_hash(self.pretrain_identity(implementation))
 
 
-def to_plain(obj: Any) -> Any:
-    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe)."""
+def to_plain(obj: Any, omit_unset: bool = False) -> Any:
+    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe); ``omit_unset`` leaves out the
+    ``HASH_IF_SET`` fields that hold their default (what the config hashes see)."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name), omit_unset) for f in dataclasses.fields(obj)
+                if not (omit_unset and f.metadata.get("hash_if_set") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, omit_unset) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, omit_unset) for k, v in obj.items()}
     return obj
 
 

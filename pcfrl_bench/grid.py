@@ -46,16 +46,20 @@ def grid_cells(methods: Iterable[str], tasks: Iterable[str], seeds: Iterable[int
 
 
 def stored_record(cell: Cell, out_dir: Path) -> dict[str, Any] | None:
-    """The stored record of ``cell`` if it exists and was made with the same resolved config."""
-    path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed)
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    cfg = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides).config
-    return record if record.get("config_hash") == cfg.result_hash() else None
+    """The stored record of ``cell`` if it exists and was made with the same resolved config (a non-registry
+    config is also found under the plain name that records had before they were named by their hash)."""
+    resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides)
+    wanted = resolved.config.result_hash()
+    names = [None] if resolved.is_registry else [wanted, None]
+    for variant in names:
+        path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed, variant)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("config_hash") == wanted:
+            return record
+    return None
 
 
 def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0) -> list[dict[str, Any]]:

@@ -18,17 +18,20 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, EmptyParams, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .config import (PRESETS, EmptyParams, RunConfig, config_hash, load_yaml, parse_override, resolve_config,
+                     to_plain)
 from .data.sources import build_source
-from .errors import ConfigError, DatasetLayoutError, PcfrlError
-from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
+from .errors import ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError
 from .evaluation.features import FeatureSet, cached_features, extract_features
-from .io import atomic_write_text
+from .io import atomic_torch_save, atomic_write_text
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
+from .models.weights import LoadReport, backbone_state, load_backbone
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything
+from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything
+
+BACKBONE_FILE = "backbone.pt"  # the trunk's weights with stripped keys, written next to every pretraining checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,23 +51,43 @@ class Resolved:
     config: RunConfig
     method: Entry
     task: Entry
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def is_registry(self) -> bool:
+        """Whether this is the registry's own config (nothing set on top of the YAML and the run options)."""
+        cfg = self.config.run
+        return registry_result_hash(cfg.method, cfg.task, cfg.preset, cfg.seed) == self.config.result_hash()
 
 
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
-            overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides."""
+            overrides: tuple[str, ...] | list[str] = (), base: dict[str, Any] | None = None) -> Resolved:
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``base`` (a config
+    file) -> ``--set`` overrides."""
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
     layers = [m.defaults, t.defaults, m.presets.get(preset, {}), t.presets.get(preset, {}), m.pinned, t.pinned,
-              run_layer]
+              base or {}, run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:
         raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
-    return Resolved(cfg, m, t)
+    return Resolved(cfg, m, t, tuple(overrides))
+
+
+def resolve_file(path: Path, overrides: tuple[str, ...] | list[str] = (), device: str | None = None) -> Resolved:
+    """Replay a config printed by ``pcfrl-bench config``: its ``run`` section names method, task, preset and
+    seed; every other key is a layer on top of the registry's, and ``overrides`` come last."""
+    data = load_yaml(path)
+    run_info = data.get("run")
+    if not isinstance(run_info, dict) or not run_info.get("method") or not run_info.get("task"):
+        raise MalformedFileError(path, None, "expected the output of `pcfrl-bench config` (a 'run:' section "
+                                             "with method and task)")
+    return resolve(str(run_info["method"]), str(run_info["task"]), str(run_info.get("preset", "quick")),
+                   int(run_info.get("seed", 0)), device or str(run_info.get("device", "auto")), overrides, base=data)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -77,11 +100,15 @@ def registry_result_hash(method: str, task: str, preset: str, seed: int) -> str 
         return None
 
 
-def default_task(name: str, data_root: Path) -> Task:
-    """A task with its YAML defaults (for listing and data checks, where no method is involved)."""
+def default_task(name: str, data_root: Path, overrides: tuple[str, ...] | list[str] = ()) -> Task:
+    """A task with its YAML defaults and ``task.*`` overrides (for listing and data checks: no method)."""
     entry = catalog.entry("task", name)
     cls = TASKS.get(entry.implementation)
-    params = resolve_config([entry.defaults], EmptyParams, cls.Params).task
+    layers = [parse_override(o) for o in overrides]
+    other = sorted({key for layer in layers for key in layer} - {"task"})
+    if other:
+        raise ConfigError(f"only task.* keys apply here (no method, model or training is involved), got {other}")
+    params = resolve_config([entry.defaults, *layers], EmptyParams, cls.Params).task
     return cls(entry, params, data_root)
 
 
@@ -131,6 +158,7 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
+        _write_backbone(method, run_dir)
         return method.to(device), run_dir, True, 0.0
     if state is not None and not options.resume:
         raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"
@@ -144,7 +172,34 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
                        num_workers=cfg.data.num_workers, resume=options.resume, progress=options.progress,
                        console=console, description=f"pretrain {cfg.run.method}",
                        metadata={"pretrain_hash": cfg.pretrain_hash(impl)})
+    _write_backbone(method, run_dir)
+    console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})")
     return method, run_dir, False, outcome.wall_time_s
+
+
+def _write_backbone(method: Method, run_dir: Path) -> None:
+    """``backbone.pt``: the trunk's state dict with stripped keys, so others can load it (weights only)."""
+    if not (run_dir / BACKBONE_FILE).is_file():
+        atomic_torch_save(backbone_state(method), run_dir / BACKBONE_FILE)
+
+
+def load_given_weights(resolved: Resolved, device: torch.device, console: Console) -> tuple[Method, LoadReport]:
+    """The method with its trunk loaded from ``model.checkpoint`` (no pretraining)."""
+    cfg = resolved.config
+    method = build_method(resolved)
+    report = load_backbone(method.backbone, Path(cfg.model.checkpoint).expanduser(), cfg.model.strict)
+    note = f"; layers left random: {', '.join(report.missing)}" if report.missing else ""
+    console.print(f"Evaluating the {report.format} weights {report.path} (no pretraining){note}")
+    return method.to(device), report
+
+
+def weights_origin(cfg: RunConfig, report: LoadReport | None) -> dict[str, Any]:
+    """Where the evaluated trunk's weights came from (the record's ``weights``)."""
+    if report is not None:
+        return report.to_dict()
+    if cfg.model.pretrained:
+        return {"format": "timm-pretrained", "path": cfg.model.pretrained_file or "timm's default source"}
+    return {"format": "pcfrl-bench", "path": None}
 
 
 def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt_key: str, paths: RunPaths,
@@ -177,9 +232,16 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
-    method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+    report, run_dir = None, None
+    if cfg.model.checkpoint:
+        method, report = load_given_weights(resolved, device, console)
+        reused, pretrain_s = False, 0.0
+        ckpt_key = "given-" + config_hash({"sha256": report.sha256, "model": to_plain(cfg.model, omit_unset=True),
+                                          "seed": cfg.run.seed if report.missing else None})[:16]
+    else:
+        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
+        ckpt_key = run_dir.name
     started = time.perf_counter()
-    ckpt_key = run_dir.name
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
@@ -190,10 +252,13 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "protocol": task.protocol, "model_selection": "final_epoch",
         "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "pretrain_hash": cfg.pretrain_hash(impl), "checkpoint": str(run_dir), "reused_checkpoint": reused,
+        "registry_config": resolved.is_registry, "overrides": list(resolved.overrides),
+        "pretrain_hash": None if report else cfg.pretrain_hash(impl),
+        "checkpoint": str(run_dir) if run_dir else report.path, "reused_checkpoint": reused,
+        "weights": weights_origin(cfg, report),
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
-        "pretrain_log": read_log(run_dir),
+        "pretrain_log": read_log(run_dir) if run_dir else [],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
     record["_path"] = str(write_record(paths.out_dir, record))
@@ -205,6 +270,7 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
                    progress: bool = True, console: Console | None = None) -> list[dict[str, Any]]:
     """Paper Table 10 for ``methods``, built as a run of ``task`` at ``preset`` builds them (same trunk,
     input size and batch size), measured together; one record per method under task ``complexity``."""
+    from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity  # slow
     console = console or Console()
     resolved = {name: resolve(name, task, preset, 0, device, overrides) for name in dict.fromkeys(methods)}
     sizes = {(r.config.pretrain.batch_size, r.config.data.image_size) for r in resolved.values()}
@@ -228,7 +294,8 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
             "implementation": resolved[name].method.implementation, "metric": "time_s", "higher_is_better": False,
             "protocol": COMPLEXITY_PROTOCOL, "metrics": m.metrics(), "step_times_s": list(m.step_times_s),
             "batch_size": batch_size, "image_size": image_size, "repeats": repeats, "measured_with": list(built),
-            "config": cfg.to_dict(), "config_hash": cfg.result_hash(), "device": str(dev),
+            "config": cfg.to_dict(), "config_hash": cfg.result_hash(), "registry_config": not overrides,
+            "overrides": list(overrides), "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
             "torch_threads": torch.get_num_threads(), "wall_time_s": {"measure": wall},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),

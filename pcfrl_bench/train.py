@@ -79,12 +79,12 @@ def checkpoint_state(run_dir: Path) -> CheckpointState | None:
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     return CheckpointState(int(ckpt["epoch"]), bool(ckpt["complete"]))
 
 
 def load_weights(method: Method, run_dir: Path) -> None:
-    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
     method.load_state_dict(ckpt["model"])
 
 
@@ -168,7 +168,7 @@ def pretrain(
     scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
     start_epoch, resumed_from = 0, None
     if resume and (run_dir / CHECKPOINT).is_file():
-        ckpt = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=False)
+        ckpt = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=True)
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -1,4 +1,7 @@
+import csv
+import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -58,11 +61,20 @@ def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
     assert "Reusing cached pretraining checkpoint" in changed.output  # eval settings do not retrain
     # tables count a record only when it was made with the registry's config (not with --set overrides)
     assert record["config_hash"] == registry_result_hash("simclr", "digits", "smoke", 0)
-    assert json.loads(path.read_text())["config_hash"] != registry_result_hash("simclr", "digits", "smoke", 0)
+    assert json.loads(path.read_text())["config_hash"] == record["config_hash"]  # the registry record stays
+    variant_path = Path(changed.output.split("record: ")[1].split()[0])
+    variant = json.loads(variant_path.read_text())
+    assert variant_path.name == f"smoke-seed0-{variant['config_hash'][:8]}.json" != path.name
+    assert variant["registry_config"] is False and variant["overrides"] == ["eval.probe.lr=0.05"]
     assert registry_result_hash("simclr", "complexity", "smoke", 0) is None
 
-    results = cli("results", "--out", str(out))
-    assert "simclr" in results.output and "digits" in results.output
+    assert cli("results", "--out", str(out)).exit_code == 2  # renamed: inputs are --records
+    rows = list(csv.DictReader(io.StringIO(cli("results", "--records", str(out), "--csv").output)))
+    assert [(r["registry"], r["overrides"]) for r in sorted(rows, key=lambda r: r["registry"])] == [
+        ("False", "eval.probe.lr=0.05"), ("True", "")]
+    assert {r["config_hash"] for r in rows} == {record["config_hash"][:8], variant["config_hash"][:8]}
+    only = list(csv.DictReader(io.StringIO(cli("results", "--records", str(out), "--csv", "--registry-only").output)))
+    assert [r["path"] for r in only] == [str(path)]
 
 
 def test_bad_input_gives_one_clear_error(cli):

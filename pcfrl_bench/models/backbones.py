@@ -6,8 +6,8 @@ A backbone maps (B, 3, H, W) to flat features (B, D); it is what the linear prob
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -32,6 +32,8 @@ def _small_input_stem(model: nn.Module) -> None:
 
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
+    import timm  # imported when a timm backbone is built: it is slow to import
+
     if name not in timm.list_models():
         raise UnknownNameError("timm model", name, timm.list_models())
     kwargs = {}
@@ -39,7 +41,12 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
         if not name.startswith("resnet"):
             raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not timm:{name}")
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
-    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    if cfg.pretrained:
+        if kwargs:
+            raise ConfigError(f"model.pretrained: timm's weights of {name} exist at model.width=1 only")
+        if cfg.pretrained_file:  # offline: timm reads the file instead of downloading
+            kwargs["pretrained_cfg_overlay"] = {"file": str(Path(cfg.pretrained_file).expanduser())}
+    model = timm.create_model(name, pretrained=cfg.pretrained, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
         _small_input_stem(model)
     return model
@@ -49,6 +56,9 @@ def build_backbone(cfg: ModelConfig) -> nn.Module:
     """``timm:<name>`` or a name registered in BACKBONES."""
     if cfg.backbone.startswith("timm:"):
         return timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
+    if cfg.pretrained:
+        raise ConfigError(f"model.pretrained selects timm's weights (timm:* backbones); for {cfg.backbone!r} give "
+                          "a weights file with model.checkpoint=PATH")
     return BACKBONES.get(cfg.backbone)(cfg)
 
 
