@@ -654,7 +654,7 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, 
 @DEVICE
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
 @click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
-              help="Records go to <out>/complexity/<method>/<preset>-seed0.json.")
+              help="Folder of result records: they go to <out>/complexity/<method>/<preset>-seed0.json.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @threads_option
 @friendly_errors

@@ -7,6 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
+from pcfrl_bench.reporting.tables import aggregate_records
+from pcfrl_bench.results import frame
 from pcfrl_bench.runner import registry_result_hash
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
@@ -75,6 +77,19 @@ def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
     assert {r["config_hash"] for r in rows} == {record["config_hash"][:8], variant["config_hash"][:8]}
     only = list(csv.DictReader(io.StringIO(cli("results", "--records", str(out), "--csv", "--registry-only").output)))
     assert [r["path"] for r in only] == [str(path)]
+    table = frame(out, registry_only=False)
+    assert set(table["path"]) == {str(path), str(variant_path)}
+    assert set(frame(out)["path"]) == {str(path)} and set(frame(out)["config_hash"]) == {record["config_hash"]}
+
+
+def test_frame_of_the_reference_records_gives_the_readme_numbers():
+    """README, synthetic results: pcfrl on synth-fer 15.17 ± 0.85 (sweep points under sweeps/ left out)."""
+    reference = Path(__file__).parents[1] / "results" / "reference"
+    agg = aggregate_records(frame(reference), "quick")
+    row = agg[(agg["method"] == "pcfrl") & (agg["task"] == "synth-fer") & (agg["metric"] == "accuracy")].iloc[0]
+    assert (round(row["mean"], 2), round(row["std"], 2), row["n"]) == (15.17, 0.85, 3)
+    everything = frame(reference, registry_only=False)
+    assert (~everything["registry"] & everything["path"].str.contains("/sweeps/")).any()
 
 
 def test_bad_input_gives_one_clear_error(cli):
