@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see either the old or the new file, never a mix."""
@@ -38,6 +36,8 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:
+    import torch  # imported when used: the CLI's light commands never load torch for this module
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -74,6 +74,8 @@ def git_commit() -> dict[str, Any]:
         return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != project_root():
+            return {"commit": None, "dirty": None}  # an installed copy (e.g. in a venv inside some repository)
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -173,7 +173,8 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
                        console=console, description=f"pretrain {cfg.run.method}",
                        metadata={"pretrain_hash": cfg.pretrain_hash(impl)})
     _write_backbone(method, run_dir)
-    console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})")
+    console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})",
+                  soft_wrap=True)
     return method, run_dir, False, outcome.wall_time_s
 
 
