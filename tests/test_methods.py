@@ -51,7 +51,8 @@ def test_method_runs_smoke_preset_through_cli(name: str, tmp_path: Path) -> None
         args += ["--set", o]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    record = json.loads((tmp_path / "runs" / "digits" / name / "smoke-seed0.json").read_text())
+    [path] = (tmp_path / "runs" / "digits" / name).glob("smoke-seed0-*.json")  # --set runs: named by config hash
+    record = json.loads(path.read_text())
     assert record["method"] == name and 0 <= record["metrics"]["accuracy"] <= 100
     log = next((tmp_path / "cache" / "pretrain").rglob("log.jsonl")).read_text().splitlines()
     assert len(log) == record["config"]["pretrain"]["epochs"]
