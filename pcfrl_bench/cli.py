@@ -122,7 +122,7 @@ def _resolve(method: str | None, task: str | None, preset: str | None, seed: int
                                            ("--seed", seed)) if value is not None]
         if given:
             raise click.UsageError(f"--config names the run itself; drop {', '.join(given)} (use --set on top)")
-        return resolve_file(config_file, overrides, device)
+        return resolve_file(config_file, overrides, None if device == "auto" else device)  # else: the file's
     missing = [name for name, value in (("--method", method), ("--task", task)) if value is None]
     if missing:
         raise click.UsageError(f"Missing option {' and '.join(missing)} (or give --config FILE)")
