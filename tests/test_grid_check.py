@@ -1,11 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
-from pcfrl_bench.grid import Expectation, compare, grid_cells
+from pcfrl_bench.grid import Cell, Expectation, compare, grid_cells, stored_record
+from pcfrl_bench.runner import resolve
 
 
 def test_grid_cells_order_groups_each_method_and_seed():
@@ -13,6 +15,15 @@ def test_grid_cells_order_groups_each_method_and_seed():
     assert [(c.method, c.seed, c.task) for c in cells[:4]] == [("a", 0, "t1"), ("a", 0, "t2"), ("a", 1, "t1"),
                                                                ("a", 1, "t2")]
     assert len(cells) == 8
+
+
+def test_sweep_records_named_before_config_hashes_still_count_as_stored():
+    """`make reference` skips the committed sweep points (plain names) although new ones carry the hash."""
+    sweep = Path(__file__).parents[1] / "results" / "reference" / "sweeps" / "alpha=1"
+    point = ("method.calib_face.alpha=1", "method.calib_pose.alpha=1")
+    found = stored_record(Cell("pcfrl", "synth-fer", "quick", 0, point), sweep)
+    assert found["config_hash"] == resolve("pcfrl", "synth-fer", "quick", 0, overrides=point).config.result_hash()
+    assert stored_record(Cell("pcfrl", "synth-fer", "quick", 0), sweep) is None  # other config: not this cell
 
 
 def test_compare_within_and_outside_tolerance():
