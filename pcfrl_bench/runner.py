@@ -190,7 +190,7 @@ def load_given_weights(resolved: Resolved, device: torch.device, console: Consol
     method = build_method(resolved)
     report = load_backbone(method.backbone, Path(cfg.model.checkpoint).expanduser(), cfg.model.strict)
     note = f"; layers left random: {', '.join(report.missing)}" if report.missing else ""
-    console.print(f"Evaluating the {report.format} weights {report.path} (no pretraining){note}")
+    console.print(f"Evaluating the {report.format} weights {report.path} (no pretraining){note}", soft_wrap=True)
     return method.to(device), report
 
 

@@ -80,6 +80,20 @@ def test_whole_official_checkpoint_maps_one_to_one_onto_pcl():
         official_pcl_key("module.decoder.model.4.weight")  # a ReLU slot holds no weights
 
 
+def test_official_evaluation_style_dict_is_recognised(tmp_path):
+    """The official evaluation code strips ``module.encoder.``; loaded non-strictly by name into this project's
+    trunk, its ``resblock1/2`` would stay random. Recognised, it loads completely and gives the official F_s."""
+    raw = torch.load(ENCODER, weights_only=True)
+    torch.save({k.removeprefix("module.encoder."): v for k, v in raw.items()}, tmp_path / "eval_style.pth")
+    backbone = FaceCycleBackbone(1.0)
+    report = load_backbone(backbone, tmp_path / "eval_style.pth")
+    assert report.format == "pcl-official" and report.missing == []
+    arrays = np.load(OFFICIAL / "official_encoder_seed0.npz")
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(torch.from_numpy(arrays["x"])), torch.from_numpy(arrays["Fs_f32"]),
+                                   rtol=1e-4, atol=1e-5)
+
+
 def test_strict_loading_names_missing_keys_and_non_strict_records_them(tmp_path):
     raw = torch.load(ENCODER, weights_only=True)
     partial = {k: v for k, v in raw.items() if ".resblock" not in k}

@@ -5,7 +5,8 @@ Formats (named in the result record):
 - ``pcfrl-bench``: this project's pretraining checkpoint (``last.pt``: ``{"model": Method.state_dict(), ...}``);
   the trunk is the ``backbone.*`` part.
 - ``pcl-official``: the official PCL checkpoint (``{"state_dict": ...}`` or the bare dict) of
-  ``nn.DataParallel(ExpPoseModel)``; its keys are renamed by :data:`OFFICIAL_PCL_KEYS` (one entry per
+  ``nn.DataParallel(ExpPoseModel)``, or its encoder with ``module.encoder.`` stripped (what the official
+  evaluation code loads, ``resblock1.*``, ``layer3_2_exp.*``, ...); its keys are renamed by :data:`OFFICIAL_PCL_KEYS` (one entry per
   official module, shapes and order identical) onto the project's PCL modules.
 - ``state-dict``: a plain backbone state dict, possibly wrapped in ``{"state_dict": ...}`` or
   ``{"model": ...}`` and prefixed (``backbone.``, ``module.encoder_q.``, ...); ``backbone.pt`` written after
@@ -44,6 +45,7 @@ OFFICIAL_PCL_KEYS: tuple[tuple[str, str], ...] = (
     (r"module\.pose_fc\.(.+)", r"pose_head.net.\1"),
     (r"module\.decoder\.fc\.(.+)", r"decoder.fc.\1"),
 )
+OFFICIAL_ENCODER_PREFIXES = ("module.encoder.", "encoder.", "")  # DataParallel model / model / evaluation dict
 # the official decoder is one flat Sequential [ReLU, Upsample, conv, BN] x 6 (no BN last); ours nests the stages
 OFFICIAL_DECODER = re.compile(r"module\.decoder\.model\.(\d+)\.(.+)")
 
@@ -111,8 +113,11 @@ def read_checkpoint(path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
             obj = obj[wrapper]
             break
     state = _tensors(obj, path)
-    if any(k.startswith("module.encoder.layer3_2_exp.") for k in state):
-        return "pcl-official", convert_official_pcl(state), BACKBONE_PREFIX
+    official = next((p for p in OFFICIAL_ENCODER_PREFIXES if f"{p}layer3_2_exp.0.weight" in state), None)
+    if official is not None:  # the whole model, or the encoder as the official evaluation code strips it
+        renamed = {("module.encoder." + k[len(official):] if k.startswith(official) else k): v
+                   for k, v in state.items()}
+        return "pcl-official", convert_official_pcl(renamed), BACKBONE_PREFIX
     return "state-dict", state, ""
 
 
