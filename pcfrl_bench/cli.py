@@ -295,7 +295,7 @@ def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrid
     Examples:
       pcfrl-bench eval -t digits --checkpoint ~/.cache/pcfrl-bench/pretrain/simclr/<hash>/backbone.pt
       pcfrl-bench eval -t cplfw --checkpoint PCL_official.pth.tar
-      pcfrl-bench eval -t stl10 --checkpoint moco_v2_800ep.pth.tar --set model.backbone=timm:resnet50
+      pcfrl-bench eval -t stl10 --checkpoint moco.pth --set model.backbone=timm:resnet50 --set model.small_stem=false
     """
     given = [f"model.checkpoint={checkpoint.resolve()}"] + (["model.strict=false"] if non_strict else [])
     resolved = _resolve(method, task, preset, seed, device, tuple(given) + tuple(overrides))
