@@ -67,6 +67,7 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
+    _check_sections(data, path)
     presets = data.get("presets") or {}
     bad = set(presets) - set(PRESETS)
     if bad:
@@ -91,6 +92,21 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
     )
 
 
+SECTION_TYPES = {"description": str, "implementation": str, "base": str, "metric": str, "higher_is_better": bool,
+                 "defaults": dict, "presets": dict, "pinned": dict}
+
+
+def _check_sections(data: dict[str, Any], path: Path) -> None:
+    """Each top-level section, and each preset, has its expected type (a ConfigError names file and key)."""
+    for key, tp in SECTION_TYPES.items():
+        if data.get(key) is not None and not isinstance(data[key], tp):
+            raise ConfigError(f"{path}: '{key}' must be a {'mapping' if tp is dict else tp.__name__}, "
+                              f"got {data[key]!r}")
+    for name, preset in (data.get("presets") or {}).items():
+        if preset is not None and not isinstance(preset, dict):
+            raise ConfigError(f"{path}: preset '{name}' must be a mapping, got {preset!r}")
+
+
 def _folder(kind: str) -> Path:
     return resource_root() / f"{kind}s"
 
@@ -105,5 +121,15 @@ def names(kind: str) -> list[str]:
     return sorted(p.stem for p in _folder(kind).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def all_entries(kind: str) -> list[Entry]:
-    return [entry(kind, n) for n in names(kind)]
+def all_entries(kind: str, problems: list[str] | None = None) -> list[Entry]:
+    """Every entry of ``kind``; with a ``problems`` list, a broken file is reported there and skipped
+    instead of raising (so one bad file does not hide the others)."""
+    out = []
+    for n in names(kind):
+        try:
+            out.append(entry(kind, n))
+        except ConfigError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+    return out

@@ -169,13 +169,16 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
     from .runner import default_task
 
     root = data_root or default_data_root()
+    problems: list[str] = []
     methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method")]
+               for e in catalog.all_entries("method", problems)]
     tasks = []
-    for e in catalog.all_entries("task"):
+    for e in catalog.all_entries("task", problems):
         available, where = default_task(e.name, root).availability()
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
+    for problem in problems:
+        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     if as_json:
         click.echo(json.dumps({"methods": methods, "tasks": tasks, "data_root": str(root)}, indent=2))
         return
@@ -196,7 +199,7 @@ def list_cmd(as_json: bool, data_root: Path | None) -> None:
 
 
 def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir: Path | None, resume: bool,
-                    restart: bool, no_progress: bool) -> None:
+                    restart: bool, no_progress: bool, unreadable: str) -> None:
     from rich.table import Table
 
     from .runner import RunOptions, run
@@ -204,7 +207,8 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     record = run(resolved, _run_paths(out, data_root, cache_dir),
-                 RunOptions(resume=resume, restart=restart, progress=not no_progress), _console())
+                 RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable),
+                 _console())
     cfg = resolved.config.run
     metric = record["metric"]
     final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
@@ -230,6 +234,9 @@ RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
+    click.option("--unreadable", default="stop", show_default=True, metavar="stop|skip",
+                 help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop "
+                      "with their list, or skip them (and pairs that use them) and list them in the record."),
 ]
 
 
@@ -241,10 +248,11 @@ RUN_FLAGS = [
 @RUN_FLAGS[0]
 @RUN_FLAGS[1]
 @RUN_FLAGS[2]
+@RUN_FLAGS[3]
 @threads_option
 @friendly_errors
 def run_cmd(method, task, preset, seed, device, overrides, config_file, out, data_root, cache_dir, resume, restart,
-            no_progress):
+            no_progress, unreadable):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
@@ -262,7 +270,7 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
       pcfrl-bench run --config my.yaml --set eval.probe.epochs=50
     """
     resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
-    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress)
+    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable)
 
 
 @main.command("eval")
@@ -282,10 +290,11 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
 @OUT
 @paths_options
 @RUN_FLAGS[2]
+@RUN_FLAGS[3]
 @threads_option
 @friendly_errors
 def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrides, out, data_root, cache_dir,
-             no_progress):
+             no_progress, unreadable):
     """Run TASK's protocol on given weights, without pretraining (the same as `run --set model.checkpoint=PATH`).
 
     The format is detected and named in the record (`weights.format`: pcfrl-bench, state-dict,
@@ -299,7 +308,7 @@ def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrid
     """
     given = [f"model.checkpoint={checkpoint.resolve()}"] + (["model.strict=false"] if non_strict else [])
     resolved = _resolve(method, task, preset, seed, device, tuple(given) + tuple(overrides))
-    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress)
+    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable)
 
 
 @main.command("config")
@@ -319,6 +328,13 @@ def config_cmd(method, task, preset, seed, device, overrides, config_file):
 
     resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
     click.echo(yaml.safe_dump(resolved.config.to_dict(), sort_keys=False), nl=False)
+
+
+def _number(value: object) -> str:
+    """A metric for a table cell: two decimals, '-' when missing (null), as stored when not a number."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 @main.command("results")
@@ -358,7 +374,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
             continue
         rows.append({"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
                      "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
-                     "best_over_epochs": r.get("best_over_epochs", {}).get(r["metric"]),
+                     "best_over_epochs": (r.get("best_over_epochs") or {}).get(r["metric"]),
                      "config_hash": str(r["config_hash"])[:8], "registry": registry,
                      "overrides": " ".join(r.get("overrides") or []), "path": r["_path"]})
     if as_json:
@@ -376,10 +392,9 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
         table.add_column(col)
     for row in rows:
-        best = row["best_over_epochs"]
         config = row["config_hash"] + ("" if row["registry"] else " (variant)")
-        table.add_row(row["task"], row["method"], row["preset"], str(row["seed"]), row["metric"],
-                      f"{row['final']:.2f}", "" if best is None else f"{best:.2f}", config, row["overrides"])
+        table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
+                      _number(row["final"]), _number(row["best_over_epochs"]), config, row["overrides"])
     _console(stderr=False).print(table)
 
 
@@ -395,11 +410,11 @@ def data_group() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="task.KEY=VALUE",
               help="Override a task key (e.g. --set task.test_usage=PublicTest); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", type=int, default=16, show_default=True,
-              help="Images per split decoded as a spot check (0 = none).")
+@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
+              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
 @friendly_errors
 def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool,
-                   decode_sample: int) -> None:
+                   decode_sample: str) -> None:
     """Count a task's samples per split (pairs for verification, classes, subjects) and list every problem.
 
     Exits with status 1 when a problem is found.
@@ -409,11 +424,15 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
       pcfrl-bench data check -t fer2013 --set task.test_usage=PublicTest
+      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
     """
     from .io import default_data_root
     from .tasks.check import check_task_by_name, format_check_report
 
-    report = check_task_by_name(task_name, data_root or default_data_root(), decode_sample, overrides)
+    if decode_sample != "all" and not (decode_sample.isdigit()):
+        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
+    count = None if decode_sample == "all" else int(decode_sample)
+    report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -470,6 +489,76 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                      soft_wrap=True)
 
 
+@main.command("claims")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Which preset's records to compare.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/CLAIMS.md"),
+              show_default=True, help="The Markdown report to write.")
+@click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@renamed("--out", "--report")
+@friendly_errors
+def claims_cmd(records, preset, report, readme, any_config):
+    """Test the paper's claims C1-C6 on stored records: effect, 95 % CI over seeds, verdict.
+
+    Each comparison is paired by seed; a task whose supervised ceiling misses its learnability requirement
+    makes its comparisons inconclusive. The rule is in docs/claims.md.
+
+    \b
+    Examples:
+      pcfrl-bench claims
+      pcfrl-bench claims --records results/reference --readme README.md
+    """
+    from rich.table import Table
+
+    from .reporting.claims import render_claims
+    from .runner import registry_result_hash
+
+    outcomes, bounds_md, written = render_claims(records, report, preset,
+                                                 None if any_config else registry_result_hash, readme)
+    table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
+    for o in outcomes:
+        c = o.comparison
+        ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
+        table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    stdout = _console(stderr=False)
+    stdout.print(table)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+
+
+@main.command("instrument")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+              show_default=True, help="Folder of result records; repeatable.")
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Which preset's records to place.")
+@click.option("--methods", default="simclr,moco,pcl,pcfrl", show_default=True,
+              help="Methods to place between floor (0) and ceiling (1).")
+@click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@friendly_errors
+def instrument_cmd(records, preset, methods, any_config):
+    """Print each task's floors (trivial, raw pixels, random init), ceiling (supervised) and learnability.
+
+    \b
+    Example:
+      pcfrl-bench instrument --records results/reference --preset quick
+    """
+    from .reporting.claims import record_tasks
+    from .reporting.instrument import bounds_frame, bounds_markdown
+    from .reporting.tables import aggregate_records, load_record_folders, records_frame
+    from .runner import registry_result_hash
+
+    found, problems = load_record_folders(records, None if any_config else registry_result_hash)
+    names = tuple(_csv(methods))
+    frame = bounds_frame(aggregate_records(records_frame(found), preset),
+                         record_tasks([r for r in found if r["preset"] == preset]), names)
+    _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
+    for p in problems:
+        _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -487,9 +576,11 @@ def _csv(value: str) -> list[str]:
 @OUT
 @paths_options
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
+@click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
+@click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
 @threads_option
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
     Cells whose record is already stored with the same resolved config are skipped.
@@ -500,13 +591,16 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
     """
     from .grid import grid_cells, run_grid
-    from .runner import resolve
+    from .runner import RunOptions, resolve
 
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
     for cell in cells:  # fail fast on a typo before any training
         resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
     records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
-                                skip_existing=not rerun, console=_console())
+                                skip_existing=not rerun, console=_console(),
+                                options=RunOptions(resume=resume, restart=restart))
     _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
                                  soft_wrap=True)
 

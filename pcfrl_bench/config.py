@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,30 @@ import yaml
 from .errors import ConfigError, UnknownNameError
 
 PRESETS = ("smoke", "quick", "paper")
+TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
+
+
+def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
+            open_high: bool = False) -> Any:
+    """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
+    float must also be finite. Checked when the config is built, so a bad value is a ConfigError."""
+    return field(default=default, metadata={"range": (low, high, open_low, open_high)})
+
+
+def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], where: str) -> None:
+    low, high, open_low, open_high = bounds
+    for i, v in enumerate(value if isinstance(value, tuple) else (value,)):
+        name = f"{where}[{i}]" if isinstance(value, tuple) else where
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{name}: expected a finite number, got {v!r}")
+        too_low = v <= low if open_low else v < low
+        too_high = high is not None and (v >= high if open_high else v > high)
+        if too_low or too_high:
+            lo, hi = "(" if open_low else "[", ")" if open_high else "]"
+            span = f"{lo}{low:g}, {high:g}{hi}" if high is not None else f"{'> ' if open_low else '>= '}{low:g}"
+            raise ConfigError(f"{name}: {v!r} is out of range; expected {span}")
+
+
 # Field metadata of keys added after records were stored: they enter the config hashes only when set, so
 # every stored record keeps its hash (and its place in the tables).
 HASH_IF_SET = {"hash_if_set": True}
@@ -33,6 +58,13 @@ class ModelConfig:
     backbone: str = "timm:resnet18"
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
     width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
+    # inputs arrive in [0, 1]; "imagenet" subtracts the ImageNet mean and divides by its std before the trunk
+    # (the official PCL trunk takes [0, 1] images: "none"; the small synthetic-preset trunks need "imagenet")
+    input_norm: Literal["none", "imagenet"] = "none"
+    batchnorm: bool = False  # facecycle: BatchNorm2d after each conv of the trunk (the official trunk has none)
+    # timm ResNets: zero-initialise the last BatchNorm of each residual branch (timm's default). Off by default:
+    # with it a random trunk is the identity per block and its pooled features see only a corner of the image
+    zero_init_residual: bool = False
     # weights to evaluate instead of pretraining (this project's, a backbone state dict, the official PCL's)
     checkpoint: str = field(default="", metadata=HASH_IF_SET)
     strict: bool = field(default=True, metadata=HASH_IF_SET)  # false: missing backbone keys stay random (recorded)
@@ -44,9 +76,9 @@ class ModelConfig:
 class SyntheticWorldConfig:
     """Size of the synthetic pretraining world (``data.source: synth``): VoxCeleb-like clips per identity."""
 
-    identities: int = 500
-    clips_per_identity: int = 4
-    frames_per_clip: int = 16
+    identities: int = bounded(500, 1)
+    clips_per_identity: int = bounded(4, 1)
+    frames_per_clip: int = bounded(16, 1)
     seed: int = 0
 
 
@@ -55,29 +87,29 @@ class DataConfig:
     """Pretraining data."""
 
     source: str = "digits"
-    image_size: int = 32
-    max_samples: int = 0  # 0 = the whole source; otherwise the first ``max_samples`` items
-    num_workers: int = 0  # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
+    image_size: int = bounded(32, 8)
+    max_samples: int = bounded(0, 0)  # 0 = the whole source; otherwise the first ``max_samples`` items
+    num_workers: int = bounded(0, 0)  # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
     synthetic: SyntheticWorldConfig = field(default_factory=SyntheticWorldConfig)
 
 
 @dataclass
 class OptimConfig:
     name: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    betas: tuple[float, float] = (0.9, 0.999)
-    momentum: float = 0.9
+    lr: float = bounded(1e-3, 0.0)
+    weight_decay: float = bounded(1e-6, 0.0)
+    betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
+    momentum: float = bounded(0.9, 0.0, 1.0)
     scheduler: Literal["cosine", "constant"] = "cosine"
-    warmup_epochs: int = 0
-    min_lr: float = 0.0
+    warmup_epochs: int = bounded(0, 0)
+    min_lr: float = bounded(0.0, 0.0)
 
 
 @dataclass
 class PretrainConfig:
-    epochs: int = 100
-    batch_size: int = 256
-    checkpoint_every: int = 10  # epochs between checkpoints; the last epoch is always saved
+    epochs: int = bounded(100, 0)  # 0 = no pretraining (random-init)
+    batch_size: int = bounded(256, 2)
+    checkpoint_every: int = bounded(10, 1)  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
 
 
@@ -86,21 +118,23 @@ class ProbeConfig:
     """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"
-    epochs: int = 300
-    batch_size: int = 256
+    epochs: int = bounded(300, 1)
+    batch_size: int = bounded(256, 1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-2
-    weight_decay: float = 0.0
+    lr: float = bounded(1e-2, 0.0, open_low=True)
+    weight_decay: float = bounded(0.0, 0.0)
     scheduler: Literal["cosine", "constant"] = "cosine"
-    normalize: Literal["none", "standardize", "l2"] = "none"
+    normalize: Literal["none", "standardize", "l2"] = "standardize"  # fitted on the training split
+    # AU probes (BCE): "balanced" weighs each AU's positives by its negative/positive ratio in the training fold
+    pos_weight: Literal["none", "balanced"] = "none"
 
 
 @dataclass
 class EvalConfig:
-    image_size: int = 32
-    feature_batch_size: int = 256
-    max_train: int = 0  # 0 = all; smoke presets cap the probe's data
-    max_test: int = 0
+    image_size: int = bounded(32, 8)
+    feature_batch_size: int = bounded(256, 1)
+    max_train: int = bounded(0, 0)  # 0 = all; smoke presets cap the probe's data
+    max_test: int = bounded(0, 0)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
@@ -142,7 +176,7 @@ class RunConfig:
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
         d = to_plain(self, omit_unset=True)
-        return {
+        identity = {
             "implementation": implementation,
             "seed": self.run.seed,
             "model": d["model"],
@@ -150,6 +184,9 @@ class RunConfig:
             "pretrain": d["pretrain"],
             "method": d["method"],
         }
+        if self.data.source == TASK_SOURCE:  # trained on the task's own labels: the task is part of the checkpoint
+            identity["task"] = {"name": self.run.task, "params": d["task"]}
+        return identity
 
     def pretrain_hash(self, implementation: str) -> str:
         return config_hash(self.pretrain_identity(implementation))
@@ -268,6 +305,8 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
         if key not in fields:
             raise UnknownNameError("config key", path, [f"{where}.{k}" if where else k for k in fields])
         kwargs[key] = _convert(value, hints[key], path)
+        if "range" in fields[key].metadata:
+            _check_range(kwargs[key], fields[key].metadata["range"], path)
     # nested dataclass fields that were given partially are built from their own defaults by _convert
     return cls(**kwargs)
 
@@ -279,6 +318,8 @@ def load_yaml(path: Any) -> dict[str, Any]:
             data = yaml.safe_load(fh) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

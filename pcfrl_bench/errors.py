@@ -17,11 +17,13 @@ class ConfigError(PcfrlError):
 class UnknownNameError(PcfrlError, KeyError):
     """A name (method, task, backbone, config key) is not registered; suggests close matches."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], list_hint: str | None = None):
+        """``list_hint`` replaces the list of known names (for long lists): where to see them."""
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        self.message = f"Unknown {kind} {name!r}.{hint} Known: {', '.join(known) or '(none)'}."
+        listed = list_hint or f"Known: {', '.join(known) or '(none)'}."
+        self.message = f"Unknown {kind} {name!r}.{hint} {listed}"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
@@ -43,3 +45,11 @@ class MalformedFileError(PcfrlError):
 
 class TrainingDivergedError(PcfrlError):
     """The training loss became NaN or infinite."""
+
+
+class CheckpointError(PcfrlError):
+    """A checkpoint file is unreadable, not a checkpoint, or refused (it would need code to load)."""
+
+
+class ResultNotSavedError(PcfrlError):
+    """A finished result could not be written where asked; the message says where it went and its metrics."""

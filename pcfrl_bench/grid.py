@@ -6,6 +6,8 @@ import json
 import math
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,7 @@ from .config import PRESETS, load_yaml
 from .errors import ConfigError, MalformedFileError
 from .io import atomic_write_text
 from .results import record_path
-from .runner import RunOptions, RunPaths, resolve, run
+from .runner import RunOptions, RunPaths, pretrain_dir, resolve, run
 
 
 @dataclass(frozen=True)
@@ -62,23 +64,42 @@ def stored_record(cell: Cell, out_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0) -> list[dict[str, Any]]:
+def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0,
+               options: RunOptions | None = None, restarted: set[Path] | None = None) -> list[dict[str, Any]]:
     """Run the cells of one (method, seed) group in order (the first pretrains, the others reuse).
 
     ``threads`` > 0 sets torch's CPU threads (parallel groups share the cores instead of oversubscribing them).
+    ``options`` carries ``resume``/``restart`` (progress bars are always off here); a restart discards each
+    pretraining folder once, the first time a cell needs it (``restarted`` remembers which ones).
     """
     if threads:
         torch.set_num_threads(threads)
     console = Console(quiet=True)
+    options = options or RunOptions()
+    restarted = set() if restarted is None else restarted
     out = []
     for cell in cells:
         resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
-        out.append(run(resolved, paths, RunOptions(progress=False), console))
+        folder = pretrain_dir(resolved, paths.cache_dir)
+        cell_options = RunOptions(resume=options.resume, restart=options.restart and folder not in restarted,
+                                  progress=False, unreadable=options.unreadable)
+        restarted.add(folder)
+        out.append(run(resolved, paths, cell_options, console))
     return out
 
 
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Worker initializer: a daemon thread ends this worker as soon as the grid process is gone (killed),
+    instead of leaving it training, then hanging on a queue nobody reads."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str = "auto", skip_existing: bool = True,
-             console: Console | None = None) -> tuple[list[dict[str, Any]], int]:
+             console: Console | None = None, options: RunOptions | None = None) -> tuple[list[dict[str, Any]], int]:
     """Run every cell not already stored; returns (records of the cells run, number skipped).
 
     Cells are grouped by (method, seed) so a pretraining is never done twice, and groups run in
@@ -96,14 +117,15 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("grid", total=len(todo), last=f"{skipped} stored cells skipped")
         if jobs <= 1:
+            restarted: set[Path] = set()
             for group in groups.values():
                 for cell in group:
-                    records += _run_group([cell], paths, device)
+                    records += _run_group([cell], paths, device, options=options, restarted=restarted)
                     bar.update(task, advance=1, last=cell.label)
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(_run_group, g, paths, device, threads): g for g in groups.values()}
+            with ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                futures = {pool.submit(_run_group, g, paths, device, threads, options): g for g in groups.values()}
                 for future, group in futures.items():
                     records += future.result()
                     bar.update(task, advance=len(group), last=group[-1].label)

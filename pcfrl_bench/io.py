@@ -1,4 +1,4 @@
-"""Atomic file writes (temp file in the same folder + rename) and user-wide folders."""
+"""Atomic file writes (temp file in the same folder + rename), folder locks and user-wide folders."""
 
 from __future__ import annotations
 
@@ -6,8 +6,27 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .errors import PcfrlError
+
+
+class OutputNotWritableError(PcfrlError):
+    """An output folder cannot be created or written."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp alone creates 0600 files
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -16,6 +35,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -41,6 +61,60 @@ def atomic_torch_save(obj: Any, path: Path) -> Path:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def sweep_temp_files(folder: Path) -> list[Path]:
+    """Remove the temp files that atomic writes into ``folder`` left behind when killed (``.<name>.*.tmp``).
+
+    Call it only while no other process writes into ``folder`` (e.g. under its ``folder_lock``)."""
+    removed = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
+def ensure_writable_dir(folder: Path, what: str) -> Path:
+    """Create ``folder`` if needed and prove a file can be written in it, or raise OutputNotWritableError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputNotWritableError(f"{what} {folder} is not a writable folder ({err.strerror or err}); "
+                                     "choose another one") from None
+    return folder
+
+
+@contextmanager
+def folder_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (file ``<folder>.lock`` beside it) for the ``with`` block.
+
+    The lock is an OS file lock (``filelock``): it is released when the holder exits, even when killed,
+    so it never goes stale. If another process holds it, ``on_wait`` is called with a line naming that
+    process (its PID, stored in ``<folder>.lock.pid``) and the call waits until the lock is free.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = folder.with_name(folder.name + ".lock")
+    pid_path = folder.with_name(folder.name + ".lock.pid")
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        try:
+            holder = pid_path.read_text().strip()
+        except OSError:
+            holder = "?"
+        if on_wait is not None:
+            on_wait(f"another process (PID {holder}) holds {lock_path}; waiting for it to finish")
+        lock.acquire()
+    try:
+        atomic_write_text(pid_path, f"{os.getpid()}\n")
+        yield
+    finally:
+        lock.release()
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:

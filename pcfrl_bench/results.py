@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .catalog import project_root
+from .errors import PcfrlError
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
@@ -30,6 +31,7 @@ SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"} 
 FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "config_hash", "registry",
                  "overrides", "created", "path", "device"]
 HASH_CHARS = 8
+TRIVIAL = "trivial"  # pseudo-method: the protocol's feature-free baseline, stored in every record's "trivial"
 
 
 def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int, variant: str | None = None) -> Path:
@@ -49,7 +51,10 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
 
     Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
+    A missing ``root`` is an error (a typo would otherwise look like an empty store).
     """
+    if not Path(root).is_dir():
+        raise PcfrlError(f"no folder of result records at {root}")
     records, problems = [], []
     for path in sorted(Path(root).rglob("*.json")):
         if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
@@ -62,6 +67,9 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
         missing = [f for f in REQUIRED_FIELDS if not isinstance(record, dict) or f not in record]
         if missing:
             problems.append(f"{path}: not a result record (missing {', '.join(missing)})")
+            continue
+        if not isinstance(record["metrics"], dict):
+            problems.append(f"{path}: 'metrics' is not a mapping")
             continue
         record["_path"] = str(path)
         records.append(record)
@@ -105,19 +113,23 @@ def _device_text(record: dict[str, Any]) -> str:
 
 def records_frame(records: list[dict[str, Any]], registry: list[bool] | None = None) -> pd.DataFrame:
     """Long frame, one row per (record, selection, numeric metric): FRAME_COLUMNS. ``registry`` flags each
-    record as made with its registry config (default: the record's own ``registry_config`` field, else True)."""
+    record as made with its registry config (default: the record's own ``registry_config`` field, else True).
+    A record's ``trivial`` metrics (the protocol's feature-free baseline) become rows of the pseudo-method
+    ``trivial`` under both selections."""
     import pandas as pd  # imported when used: runs never need it
+
     rows = []
     for i, rec in enumerate(records):
         is_registry = registry[i] if registry is not None else bool(rec.get("registry_config", True))
         overrides = " ".join(rec.get("overrides") or [])
-        for selection, field_name in SELECTIONS.items():
-            metrics = rec.get(field_name)
+        sources = [(rec["method"], selection, rec.get(field_name)) for selection, field_name in SELECTIONS.items()]
+        sources += [(TRIVIAL, selection, rec.get("trivial")) for selection in SELECTIONS]
+        for method, selection, metrics in sources:
             if not isinstance(metrics, dict):
                 continue
             for metric, value in metrics.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                    rows.append((rec["method"], rec["task"], rec["preset"], int(rec["seed"]), selection, str(metric),
+                    rows.append((method, rec["task"], rec["preset"], int(rec["seed"]), selection, str(metric),
                                  float(value), str(rec.get("config_hash") or ""), is_registry, overrides,
                                  str(rec.get("created") or ""), str(rec.get("_path") or ""), _device_text(rec)))
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import platform
 import shutil
 import time
@@ -18,18 +20,19 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import (PRESETS, EmptyParams, RunConfig, config_hash, load_yaml, parse_override, resolve_config,
-                     to_plain)
+from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, config_hash, load_yaml, parse_override,
+                     resolve_config, to_plain)
 from .data.sources import build_source
-from .errors import ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError
-from .evaluation.features import FeatureSet, cached_features, extract_features
-from .io import atomic_torch_save, atomic_write_text
+from .errors import ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError, ResultNotSavedError
+from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
+from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
 from .results import environment, write_record
 from .tasks import TASKS, Task
-from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything
+from .tasks.base import Supervision
+from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
 BACKBONE_FILE = "backbone.pt"  # the trunk's weights with stripped keys, written next to every pretraining checkpoint
 
@@ -116,13 +119,18 @@ def build_task(resolved: Resolved, data_root: Path) -> Task:
     return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
 
 
-def build_method(resolved: Resolved) -> Method:
-    """The method with its backbone, initialised from the run seed (same seed -> same initial weights)."""
+def build_method(resolved: Resolved, supervision: Supervision | None = None) -> Method:
+    """The method with its backbone, initialised from the run seed (same seed -> same initial weights).
+    ``supervision`` (the supervised ceiling) sets the method's target key, outputs and loss from the task."""
     cfg = resolved.config
+    params = cfg.method
+    if supervision is not None:
+        params = dataclasses.replace(params, target=supervision.target, outputs=supervision.outputs,
+                                     loss=supervision.loss)
     seed_everything(cfg.run.seed)
     backbone = build_backbone(cfg.model)
     dim = feature_dim(backbone, cfg.data.image_size)
-    return METHODS.get(resolved.method.implementation)(cfg.method, backbone, dim, cfg.data.image_size)
+    return METHODS.get(resolved.method.implementation)(params, backbone, dim, cfg.data.image_size)
 
 
 @dataclass
@@ -132,12 +140,36 @@ class RunPaths:
     data_root: Path
 
 
+UNREADABLE_POLICIES = ("stop", "skip")
+
+
 @dataclass
 class RunOptions:
     resume: bool = False
     restart: bool = False
     progress: bool = True
+    unreadable: str = "stop"  # evaluation images that cannot be decoded: stop before pretraining, or skip them
     notes: list[str] = field(default_factory=list)
+
+
+def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[str, list[str]]:
+    """Decode every evaluation image once, before any pretraining. ``stop``: raise listing the unreadable
+    files; ``skip``: leave them (and pairs that use them) out, and return them per split for the record."""
+    if policy not in UNREADABLE_POLICIES:
+        raise ConfigError(f"unknown policy for unreadable images {policy!r}; choose {' or '.join(UNREADABLE_POLICIES)}")
+    bad = task.unreadable_images()
+    if not bad:
+        return {}
+    listed = {split: [where for _, where in found] for split, found in bad.items()}
+    lines = [f"{split}: {where}" for split, wheres in listed.items() for where in wheres]
+    shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+    if policy == "stop":
+        raise DatasetLayoutError(f"{len(lines)} image(s) of task {task.name} cannot be decoded:\n  {shown}\n"
+                                 "Replace or delete them, or run with --unreadable skip to leave them out "
+                                 "(they are listed in the record).")
+    task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    return listed
 
 
 def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
@@ -146,15 +178,26 @@ def pretrain_dir(resolved: Resolved, cache_dir: Path) -> Path:
 
 
 def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device, options: RunOptions,
-                      console: Console) -> tuple[Method, Path, bool, float]:
-    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds)."""
-    cfg = resolved.config
+                      console: Console, task: Task | None = None) -> tuple[Method, Path, bool, float]:
+    """(trained method, checkpoint folder, whether the checkpoint was reused, pretraining seconds).
+    With ``data.source: task`` (the supervised ceiling) the task's labelled training data is the pretraining data.
+
+    The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
-    method = build_method(resolved)
-    state = checkpoint_state(run_dir)
-    if state is not None and options.restart:
+    with folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False)):
+        return _pretrained_locked(resolved, run_dir, paths, device, options, console, task)
+
+
+def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, device: torch.device, options: RunOptions,
+                       console: Console, task: Task | None) -> tuple[Method, Path, bool, float]:
+    cfg = resolved.config
+    supervision = None
+    if cfg.data.source == TASK_SOURCE:
+        supervision = (task or build_task(resolved, paths.data_root)).supervision(cfg.data)
+    method = build_method(resolved, supervision)
+    if options.restart and run_dir.exists():  # before reading anything: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
-        state = None
+    state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
@@ -165,7 +208,7 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
                          f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
     impl = resolved.method.implementation
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
-    dataset = build_source(cfg.data, paths.data_root)
+    dataset = supervision.dataset if supervision is not None else build_source(cfg.data, paths.data_root)
     if state is not None:
         console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
     outcome = pretrain(method, dataset, cfg.pretrain, run_dir, seed=cfg.run.seed, device=device,
@@ -233,17 +276,22 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     available, where = task.availability()
     if not available:
         raise DatasetLayoutError(where)
+    ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
+    unreadable = apply_unreadable_policy(task, options.unreadable, console)
     report, run_dir = None, None
     if cfg.model.checkpoint:
         method, report = load_given_weights(resolved, device, console)
         reused, pretrain_s = False, 0.0
-        ckpt_key = "given-" + config_hash({"sha256": report.sha256, "model": to_plain(cfg.model, omit_unset=True),
-                                          "seed": cfg.run.seed if report.missing else None})[:16]
     else:
-        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console)
-        ckpt_key = run_dir.name
+        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
     started = time.perf_counter()
+    digest = state_digest(method.encoder().state_dict())
+    # any re-pretraining that changes the weights misses the cache; given weights are keyed by what they are
+    ckpt_key = f"{run_dir.name if run_dir else 'given'}-{digest[:16]}"
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
+    warnings = degeneration_warnings(features)
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {line}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
@@ -251,19 +299,37 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
         "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
         "protocol": task.protocol, "model_selection": "final_epoch",
-        "metrics": result.metrics, "best_over_epochs": result.best_over_epochs, "best_epoch": result.best_epoch,
+        "metrics": result.metrics, "trivial": result.trivial, "best_over_epochs": result.best_over_epochs,
+        "best_epoch": result.best_epoch,
         "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
         "registry_config": resolved.is_registry, "overrides": list(resolved.overrides),
         "pretrain_hash": None if report else cfg.pretrain_hash(impl),
-        "checkpoint": str(run_dir) if run_dir else report.path, "reused_checkpoint": reused,
+        "checkpoint": str(run_dir) if run_dir else report.path, "checkpoint_digest": digest,
         "weights": weights_origin(cfg, report),
+        "reused_checkpoint": reused, "warnings": warnings, "unreadable_images": unreadable,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
         "pretrain_log": read_log(run_dir) if run_dir else [],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
     }
-    record["_path"] = str(write_record(paths.out_dir, record))
+    record["_path"] = str(_store_record(record, paths))
     return record
+
+
+def _store_record(record: dict[str, Any], paths: RunPaths) -> Path:
+    """Write the record under ``paths.out_dir``; if that fails, into the cache and raise, so a finished
+    result is never lost (the error names where it went and repeats the metrics)."""
+    try:
+        return write_record(paths.out_dir, record)
+    except OSError as err:
+        failure = f"the result record could not be written under {paths.out_dir} ({err.strerror or err})"
+    metrics = ", ".join(f"{k} {v}" for k, v in record["metrics"].items())
+    try:
+        kept = write_record(paths.cache_dir / "unsaved-records", record)
+    except OSError:
+        raise ResultNotSavedError(f"{failure}, nor in the cache. Metrics: {metrics}. Record:\n"
+                                  f"{json.dumps(record, sort_keys=True, default=str)}") from None
+    raise ResultNotSavedError(f"{failure}; it was saved as {kept} instead. Metrics: {metrics}")
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",

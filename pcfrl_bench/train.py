@@ -6,11 +6,12 @@ checkpoints are taken at epoch boundaries, so a resumed run repeats an uninterru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import OptimConfig, PretrainConfig
-from .errors import PcfrlError, TrainingDivergedError
-from .io import append_jsonl, atomic_torch_save, atomic_write_text
+from .errors import CheckpointError, PcfrlError, TrainingDivergedError
+from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 
 CHECKPOINT = "last.pt"
@@ -74,18 +75,54 @@ class CheckpointState:
     complete: bool
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "complete")
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents, unpickled with ``weights_only=True``: only tensors, numbers, strings and
+    containers are admitted, so a tampered file cannot run code. Any unreadable file is a CheckpointError."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated, empty, foreign or booby-trapped file
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {reason}). Run again with "
+                              "--restart to discard it and pretrain from scratch.") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is not a pcfrl-bench checkpoint (missing {', '.join(missing)}). "
+                              "Run again with --restart to discard it and pretrain from scratch.")
+    return ckpt
+
+
 def checkpoint_state(run_dir: Path) -> CheckpointState | None:
-    """The state of the checkpoint in ``run_dir``, or None if there is none."""
+    """The state of the checkpoint in ``run_dir``, or None if there is none (CheckpointError if unreadable)."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(path)
     return CheckpointState(int(ckpt["epoch"]), bool(ckpt["complete"]))
 
 
 def load_weights(method: Method, run_dir: Path) -> None:
-    ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
-    method.load_state_dict(ckpt["model"])
+    method.load_state_dict(load_checkpoint(run_dir / CHECKPOINT)["model"])
+
+
+def nonfinite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the floating tensors in a (nested) state that hold NaN or infinity."""
+    if isinstance(state, torch.Tensor):
+        return [prefix] if state.is_floating_point() and not bool(torch.isfinite(state).all()) else []
+    items = state.items() if isinstance(state, Mapping) else enumerate(state) if isinstance(state, list | tuple) else ()
+    return [name for k, v in items for name in nonfinite_tensors(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a model state dict's names, dtypes, shapes and values (what the weights are, not where)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _set_epoch(dataset: Dataset, epoch: int) -> None:
@@ -117,11 +154,10 @@ def _progress(console: Console | None, enabled: bool) -> Progress:
     )
 
 
-def _diverged(loss_value: float, epoch: int, step: int, run_dir: Path) -> None:
+def _diverged(problem: str, run_dir: Path) -> None:
     state = checkpoint_state(run_dir)
     kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
-    raise TrainingDivergedError(f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1}; training stopped and "
-                                f"{kept}. Lower pretrain.optim.lr or check the data.")
+    raise TrainingDivergedError(f"{problem}; training stopped and {kept}. Lower pretrain.optim.lr or check the data.")
 
 
 def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> StepOutput:
@@ -164,11 +200,16 @@ def pretrain(
         raise PcfrlError(f"pretraining needs at least 2 images per batch; the source has {len(dataset)}")
     steps_per_epoch = len(dataset) // batch_size
     method.to(device)
+    if cfg.epochs == 0:  # the floors (random-init, raw-pixels): the initial weights are the checkpoint
+        atomic_torch_save({"model": method.state_dict(), "epoch": 0, "complete": True, "metadata": metadata or {}},
+                          run_dir / CHECKPOINT)
+        return PretrainOutcome(0, None, 0.0)
     optimizer = build_optimizer(method.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
     start_epoch, resumed_from = 0, None
+    sweep_temp_files(run_dir)  # left by a kill during a checkpoint write (the caller holds the folder's lock)
     if resume and (run_dir / CHECKPOINT).is_file():
-        ckpt = torch.load(run_dir / CHECKPOINT, map_location=device, weights_only=True)
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, device)
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -178,8 +219,12 @@ def pretrain(
         (run_dir / LOG).unlink()
 
     def save(epoch: int) -> None:
-        atomic_torch_save({"model": method.state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), "epoch": epoch,
+        state = {"model": method.state_dict(), "optimizer": optimizer.state_dict()}
+        bad = nonfinite_tensors(state)  # e.g. an infinite BatchNorm variance under a still finite loss
+        if bad:
+            more = f" and {len(bad) - 1} more tensors" if len(bad) > 1 else ""
+            _diverged(f"non-finite values in {bad[0]}{more} after epoch {epoch}", run_dir)
+        atomic_torch_save({**state, "scheduler": scheduler.state_dict(), "epoch": epoch,
                            "complete": epoch >= cfg.epochs, "metadata": metadata or {}}, run_dir / CHECKPOINT)
 
     started = time.perf_counter()
@@ -208,8 +253,8 @@ def pretrain(
                 if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
                     loss_value = float(out.loss.detach())
                     if not math.isfinite(float(loss_sum)):
-                        _diverged(loss_value if not math.isfinite(loss_value) else float(loss_sum), epoch, step,
-                                  run_dir)
+                        bad_loss = loss_value if not math.isfinite(loss_value) else float(loss_sum)
+                        _diverged(f"loss became {bad_loss} at epoch {epoch + 1}, step {step + 1}", run_dir)
                     rate = n_images / max(time.perf_counter() - epoch_start, 1e-9)
                     bar.update(task, loss=f"{loss_value:.4f}", rate=f"{rate:.0f}")
                 bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
-from pcfrl_bench.reporting.tables import aggregate_records
-from pcfrl_bench.results import frame
+from pcfrl_bench.reporting.tables import split_off_registry
+from pcfrl_bench.results import frame, load_records
 from pcfrl_bench.runner import registry_result_hash
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
@@ -82,14 +82,17 @@ def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
     assert set(frame(out)["path"]) == {str(path)} and set(frame(out)["config_hash"]) == {record["config_hash"]}
 
 
-def test_frame_of_the_reference_records_gives_the_readme_numbers():
-    """README, synthetic results: pcfrl on synth-fer 15.17 ± 0.85 (sweep points under sweeps/ left out)."""
+def test_frame_of_the_reference_records_is_what_the_tables_count():
+    """frame(root) keeps exactly the records the tables count (registry configs); sweep points are the
+    registry=False rows of frame(root, registry_only=False)."""
     reference = Path(__file__).parents[1] / "results" / "reference"
-    agg = aggregate_records(frame(reference), "quick")
-    row = agg[(agg["method"] == "pcfrl") & (agg["task"] == "synth-fer") & (agg["metric"] == "accuracy")].iloc[0]
-    assert (round(row["mean"], 2), round(row["std"], 2), row["n"]) == (15.17, 0.85, 3)
+    records, _ = load_records(reference)
+    counted, _ = split_off_registry(records, registry_result_hash)
+    assert set(frame(reference)["path"]) == {r["_path"] for r in counted if r["metrics"]}
     everything = frame(reference, registry_only=False)
-    assert (~everything["registry"] & everything["path"].str.contains("/sweeps/")).any()
+    sweeps = everything[everything["path"].str.contains("/sweeps/")]
+    assert len(sweeps) > 0 and not sweeps["registry"].any()
+    assert set(everything[everything["registry"]]["path"]) == set(frame(reference)["path"])
 
 
 def test_bad_input_gives_one_clear_error(cli):

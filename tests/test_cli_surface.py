@@ -96,19 +96,26 @@ def test_defaults_work_outside_the_checkout(tmp_path, monkeypatch):
     runner = CliRunner()
     check = runner.invoke(main, ["check", "--subset", "no-such-subset"])  # reads the packaged expected.yaml
     assert check.exit_code == 2 and "no expected cell is in subset 'no-such-subset'" in check.output
-    results = runner.invoke(main, ["results", "--csv"])
-    assert results.exit_code == 0
+    results = runner.invoke(main, ["results", "--csv"])  # no results/runs here: a clear message, no traceback
+    assert results.exit_code == 2 and "no folder of result records at results/runs" in results.output
     tables = runner.invoke(main, ["tables"], catch_exceptions=False)
     assert tables.exit_code == 0 and (tmp_path / "results" / "TABLES.md").is_file()
     assert "results/reference: no such folder" in (tmp_path / "results" / "TABLES_SYNTHETIC.md").read_text()
 
 
 def test_bare_tables_is_make_tables(tmp_path, monkeypatch):
-    """Both variants, with Table 10 from the committed complexity records and the synthetic tables from the
-    committed reference records: the synthetic overview equals the committed one."""
+    """Bare `tables` writes both variants exactly as the two explicit commands `make tables` used to run: the
+    paper variant from results/runs and the committed Table 10 records, the synthetic one from results/reference."""
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(main, ["tables", "--tables-dir", str(tmp_path)], catch_exceptions=False)
-    assert result.exit_code == 0
-    assert (tmp_path / "TABLES_SYNTHETIC.md").read_text() == (ROOT / "results" / "TABLES_SYNTHETIC.md").read_text()
-    table10 = (tmp_path / "tables" / "table10.md").read_text()
-    assert "(n=1)" in table10  # reproduced column filled, not blank
+    runner = CliRunner()
+    assert runner.invoke(main, ["tables", "--tables-dir", str(tmp_path / "bare")], catch_exceptions=False).exit_code == 0
+    explicit = [["--variant", "paper", "--preset", "paper", "--records", "results/runs",
+                 "--records", "results/reference/complexity"],
+                ["--variant", "synthetic", "--preset", "quick", "--records", "results/reference"]]
+    for args in explicit:
+        result = runner.invoke(main, ["tables", *args, "--tables-dir", str(tmp_path / "explicit")],
+                               catch_exceptions=False)
+        assert result.exit_code == 0
+    for name in ("TABLES.md", "TABLES_SYNTHETIC.md", "tables/table10.md", "tables/synthetic/table01.md"):
+        assert (tmp_path / "bare" / name).read_text() == (tmp_path / "explicit" / name).read_text(), name
+    assert "(n=1)" in (tmp_path / "bare" / "tables" / "table10.md").read_text()  # Table 10 filled, not blank

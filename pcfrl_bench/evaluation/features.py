@@ -61,3 +61,29 @@ def cached_features(path: Path, compute) -> tuple[FeatureSet, bool]:
     fs = compute()
     atomic_torch_save({"features": fs.features, "targets": fs.targets}, path)
     return fs, False
+
+
+
+def effective_rank(x: Tensor) -> float:
+    """Effective number of principal components of ``x``: exp of the entropy of each component's share of
+    the variance (Roy & Vetterli 2007's effective rank on squared singular values); 0 for identical rows."""
+    var = torch.linalg.svdvals((x - x.mean(dim=0)).double()).square()
+    if float(var.sum()) == 0.0:
+        return 0.0
+    p = var / var.sum()
+    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()))
+
+
+def degeneration_warnings(features: dict[str, FeatureSet], min_rank: float = 2.0, max_rows: int = 1024) -> list[str]:
+    """Signs of a pretraining that ran to the end but blew up or collapsed (e.g. a huge learning rate): frozen
+    features that are non-finite, or whose effective rank (on up to ``max_rows`` rows) is below ``min_rank``."""
+    out = []
+    for split, fs in features.items():
+        x = fs.features[:max_rows]
+        if not bool(torch.isfinite(x).all()):
+            out.append(f"the frozen features of split {split!r} contain NaN or infinity")
+        elif len(x) > 1 and (rank := effective_rank(x)) < min_rank:
+            out.append(f"the frozen features of split {split!r} have collapsed (effective rank {rank:.2f} of "
+                       f"{x.shape[1]} dimensions, largest value {float(x.abs().max()):.3g}); the pretraining "
+                       "probably diverged (check pretrain.optim.lr) and the probe will be near chance level")
+    return out

@@ -136,3 +136,30 @@ def mae_per_angle(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 def classification_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
     """Top-1 accuracy of predicted class ids."""
     return float(np.mean(np.asarray(pred) == np.asarray(target)))
+
+
+# ------------------------------------------------------------------------ trivial baselines (the floor of each metric)
+
+
+def majority_class_accuracy(train_labels: Sequence, test_labels: Sequence) -> float:
+    """Accuracy in percent of predicting the training split's most frequent class for every test sample."""
+    train, test = np.asarray(train_labels).astype(np.int64), np.asarray(test_labels).astype(np.int64)
+    return 100.0 * float(np.mean(test == np.bincount(train).argmax()))
+
+
+def median_angles_mae(train_angles: np.ndarray, test_angles: np.ndarray) -> dict[str, float]:
+    """MAE per angle and mean of predicting the training split's median (yaw, pitch, roll) for every test face."""
+    median = np.median(np.asarray(train_angles, np.float64).reshape(-1, 3), axis=0)
+    test = np.asarray(test_angles, np.float64).reshape(-1, 3)
+    return mae_per_angle(np.broadcast_to(median, test.shape), test)
+
+
+def mean_average_precision(scores: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """Threshold-free AU metric: average precision of each column's scores (NaN where a column has no positive)
+    and their mean over the defined columns, in [0, 1] (sklearn's step-wise AP)."""
+    from sklearn.metrics import average_precision_score
+
+    s, t = np.asarray(scores, np.float64), np.asarray(target).astype(bool)
+    ap = np.array([average_precision_score(t[:, j], s[:, j]) if t[:, j].any() else np.nan for j in range(t.shape[1])])
+    defined = ap[~np.isnan(ap)]
+    return (float(defined.mean()) if len(defined) else float("nan")), ap

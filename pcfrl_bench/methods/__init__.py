@@ -1,6 +1,6 @@
 """Method implementations; importing this package registers them in METHODS."""
 
-from . import moco, pcl, simclr  # noqa: F401  (register "moco", "pcl", "pcfrl", "simclr")
+from . import frozen, moco, pcl, simclr, supervised  # noqa: F401  (register every implementation)
 from .base import METHODS, Method, StepOutput
 
 __all__ = ["METHODS", "Method", "StepOutput"]

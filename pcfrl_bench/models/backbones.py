@@ -34,15 +34,19 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
     import timm  # imported when a timm backbone is built: it is slow to import
 
-    if name not in timm.list_models():
-        raise UnknownNameError("timm model", name, timm.list_models())
+    known = timm.list_models()
+    if name not in known:
+        raise UnknownNameError("timm model", name, known,
+                               f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
     kwargs = {}
     if cfg.width != 1.0:
         if not name.startswith("resnet"):
             raise ConfigError(f"model.width={cfg.width} applies to facecycle and timm ResNets, not timm:{name}")
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
+    if name.startswith(("resnet", "test_resnet")):
+        kwargs["zero_init_last"] = cfg.zero_init_residual
     if cfg.pretrained:
-        if kwargs:
+        if "channels" in kwargs:
             raise ConfigError(f"model.pretrained: timm's weights of {name} exist at model.width=1 only")
         if cfg.pretrained_file:  # offline: timm reads the file instead of downloading
             kwargs["pretrained_cfg_overlay"] = {"file": str(Path(cfg.pretrained_file).expanduser())}
@@ -52,14 +56,29 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     return model
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _imagenet_normalization(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Forward pre-hook: ([0, 1] images) -> ImageNet-standardised images (no parameters, no state-dict keys)."""
+    x = args[0]
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x - mean) / std, *args[1:])
+
+
 def build_backbone(cfg: ModelConfig) -> nn.Module:
-    """``timm:<name>`` or a name registered in BACKBONES."""
+    """``timm:<name>`` or a name registered in BACKBONES, with ``model.input_norm`` applied to its inputs."""
     if cfg.backbone.startswith("timm:"):
-        return timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
-    if cfg.pretrained:
+        model = timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
+    elif cfg.pretrained:
         raise ConfigError(f"model.pretrained selects timm's weights (timm:* backbones); for {cfg.backbone!r} give "
                           "a weights file with model.checkpoint=PATH")
-    return BACKBONES.get(cfg.backbone)(cfg)
+    else:
+        model = BACKBONES.get(cfg.backbone)(cfg)
+    if cfg.input_norm == "imagenet":
+        model.register_forward_pre_hook(_imagenet_normalization)
+    return model
 
 
 @torch.no_grad()
@@ -67,15 +86,29 @@ def feature_dim(backbone: nn.Module, image_size: int) -> int:
     """The flat feature size for square inputs of ``image_size`` (read from a dummy forward, in eval mode)."""
     was_training = backbone.training
     backbone.eval()
-    device = next(backbone.parameters()).device
+    device = next(backbone.parameters(), torch.empty(0)).device  # the pixel floor has no parameters
     dim = backbone(torch.zeros(1, 3, image_size, image_size, device=device)).flatten(1).shape[1]
     backbone.train(was_training)
     return int(dim)
 
 
+class FlatPixels(nn.Module):
+    """The raw-pixel floor: an image is its own feature vector (B, 3*H*W); the probes standardise it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+@BACKBONES.register("pixels")
+def pixels_backbone(cfg: ModelConfig) -> nn.Module:
+    """No trunk: flattened pixels at the evaluation size (``raw-pixels`` method)."""
+    return FlatPixels()
+
+
 @BACKBONES.register("facecycle")
 def facecycle_backbone(cfg: ModelConfig) -> nn.Module:
-    """The PCL/PCFRL trunk (``models/facecycle.py``); ``model.width`` scales its channels."""
+    """The PCL/PCFRL trunk (``models/facecycle.py``); ``model.width`` scales its channels, ``model.batchnorm`` adds
+    BatchNorm after its convolutions (not in the official trunk)."""
     from .facecycle import FaceCycleBackbone
 
-    return FaceCycleBackbone(width=cfg.width)
+    return FaceCycleBackbone(width=cfg.width, batchnorm=cfg.batchnorm)

@@ -26,8 +26,9 @@ def conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=True)
 
 
-def conv_lrelu(cin: int, cout: int, k: int = 3, stride: int = 1) -> list[nn.Module]:
-    return [conv(cin, cout, k, stride), nn.LeakyReLU(LEAK)]
+def conv_lrelu(cin: int, cout: int, k: int = 3, stride: int = 1, batchnorm: bool = False) -> list[nn.Module]:
+    """conv -> LeakyReLU, with a BatchNorm2d between them when ``batchnorm`` (not in the official trunk)."""
+    return [conv(cin, cout, k, stride), *([nn.BatchNorm2d(cout)] if batchnorm else []), nn.LeakyReLU(LEAK)]
 
 
 def spatial_size(size: int, n_stride2: int = 4) -> int:
@@ -61,16 +62,19 @@ class ChannelAttention(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """conv-LReLU-conv + identity, then LReLU; no BatchNorm (official ``BasicBlockNormal``)."""
+    """conv-LReLU-conv + identity, then LReLU; no BatchNorm (official ``BasicBlockNormal``) unless ``batchnorm``
+    (then conv-BN-LReLU-conv-BN + identity)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, batchnorm: bool = False):
         super().__init__()
         self.conv1 = conv(channels, channels)
         self.conv2 = conv(channels, channels)
         self.act = nn.LeakyReLU(LEAK)
+        self.bn1 = nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(channels) if batchnorm else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(x + self.conv2(self.act(self.conv1(x))))
+        return self.act(x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x))))))
 
 
 def init_official(module: nn.Module) -> None:
@@ -94,21 +98,23 @@ class FaceCycleBackbone(nn.Module):
     (2048 at 64 px, 6272 at 100 px, 8192 at 128 px, 32768 at 256 px at width 1).
     """
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, batchnorm: bool = False):
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
         self.width = width
         c64, c128, c256 = scaled(64, width), scaled(128, width), scaled(256, width)
         self.out_channels = c128
-        self.conv1 = nn.Sequential(*conv_lrelu(3, c64, 7, 2), *conv_lrelu(c64, c64))
-        self.layer1 = nn.Sequential(*conv_lrelu(c64, c64), ChannelAttention(c64), *conv_lrelu(c64, c64))
-        self.layer2_1 = nn.Sequential(
-            *conv_lrelu(c64, c128, 3, 2), ChannelAttention(c128), *conv_lrelu(c128, c128)
-        )
-        self.resblocks = nn.Sequential(ResBlock(c128), ResBlock(c128))
-        self.layer2_2 = nn.Sequential(*conv_lrelu(c128, c128, 3, 2), *conv_lrelu(c128, c128))
-        self.layer3_1 = nn.Sequential(*conv_lrelu(c128, c256, 3, 2), *conv_lrelu(c256, c128))
+
+        def cl(cin: int, cout: int, k: int = 3, stride: int = 1) -> list[nn.Module]:
+            return conv_lrelu(cin, cout, k, stride, batchnorm)
+
+        self.conv1 = nn.Sequential(*cl(3, c64, 7, 2), *cl(c64, c64))
+        self.layer1 = nn.Sequential(*cl(c64, c64), ChannelAttention(c64), *cl(c64, c64))
+        self.layer2_1 = nn.Sequential(*cl(c64, c128, 3, 2), ChannelAttention(c128), *cl(c128, c128))
+        self.resblocks = nn.Sequential(ResBlock(c128, batchnorm), ResBlock(c128, batchnorm))
+        self.layer2_2 = nn.Sequential(*cl(c128, c128, 3, 2), *cl(c128, c128))
+        self.layer3_1 = nn.Sequential(*cl(c128, c256, 3, 2), *cl(c256, c128))
         init_official(self)
 
     def forward_map(self, x: Tensor) -> Tensor:

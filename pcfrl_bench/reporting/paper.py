@@ -25,7 +25,7 @@ TABLE_NUMBERS = tuple(range(1, 11))  # the paper's Tables 1-10
 TABLE_FILE = re.compile(r"^table(\d\d)\.yaml$")
 
 # Method registry names used by the paper tables that are implemented on other branches and may not yet
-# have their methods/<name>.yaml in this checkout (the list of the issue "methods").
+# have their resources/methods/<name>.yaml in the package (the list of the issue "methods").
 PLANNED_METHODS = frozenset({
     "simclr", "moco", "pcl", "pcfrl", "simclr-calib-cos", "simclr-calib-npa", "pcl-calib-cos", "pcl-npa-elim",
     "pcfrl-top1", "pcfrl-top2", "pcfrl-top5", "pcfrl-sim-cos", "pcfrl-sim-attn", "pcfrl-sim-npa", "pcl-official",
@@ -268,7 +268,7 @@ def default_paper_dir() -> Path:
 
 
 def load_paper_tables(paper_dir: Path | None = None) -> list[PaperTable]:
-    """Every ``tableNN.yaml`` under ``paper_dir`` (default ``results/paper``), sorted by table number."""
+    """Every ``tableNN.yaml`` under ``paper_dir`` (default: the package's ``resources/paper``), sorted by table number."""
     paper_dir = Path(paper_dir) if paper_dir is not None else default_paper_dir()
     files = sorted(p for p in paper_dir.glob("table*.yaml") if TABLE_FILE.match(p.name))
     if not files:

@@ -25,11 +25,15 @@ from ..errors import ConfigError
 from ..evaluation.complexity import COMPLEXITY_TASK
 from ..io import atomic_write_text
 from ..results import SELECTIONS, load_records, records_frame
+from .instrument import BOUNDS, TRIVIAL
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
 
 VARIANTS = ("paper", "synthetic")
 BEST_EPOCH_MARK = "†"
-NOT_COMPARED_GROUPS = frozenset({"supervised"})  # the paper bolds the best self-supervised result
+BOUNDS_GROUP = "bounds"  # floors and ceiling measured by the harness, appended to every table with a record
+BOUND_LABELS = {TRIVIAL: "Trivial baseline (no features)", "raw-pixels": "Raw pixels", "random-init": "Random init",
+                "supervised": "Supervised (same trunk and budget)"}
+NOT_COMPARED_GROUPS = frozenset({"supervised", BOUNDS_GROUP})  # the paper bolds the best self-supervised result
 AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std", "n", "seeds", "devices"]
 
 
@@ -212,6 +216,11 @@ def build_table_view(table: PaperTable, agg: pd.DataFrame, preset: str, selectio
         paper = {c.key: (None if synthetic else r.values.get(c.key)) for c in columns}
         repro = {c.key: lookup(agg, r.registry, c.task, c.metric_keys) for c in columns}
         rows.append(ViewRow(r.method, r.registry, r.group, r.notes, dict(r.flags), paper, repro))
+    for bound in (b for b in BOUNDS if b not in seen):  # floors and ceiling, where measured
+        repro = {c.key: lookup(agg, bound, c.task, c.metric_keys) for c in columns}
+        if any(repro.values()):
+            rows.append(ViewRow(BOUND_LABELS[bound], bound, BOUNDS_GROUP, "", {}, {c.key: None for c in columns},
+                                repro))
     compete = [row.group not in bold_excluded_groups for row in rows]
     best_paper = {c.key: best_rows([v if ok else None for v, ok in zip((row.paper[c.key] for row in rows), compete)],
                                    c.higher_is_better) for c in columns}
@@ -252,9 +261,10 @@ def _group_heading(view: TableView, i: int) -> str | None:
     """The heading to print before row ``i``: its group's label where the table names group headings (as
     the paper prints them) and the group changes; else None."""
     group = view.rows[i].group
-    if group not in view.table.group_labels or (i > 0 and view.rows[i - 1].group == group):
+    labels = {**view.table.group_labels, BOUNDS_GROUP: "Floors and ceiling (measured by the harness)"}
+    if group not in labels or (i > 0 and view.rows[i - 1].group == group):
         return None
-    return view.table.group_labels[group]
+    return labels[group]
 
 
 def _md_escape(text: str) -> str:
@@ -421,6 +431,23 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 # ------------------------------------------------------------------------------------------------ files
 
 
+def load_record_folders(roots: Path | Sequence[Path], registry_hash: RegistryHash | None = None
+                        ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records below one folder or several, and the problems met (unreadable records, missing folders,
+    and with ``registry_hash`` the records left out for a non-registry config, see :func:`split_off_registry`)."""
+    records, problems = [], []
+    for root in [roots] if isinstance(roots, (str, Path)) else roots:
+        if Path(root).is_dir():
+            found, skipped = load_records(Path(root))
+            records, problems = records + found, problems + skipped
+        else:
+            problems.append(f"{root}: no such folder, so no reproduced values from it")
+    if registry_hash is not None:
+        records, off_registry = split_off_registry(records, registry_hash)
+        problems += off_registry_problems(off_registry)
+    return records, problems
+
+
 def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_dir: Path, *, preset: str = "paper",
                       selection: str = "final_epoch", variant: str = "paper",
                       synthetic_map: Path | None = None, registry_hash: RegistryHash | None = None) -> list[Path]:
@@ -441,16 +468,7 @@ def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_
     smap = None
     if variant == "synthetic":
         smap = load_synthetic_map(Path(synthetic_map) if synthetic_map else paper_dir / "synthetic_map.yaml")
-    records, problems = [], []
-    for root in [records_root] if isinstance(records_root, (str, Path)) else records_root:
-        if Path(root).is_dir():
-            found, skipped = load_records(Path(root))
-            records, problems = records + found, problems + skipped
-        else:
-            problems.append(f"{root}: no such folder, so no reproduced values from it")
-    if registry_hash is not None:
-        records, off_registry = split_off_registry(records, registry_hash)
-        problems += off_registry_problems(off_registry)
+    records, problems = load_record_folders(records_root, registry_hash)
     agg = aggregate_records(records_frame(records), preset, selection)
     views = [build_table_view(t, agg, preset, selection, smap) for t in tables]
     views = [v for v in views if v.columns]

@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..catalog import Entry
-from ..config import EmptyParams, EvalConfig
+from ..config import DataConfig, EmptyParams, EvalConfig
+from ..errors import ConfigError
 from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, accuracy, train_probe
+from ..evaluation.protocols import majority_class_accuracy
 from ..registry import Registry
 
 
@@ -25,10 +27,21 @@ class EvalResult:
     best_over_epochs: dict[str, float] = field(default_factory=dict)
     best_epoch: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    trivial: dict[str, float] = field(default_factory=dict)  # the metric of a feature-free baseline (the floor)
 
     @classmethod
-    def from_probe(cls, result: ProbeResult, counts: dict[str, int]) -> "EvalResult":
-        return cls(result.final, result.best, result.best_epoch, counts)
+    def from_probe(cls, result: ProbeResult, counts: dict[str, int], trivial: dict[str, float]) -> "EvalResult":
+        return cls(result.final, result.best, result.best_epoch, counts, trivial)
+
+
+@dataclass
+class Supervision:
+    """What trains a task's ``supervised`` ceiling: labelled images, the label key, the outputs and the loss."""
+
+    dataset: Dataset
+    target: str
+    outputs: int
+    loss: str  # a key of methods.supervised.SUPERVISED_LOSSES
 
 
 class Task:
@@ -58,8 +71,22 @@ class Task:
         """Evaluation datasets by split; items are dicts with an "image" and the targets."""
         raise NotImplementedError
 
+    def unreadable_images(self) -> dict[str, list[tuple[int, str]]]:
+        """Per evaluation split, (position, 'path (error)') of the image files that cannot be decoded; every
+        file is decoded once. Built-in data has none."""
+        return {}
+
+    def drop_samples(self, drop: dict[str, list[int]]) -> None:
+        """Leave the samples at the given positions out of the evaluation splits (and pairs that use them)."""
+        if any(drop.values()):
+            raise NotImplementedError(f"task {self.name} cannot leave samples out")
+
     def evaluate(self, features: dict[str, FeatureSet], cfg: EvalConfig, seed: int, device: torch.device) -> EvalResult:
         raise NotImplementedError
+
+    def supervision(self, data: DataConfig) -> Supervision:
+        """Labelled training data for the ``supervised`` ceiling, at the pretraining size ``data.image_size``."""
+        raise ConfigError(f"task {self.name!r} has no labelled training data for the supervised ceiling")
 
 
 class ClassificationTask(Task):
@@ -72,7 +99,12 @@ class ClassificationTask(Task):
         train, test = features["train"].subset(cfg.max_train), features["test"].subset(cfg.max_test)
         result = train_probe(train.features, train.targets["label"], test.features, test.targets["label"],
                              self.num_classes, cfg.probe, F.cross_entropy, accuracy, "accuracy", True, seed, device)
-        return EvalResult.from_probe(result, {"train": len(train.features), "test": len(test.features)})
+        return EvalResult.from_probe(result, {"train": len(train.features), "test": len(test.features)},
+                                     {"accuracy": majority_class_accuracy(train.targets["label"], test.targets["label"])})
+
+    def supervision(self, data: DataConfig) -> Supervision:
+        """The probe's own training split and labels (cross-entropy over the task's classes)."""
+        return Supervision(self.splits(data.image_size)["train"], "label", self.num_classes, "cross_entropy")
 
 
 TASKS: Registry[type[Task]] = Registry("task implementation")

@@ -10,7 +10,7 @@ from ..errors import PcfrlError
 from .base import Task
 
 
-def check_task(task: Task, decode_sample: int = 16) -> dict[str, Any]:
+def check_task(task: Task, decode_sample: int | None = 16) -> dict[str, Any]:
     """{"task", "dataset", "root", "splits": {split: counts}, "problems": [...]}.
 
     Tasks backed by a reader (``task.dataset``) use ``check_dataset`` (samples, pairs for verification,
@@ -61,7 +61,7 @@ def format_check_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def check_task_by_name(name: str, data_root: Path, decode_sample: int = 16,
+def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16,
                        overrides: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """``check_task`` of the task ``name`` with its YAML defaults and ``task.*`` overrides."""
     from ..runner import default_task

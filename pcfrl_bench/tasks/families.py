@@ -7,6 +7,7 @@ Sec. 4.2.2); metrics are in percent for accuracy and F1, in degrees for head pos
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import EvalConfig
+from ..config import DataConfig, EvalConfig
 from ..errors import ConfigError
 from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, train_probe
@@ -26,9 +27,11 @@ from ..evaluation.protocols import (
     f1_per_label,
     head_pose_filter,
     mae_per_angle,
+    mean_average_precision,
+    median_angles_mae,
     verification_accuracy_10fold,
 )
-from .base import ClassificationTask, EvalResult, Task
+from .base import ClassificationTask, EvalResult, Supervision, Task
 
 __all__ = [
     "AUDetectionTask",
@@ -83,22 +86,41 @@ class VerificationTask(Task):
             raise ConfigError(f"{self.name}: a pair refers to an image without features")
         metrics = verification_metrics(x, pairs, np.asarray(same, dtype=bool), np.asarray(fold))
         counts = {"images": len(fs.features), "pairs": len(pairs), "folds": int(len(np.unique(fold)))}
+        # floor: features that say nothing (every score equal), through the same 10-fold protocol
+        constant = verification_metrics(np.ones((len(x), 1)), pairs, np.asarray(same, dtype=bool), np.asarray(fold))
         # no probe is trained: the "best over epochs" is the single evaluation itself
-        return EvalResult(metrics, dict(metrics), None, counts)
+        return EvalResult(metrics, dict(metrics), None, counts, {"accuracy": constant["accuracy"]})
 
 
 # ------------------------------------------------------------------------------------------------ AU detection
 
 
 def au_f1_metric(names: Sequence[str]) -> Callable[[Tensor, Tensor], dict[str, float]]:
-    """Metric of logits (N,L) against 0/1 targets: sigmoid > 0.5 is 'on' (decisions.md, AU); F1 in percent per AU
-    (``f1_<name>``) and their mean (``f1``)."""
+    """Metric of logits (N,L) against 0/1 targets: sigmoid > 0.5 is 'on' (PCFRL Table 3: F1 per AU); F1 in percent
+    per AU (``f1_<name>``) and their mean (``f1``, the headline), plus the threshold-free mean average precision
+    in percent (``map``, over the AUs with a positive in the test fold)."""
     def metric(logits: Tensor, targets: Tensor) -> dict[str, float]:
-        f1 = 100.0 * f1_per_label((logits > 0).numpy(), targets.numpy() > 0.5)  # sigmoid(z) > 0.5 <=> z > 0
-        out = {"f1": float(f1.mean())}
+        on = targets.numpy() > 0.5
+        f1 = 100.0 * f1_per_label((logits > 0).numpy(), on)  # sigmoid(z) > 0.5 <=> z > 0
+        out = {"f1": float(f1.mean()), "map": 100.0 * mean_average_precision(logits.numpy(), on)[0]}
         out.update({f"f1_{n}": float(v) for n, v in zip(names, f1)})
         return out
     return metric
+
+
+def au_trivial(test_targets: Tensor) -> dict[str, float]:
+    """Floor of the AU metrics on one test fold: every AU predicted 'on' (F1), a constant score (AP = prevalence)."""
+    on = test_targets.numpy() > 0.5
+    return {"f1": float(100.0 * f1_per_label(np.ones_like(on), on).mean()),
+            "map": 100.0 * mean_average_precision(np.zeros(on.shape), on)[0]}
+
+
+def au_pos_weight(train_targets: Tensor, mode: str) -> Tensor | None:
+    """BCE ``pos_weight`` per AU: negatives/positives in the training fold ("balanced"), or None."""
+    if mode != "balanced":
+        return None
+    pos = train_targets.float().sum(0)
+    return (len(train_targets) - pos) / pos.clamp_min(1.0)
 
 
 def average_fold_results(results: Sequence[ProbeResult], primary: str,
@@ -139,14 +161,19 @@ class AUDetectionTask(Task):
         if y.shape[1] != len(names):
             raise ConfigError(f"{self.name}: {y.shape[1]} AU columns but {len(names)} AU names")
         metric = au_f1_metric(names)
-        results, used, counts = [], [], {"samples": len(x), "subjects": int(len(torch.unique(fs.targets["subject"])))}
+        results, used, trivial = [], [], []
+        counts = {"samples": len(x), "subjects": int(len(torch.unique(fs.targets["subject"])))}
         for k in torch.unique(fold).tolist():
             train, test = torch.nonzero(fold != k).flatten(), torch.nonzero(fold == k).flatten()
             if len(train) < 2 or len(test) == 0:
                 continue
             train, test = train[: cfg.max_train or None], test[: cfg.max_test or None]
+            weight = au_pos_weight(y[train], cfg.probe.pos_weight)
+            weight = None if weight is None else weight.to(device)
+            loss = functools.partial(F.binary_cross_entropy_with_logits, pos_weight=weight)
             results.append(train_probe(x[train], y[train], x[test], y[test], len(names), cfg.probe,
-                                       F.binary_cross_entropy_with_logits, metric, "f1", True, seed, device))
+                                       loss, metric, "f1", True, seed, device))
+            trivial.append(au_trivial(y[test]))
             used.append(k)
             counts[f"fold{k + 1}_train"], counts[f"fold{k + 1}_test"] = len(train), len(test)
         if not results:
@@ -154,7 +181,8 @@ class AUDetectionTask(Task):
         counts["folds"] = len(results)
         final, best, best_epoch = average_fold_results(results, "f1", True)
         final.update({f"fold{k + 1}_f1": r.final["f1"] for k, r in zip(used, results)})
-        return EvalResult(final, best, best_epoch, counts)
+        floor = {key: float(np.mean([t[key] for t in trivial])) for key in trivial[0]}
+        return EvalResult(final, best, best_epoch, counts, floor)
 
 
 # ------------------------------------------------------------------------------------------------ head pose
@@ -190,4 +218,9 @@ class HeadPoseTask(Task):
             counts[split], counts[f"{split}_filtered"] = len(rows), int((~keep).sum())
         (tx, ty), (vx, vy) = sets["train"], sets["test"]
         result = train_probe(tx, ty, vx, vy, 3, cfg.probe, F.l1_loss, head_pose_metric, "mae", False, seed, device)
-        return EvalResult.from_probe(result, counts)
+        floor = median_angles_mae(ty.numpy(), vy.numpy())
+        return EvalResult.from_probe(result, counts, {"mae": floor["mean"], **{f"mae_{a}": floor[a] for a in ANGLE_NAMES}})
+
+    def supervision(self, data: DataConfig) -> Supervision:
+        """The probe's training split and angles (L1 on yaw, pitch, roll in degrees, like the probe)."""
+        return Supervision(self.splits(data.image_size)["train"], "angles", 3, "l1")

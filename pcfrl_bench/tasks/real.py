@@ -15,6 +15,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..data.readers import DEFAULT_SUBDIRS, DISFA_AUS, ImageIndexDataset, SampleIndex, read_dataset
+from ..data.readers.check import undecodable_images
 from ..errors import PcfrlError
 from .base import TASKS, ClassificationTask
 from .families import AUDetectionTask, HeadPoseTask, VerificationTask
@@ -78,6 +79,20 @@ class DatasetMixin:
 
     def image_dataset(self, split: str, image_size: int) -> Dataset:
         return ImageIndexDataset(self.index()[split], image_size)
+
+    def unreadable_images(self) -> dict[str, list[tuple[int, str]]]:
+        found = {}
+        for split in self.eval_splits:
+            paths = self.index()[split].paths
+            bad = undecodable_images(paths) if paths is not None else []
+            if bad:
+                found[split] = bad
+        return found
+
+    def drop_samples(self, drop: dict[str, list[int]]) -> None:
+        index = self.index()
+        self.__dict__["_index"] = {split: s.without(drop[split]) if drop.get(split) else s
+                                   for split, s in index.items()}
 
     def splits(self, image_size: int) -> dict[str, Dataset]:
         return {split: self.image_dataset(split, image_size) for split in self.eval_splits}

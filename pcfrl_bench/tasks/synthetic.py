@@ -13,9 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..config import DataConfig
+from ..data.sources import synthetic_source
 from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, synthetic_task_data
 from ..data.tensors import LazyDataset, TensorImageDataset
-from .base import TASKS, ClassificationTask
+from .base import TASKS, ClassificationTask, Supervision
 from .families import AUDetectionTask, HeadPoseTask, VerificationTask
 
 
@@ -24,6 +26,11 @@ class SyntheticTaskParams:
     n_train: int = 2000  # images of the probe's training split
     n_test: int = 1000  # images of the test split (pairs for synth-fr)
     seed: int = 0  # seed of the evaluation data (identities, factors, nuisance)
+
+
+@dataclass
+class SyntheticExpressionParams(SyntheticTaskParams):
+    expression_scale: float = 1.0  # multiplies the emotion's AU intensities (expression strength of synth-fer)
 
 
 class SyntheticData:
@@ -42,8 +49,13 @@ class SyntheticData:
         cache = self.__dict__.setdefault("_rendered", {})
         if (split, image_size) not in cache:
             n = self.params.n_test if split == "test" else self.params.n_train
-            cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed)
+            cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed,
+                                                             **self.render_options())
         return cache[(split, image_size)]
+
+    def render_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``synthetic_task_data`` (task-specific factors)."""
+        return {}
 
     def lazy(self, split: str, image_size: int, n: int, targets: dict[str, str]) -> Dataset:
         """A lazy TensorImageDataset of ``split``; ``targets`` maps dataset keys to rendered keys."""
@@ -59,6 +71,10 @@ class SyntheticExpressionTask(SyntheticData, ClassificationTask):
 
     kind = "fer"
     num_classes = 7
+    Params = SyntheticExpressionParams
+
+    def render_options(self) -> dict[str, Any]:
+        return {"expression_scale": self.params.expression_scale}
 
     def splits(self, image_size: int) -> dict[str, Dataset]:
         return {s: self.lazy(s, image_size, n, {"label": "labels"})
@@ -99,6 +115,12 @@ class SyntheticActionUnitTask(SyntheticData, AUDetectionTask):
                                                        "subject": data["subjects"]})
         return {self.au_split: LazyDataset(self.params.n_train, build)}
 
+    def supervision(self, data: DataConfig) -> Supervision:
+        """n_train faces of 12 people outside the evaluation pool, AU occurrence (intensity > 1), BCE."""
+        rendered = self.rendered("supervised", data.image_size)
+        dataset = TensorImageDataset(rendered["images"], {"aus": (rendered["aus"] > 1).float()})
+        return Supervision(dataset, "aus", len(self.aus), "bce")
+
 
 @TASKS.register("synth-fr")
 class SyntheticVerificationTask(SyntheticData, VerificationTask):
@@ -110,6 +132,12 @@ class SyntheticVerificationTask(SyntheticData, VerificationTask):
         self._image_size = image_size
         data = self.rendered("test", image_size)
         return {"test": TensorImageDataset(data["images"], {"index": torch.arange(len(data["images"]))})}
+
+    def supervision(self, data: DataConfig) -> Supervision:
+        """Identity classification on the synthetic pretraining clips (``data.synthetic``): the face-recognition
+        ceiling is trained on other people than the verification pairs show, like a real FR model."""
+        clips = synthetic_source(data, self.data_root)
+        return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
 
     def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.rendered("test", self._image_size)

@@ -55,6 +55,23 @@ class SampleIndex:
     def is_verification(self) -> bool:
         return self.pairs is not None
 
+    def without(self, drop: Sequence[int]) -> SampleIndex:
+        """This split without the samples at positions ``drop``; a verification split also loses every pair
+        that uses one of them (the remaining pair indices are renumbered)."""
+        keep = np.ones(len(self), dtype=bool)
+        keep[np.asarray(drop, dtype=np.int64)] = False
+        if self.pairs is None:
+            return self.subset(keep)
+        new_position = np.cumsum(keep) - 1
+        kept_pairs = keep[self.pairs].all(axis=1)
+        return SampleIndex(
+            paths=[p for p, k in zip(self.paths, keep) if k] if self.paths is not None else None,
+            arrays=self.arrays[keep] if self.arrays is not None else None,
+            targets={k: v[keep] for k, v in self.targets.items()},
+            pairs=new_position[self.pairs[kept_pairs]], same=self.same[kept_pairs], fold=self.fold[kept_pairs],
+            meta=dict(self.meta),
+        )
+
     def subset(self, keep: np.ndarray) -> SampleIndex:
         """Samples where boolean mask `keep` is true (or at integer positions `keep`); not for pair splits."""
         if self.pairs is not None:
@@ -86,6 +103,16 @@ def require_file(path: Path, what: str, layout: str) -> Path:
     if not Path(path).is_file():
         raise layout_error(Path(path), what, layout)
     return Path(path)
+
+
+def path_inside(root: Path, relative: str, list_file: Path, line: int | None) -> Path:
+    """``root / relative`` for a path read from ``list_file``, refused (MalformedFileError naming the file
+    and line) unless it stays inside ``root`` once resolved: no absolute paths, no ``..`` or symlink escape."""
+    path = Path(root) / relative
+    base = Path(root).resolve()
+    if Path(relative).is_absolute() or not path.resolve().is_relative_to(base):
+        raise MalformedFileError(list_file, line, f"path {relative!r} leads outside the dataset folder {base}")
+    return path
 
 
 def check_files_exist(paths: Sequence[Path], what: str, referenced_by: Path | None = None) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
-from .base import SampleIndex, check_files_exist, layout_error, read_text_lines, require_file
+from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
 
 BU3DFE_LAYOUT = """\
 <root>/                       (default <data-root>/BU-3DFE)
@@ -35,7 +35,7 @@ def _read_list(
             raise MalformedFileError(path, n, f"unknown pose class {p} (expected 0..{(num_pose or 1) - 1})")
         if e < 0 or (num_expr is not None and e >= num_expr):
             raise MalformedFileError(path, n, f"unknown expression {e}")
-        paths.append(image_root / f[0])
+        paths.append(path_inside(image_root, f[0], path, n))
         expr.append(e)
         pose.append(p)
     return paths, np.asarray(expr, np.int64), np.asarray(pose, np.int64)

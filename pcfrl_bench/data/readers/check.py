@@ -13,14 +13,17 @@ from pcfrl_bench.errors import PcfrlError, UnknownNameError
 from .base import SampleIndex, missing_files
 
 
-def _undecodable(paths: list[Path], n: int) -> list[str]:
-    """Of up to `n` evenly spaced existing files, those Pillow cannot decode."""
+def undecodable_images(paths: list[Path], n: int | None = None) -> list[tuple[int, str]]:
+    """(position, 'path (error)') of the existing files Pillow cannot fully decode, among `n` evenly spaced
+    ones (None: every file)."""
     from PIL import Image
 
-    bad: list[str] = []
-    if not paths or n <= 0:
+    bad: list[tuple[int, str]] = []
+    if not paths or (n is not None and n <= 0):
         return bad
-    for i in np.unique(np.linspace(0, len(paths) - 1, num=min(n, len(paths))).astype(int)):
+    chosen = range(len(paths)) if n is None or n >= len(paths) else \
+        np.unique(np.linspace(0, len(paths) - 1, num=n).astype(int))
+    for i in chosen:
         p = paths[int(i)]
         if not Path(p).is_file():
             continue
@@ -28,12 +31,12 @@ def _undecodable(paths: list[Path], n: int) -> list[str]:
             with Image.open(p) as img:
                 img.load()
         except Exception as err:  # any decoder failure is a data problem to report
-            bad.append(f"{p} ({type(err).__name__})")
+            bad.append((int(i), f"{p} ({type(err).__name__})"))
     return bad
 
 
 def _split_report(
-    index: SampleIndex, problems: list[str], split: str, name: str, decode_sample: int
+    index: SampleIndex, problems: list[str], split: str, name: str, decode_sample: int | None
 ) -> dict[str, Any]:
     rep: dict[str, Any] = {"samples": len(index)}
     if index.is_verification:
@@ -68,16 +71,16 @@ def _split_report(
         if n_missing:
             rep["missing_files"] = n_missing
             problems.append(f"{split}: {n_missing} image files missing, e.g. {', '.join(first[:3])}")
-        for bad in _undecodable(index.paths, decode_sample):
+        for _, bad in undecodable_images(index.paths, decode_sample):
             problems.append(f"{split}: cannot decode image {bad}")
     return rep
 
 
-def check_dataset(name: str, root: Path, decode_sample: int = 16, **options: Any) -> dict[str, Any]:
+def check_dataset(name: str, root: Path, decode_sample: int | None = 16, **options: Any) -> dict[str, Any]:
     """Per-split counts (samples or pairs, classes, subjects) and a list of problems; never raises for data
     problems (layout and format errors, missing files, and undecodable images among `decode_sample` evenly
-    spaced ones per split become problem strings). `options` go to the reader. Unknown `name` raises
-    UnknownNameError."""
+    spaced ones per split, None: all, become problem strings). `options` go to the reader. Unknown `name`
+    raises UnknownNameError."""
     from . import READERS
 
     if name not in READERS:

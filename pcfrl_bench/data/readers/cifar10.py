@@ -1,4 +1,9 @@
-"""CIFAR-10 python-pickle reader (§8): accepts bytes or str keys."""
+"""CIFAR-10 python-pickle reader (§8): accepts bytes or str keys.
+
+The batches are pickles, and a pickle can name any callable to run while it loads. They are read with a
+restricted unpickler that admits only what CIFAR batches hold (builtin containers, bytes/str, numbers and
+numpy arrays); any other global in the file is refused before it is called, so a crafted file cannot run code.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +29,28 @@ def _get(d: dict, key: str, path: Path):
     raise MalformedFileError(path, None, f"no {key!r} entry (keys: {sorted(map(str, d))[:6]})")
 
 
+# the globals a pickled numpy array needs (numpy 1.x and 2.x module names; protocols 2-5); nothing else
+_ARRAY_GLOBALS = {
+    (module, name)
+    for prefix in ("numpy.core", "numpy._core")
+    for module, name in ((f"{prefix}.multiarray", "_reconstruct"), (f"{prefix}.multiarray", "scalar"),
+                         (f"{prefix}.numeric", "_frombuffer"))
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickles builtin containers, bytes/str, numbers and numpy arrays; refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: CIFAR batches hold only arrays, lists and dicts")
+        return super().find_class(module, name)
+
+
 def _load_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")  # trusted local dataset file, as in the official release
+            d = _ArrayOnlyUnpickler(f, encoding="bytes").load()
     except Exception as err:
         raise MalformedFileError(path, None, f"cannot unpickle ({err})") from err
     if not isinstance(d, dict):

@@ -8,7 +8,7 @@ import numpy as np
 
 from pcfrl_bench.errors import DatasetLayoutError, MalformedFileError
 
-from .base import SampleIndex, layout_error, read_text_lines
+from .base import SampleIndex, layout_error, path_inside, read_text_lines
 
 HEADPOSE_LAYOUT = """\
 <root>/                                       (default <data-root>/headpose)
@@ -48,7 +48,7 @@ def _mat_split(folder: Path, file_list: Path | None) -> SampleIndex:
         stems = [(n, line.strip()) for n, line in enumerate(read_text_lines(file_list), start=1) if line.strip()]
         mats = []
         for n, stem in stems:
-            m = folder / f"{stem}.mat"
+            m = path_inside(folder, f"{stem}.mat", file_list, n)
             if not m.is_file():
                 raise MalformedFileError(file_list, n, f"listed sample has no .mat file: {m}")
             mats.append(m)

@@ -8,7 +8,7 @@ import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
-from .base import SampleIndex, check_files_exist, read_text_lines, require_dir, require_file
+from .base import SampleIndex, check_files_exist, path_inside, read_text_lines, require_dir, require_file
 
 RAFDB_CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")  # file ids 1..7
 
@@ -57,7 +57,7 @@ def read_rafdb(root: Path, image_folder: str = "aligned", check_files: bool = Tr
             raise MalformedFileError(label_file, n, f"unknown label {label} (RAF-DB labels are 1..7)")
         stem = name[: -len(".jpg")]
         fname = f"{stem}_aligned.jpg" if image_folder == "aligned" else name
-        split_paths[split].append(image_dir / fname)
+        split_paths[split].append(path_inside(image_dir, fname, label_file, n))
         split_labels[split].append(label - 1)
     out = {}
     for split in ("train", "test"):

@@ -8,7 +8,7 @@ import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
-from .base import SampleIndex, check_files_exist, layout_error, read_text_lines, require_file
+from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
 
 LFW_LAYOUT = """\
 <root>/                               (default <data-root>/LFW)
@@ -23,14 +23,19 @@ CPLFW_LAYOUT = """\
 """
 
 
-def _pair_index(names: list[tuple[str, str]]) -> tuple[list[str], np.ndarray]:
-    """Unique image keys (first-seen order) and (P,2) indices of each pair into them."""
+def _pair_index(names: list[tuple[str, str]], lines: list[tuple[int, int]], images: Path,
+                pairs_path: Path) -> tuple[list[Path], np.ndarray]:
+    """Paths of the unique images (first-seen order; each kept inside ``images``, else an error naming the
+    pairs file's line) and (P,2) indices of each pair into them."""
     position: dict[str, int] = {}
-    for a, b in names:
-        position.setdefault(a, len(position))
-        position.setdefault(b, len(position))
+    paths: list[Path] = []
+    for pair, where in zip(names, lines):
+        for key, line in zip(pair, where):
+            if key not in position:
+                position[key] = len(paths)
+                paths.append(path_inside(images, key, pairs_path, line))
     pairs = np.asarray([[position[a], position[b]] for a, b in names], dtype=np.int64).reshape(-1, 2)
-    return list(position), pairs
+    return paths, pairs
 
 
 def _image_dir(root: Path, image_dir: str | None, candidates: tuple[str, ...], layout: str) -> Path:
@@ -78,7 +83,7 @@ def read_lfw(
             pairs_path, where, f"header promises {n_sets} x (2 x {n_per}) = {expected} pairs, found {len(body)} lines"
         )
     names: list[tuple[str, str]] = []
-    same, fold = [], []
+    same, fold, where = [], [], []
     for k, (n, line) in enumerate(body):
         f = line.split()
         matched = (k % (2 * n_per)) < n_per
@@ -95,8 +100,8 @@ def read_lfw(
         names.append((f"{a[0]}/{a[0]}_{a[1]:04d}.jpg", f"{b[0]}/{b[0]}_{b[1]:04d}.jpg"))
         same.append(matched)
         fold.append(k // (2 * n_per))
-    keys, pairs = _pair_index(names)
-    paths = [images / key for key in keys]
+        where.append((n, n))
+    paths, pairs = _pair_index(names, where, images, pairs_path)
     if check_files:
         check_files_exist(paths, "LFW", pairs_path)
     index = SampleIndex(
@@ -132,12 +137,13 @@ def _read_two_line_pairs(
         if not nonzero_is_same and label not in (0, 1):
             raise MalformedFileError(pairs_path, n, f"unknown label {label} (expected 1 = same, 0 = different)")
         entries.append((n, f[0], label != 0))
-    names, same = [], []
+    names, same, where = [], [], []
     for (n1, a, s1), (n2, b, s2) in zip(entries[0::2], entries[1::2]):
         if s1 != s2:
             raise MalformedFileError(pairs_path, n2, f"label differs from line {n1}: both lines of a pair repeat it")
         names.append((a, b))
         same.append(s1)
+        where.append((n1, n2))
     same_arr = np.asarray(same, dtype=bool)
     # §4: the file lists all positives, then all negatives; fold k takes the k-th tenth of each block
     # (rank within its class), so every fold holds both classes as in LFW's 300 + 300 per fold.
@@ -145,8 +151,7 @@ def _read_two_line_pairs(
     for cls in (True, False):
         members = np.flatnonzero(same_arr == cls)
         rank[members] = np.arange(len(members)) * n_folds // max(len(members), 1)
-    keys, pairs = _pair_index(names)
-    paths = [images / key for key in keys]
+    paths, pairs = _pair_index(names, where, images, pairs_path)
     if check_files:
         check_files_exist(paths, pairs_file, pairs_path)
     index = SampleIndex(

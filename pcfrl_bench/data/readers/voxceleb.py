@@ -9,7 +9,7 @@ import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
-from .base import IMAGE_EXTENSIONS, SampleIndex, layout_error, read_text_lines
+from .base import IMAGE_EXTENSIONS, SampleIndex, layout_error, path_inside, read_text_lines
 
 VOXCELEB_LAYOUT = """\
 <root>/<identity>/<video>/<clip>/<frame>.jpg|png     (default <data-root>/VoxCeleb)
@@ -46,9 +46,10 @@ def read_voxceleb(root: Path, list_file: str | None = None, min_frames: int = 1)
             rel = line.strip().strip("/")
             if not rel:
                 continue
-            if not (root / rel).is_dir():
-                raise MalformedFileError(lst, n, f"listed video folder does not exist: {root / rel}")
-            videos.append(root / rel)
+            video = path_inside(root, rel, lst, n)
+            if not video.is_dir():
+                raise MalformedFileError(lst, n, f"listed video folder does not exist: {video}")
+            videos.append(video)
     else:
         videos = [root]
     clips: list[tuple[Path, list[str]]] = []

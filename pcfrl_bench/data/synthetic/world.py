@@ -155,12 +155,15 @@ def _uniform(g: torch.Generator, n: int, lim: Sequence[float]) -> torch.Tensor:
     return (torch.rand(n, len(lim), generator=g) * 2 - 1) * lim_t
 
 
-def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: int) -> dict[str, torch.Tensor]:
+def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: int,
+                        expression_scale: float = 1.0) -> dict[str, torch.Tensor]:
     """Evaluation data of a synthetic task, from eval identities only (never pretraining ones).
 
-    fer: images, labels (7 emotions, EMOTIONS order), identities; train/test identities disjoint.
+    fer: images, labels (7 emotions, EMOTIONS order), identities; train/test identities disjoint; the emotion's AU
+        intensities are multiplied by `expression_scale` (the FER tasks' expression strength).
     au: images, aus (n,8) integer intensities of AUs 1,2,4,6,9,12,25,26, subjects (12 people), folds (0..2,
-        subject-exclusive); `split` only changes the sample draw, use `folds` for the 3-fold protocol.
+        subject-exclusive); use `folds` for the 3-fold protocol. split "supervised" draws 12 other people (the
+        supervised ceiling's training data); any other split only changes the sample draw.
     hpe: images, angles (n,3) yaw/pitch/roll degrees (|yaw|<=75, |pitch|<=40, |roll|<=35), identities.
     posecls: images, labels = 3*yaw_index+pitch_index over POSECLS_YAWS x POSECLS_PITCHES, emotions, identities.
     fr: n pairs (rounded down to a multiple of 20, at least 20): images (2P,3,H,W), pairs (P,2), same (P,),
@@ -174,7 +177,7 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
     if kind == "fr":
         return _fr_data(split, image_size, n, seed, g)
     if kind == "au":
-        ident, ids = _eval_identities(seed + 7919, 12)
+        ident, ids = _eval_identities(seed + 7919 + (104723 if split == "supervised" else 0), 12)
         subj = torch.randint(12, (n,), generator=g)
         emotion = torch.where(torch.rand(n, generator=g) < 0.3, NEUTRAL, torch.randint(7, (n,), generator=g))
         aus = emotion_aus(emotion, g, extra=0.8, integer=True)
@@ -187,7 +190,7 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
     who = people[torch.randint(len(people), (n,), generator=g)]
     if kind == "fer":
         labels = torch.randperm(n, generator=g) % len(EMOTIONS)
-        aus = emotion_aus(labels, g, extra=0.2)
+        aus = emotion_aus(labels, g, extra=0.2) * expression_scale
         pose = _uniform(g, n, (40.0, 20.0, 15.0))
         images = render_faces(_compose(ident, who, pose, aus, g), image_size)
         return {"images": images, "labels": labels, "identities": ids[who]}
