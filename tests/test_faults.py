@@ -273,7 +273,7 @@ def test_a_finished_result_is_never_lost(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "write_record", disk_full_under_out)
     with pytest.raises(ResultNotSavedError, match="No space left on device.*saved as .*unsaved-records") as err:
         run(resolved, paths, RunOptions(progress=False), Console(quiet=True))
-    kept = paths.cache_dir / "unsaved-records" / "digits" / "simclr" / "smoke-seed0.json"
+    [kept] = (paths.cache_dir / "unsaved-records" / "digits" / "simclr").glob("smoke-seed0-*.json")  # --set run
     record = json.loads(kept.read_text())
     assert f"accuracy {record['metrics']['accuracy']}" in str(err.value)
 
@@ -427,7 +427,8 @@ def test_run_stops_before_pretraining_or_skips_and_records_unreadable_images(tmp
     assert not (tmp_path / "cache" / "pretrain").exists()
     skipped = invoke(*args, "--unreadable", "skip")
     assert skipped.exit_code == 0, skipped.output
-    record = json.loads((tmp_path / "runs" / "cplfw" / "simclr" / "smoke-seed0.json").read_text())
+    [path] = (tmp_path / "runs" / "cplfw" / "simclr").glob("smoke-seed0-*.json")  # --set runs: named by config hash
+    record = json.loads(path.read_text())
     assert len(record["unreadable_images"]["test"]) == 1 and "Per_3_2.jpg" in record["unreadable_images"]["test"][0]
     assert record["counts"]["images"] == 19 and record["counts"]["pairs"] == 18
 
