@@ -216,8 +216,9 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
                        console=console, description=f"pretrain {cfg.run.method}",
                        metadata={"pretrain_hash": cfg.pretrain_hash(impl)})
     _write_backbone(method, run_dir)
-    console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})",
-                  soft_wrap=True)
+    if console is not None:  # a fresh pretraining says where its checkpoint went
+        console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})",
+                      soft_wrap=True)
     return method, run_dir, False, outcome.wall_time_s
 
 
