@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test tables figures check reference clean-venv
+.PHONY: install demo test tables figures check reference claims clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,22 +38,25 @@ check: $(STAMP)
 
 ## reference: (re)create the committed reference records in results/reference with the commands that made them
 ## (cells already stored with the same config are skipped, REFERENCE_FLAGS=--rerun runs them again; analyses and
-## Table 10 records are made when missing; about 2 hours from scratch on 2 CPU cores). Then `make tables figures`.
+## Table 10 records are made when missing). Core rows (methods, floors, ceiling) 5 seeds, Table 5-9 variants 3 seeds.
+## Then `make tables figures claims`.
 SYNTH_TASKS := synth-fer,synth-fr,synth-au,synth-posecls,synth-hpe
+CORE := simclr,moco,pcl,pcfrl,supervised,random-init,raw-pixels
+VARIANTS := pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa,simclr-calib-cos,pcl-calib-cos,pcfrl-sim-attn,pcfrl-sim-npa,pcfrl-ns-mean
 REFERENCE_FLAGS ?=
-GRID := $(BIN)/pcfrl-bench --threads 1 grid --preset quick --seeds 0,1,2 --jobs 2 $(REFERENCE_FLAGS)
-SWEEP := $(GRID) --methods pcfrl --tasks $(SYNTH_TASKS)
+GRID := $(BIN)/pcfrl-bench --threads 1 grid --preset quick --jobs 2 $(REFERENCE_FLAGS)
 REFERENCE_FILES := results/reference/analysis/pcl-synth-fer-quick-seed0.npz results/reference/analysis/pcfrl-synth-fer-quick-seed0.npz \
 	results/reference/complexity/pcfrl/quick-seed0.json results/reference/complexity/pcfrl/paper-seed0.json
 reference: $(STAMP) $(REFERENCE_FILES)
-	$(GRID) --methods simclr,moco,pcl,pcfrl,random-init --tasks $(SYNTH_TASKS) --out results/reference
-	$(GRID) --methods simclr-calib-cos,simclr-calib-npa,pcl-calib-cos,pcl-npa-elim,pcfrl-ns-mean --tasks $(SYNTH_TASKS) --out results/reference
-	$(GRID) --methods pcfrl-top1,pcfrl-top2,pcfrl-top5,pcfrl-sim-cos,pcfrl-sim-attn,pcfrl-sim-npa --tasks $(SYNTH_TASKS) --out results/reference
-	$(GRID) --methods simclr,simclr-calib-npa,random-init --tasks digits --out results/reference
-	for a in 1 5 20; do $(SWEEP) --out results/reference/sweeps/alpha=$$a --set method.calib_face.alpha=$$a --set method.calib_pose.alpha=$$a || exit 1; done
-	for t in 10 100 1000; do $(SWEEP) --out results/reference/sweeps/T=$$t --set method.calib_face.threshold=$$t --set method.calib_pose.threshold=$$t || exit 1; done
-	for b in 0.5 1; do $(SWEEP) --out results/reference/sweeps/beta_pose=$$b --set method.calib_pose.beta=$$b || exit 1; done
-	for b in 0.2 2; do $(SWEEP) --out results/reference/sweeps/beta_face=$$b --set method.calib_face.beta=$$b || exit 1; done
+	$(GRID) --methods $(CORE) --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
+	$(GRID) --methods pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
+	$(GRID) --methods simclr,simclr-calib-npa,supervised,random-init,raw-pixels --tasks digits --seeds 0,1,2 --out results/reference
+	$(GRID) --methods $(CORE) --tasks $(SYNTH_TASKS) --seeds 3,4 --out results/reference
+	$(GRID) --methods $(VARIANTS) --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
+
+## claims: results/CLAIMS.md and the README's results section from the reference records
+claims: $(STAMP)
+	$(BIN)/pcfrl-bench claims --records results/reference --readme README.md
 
 # checkpoint analyses and Table 10 measurements: made when missing (delete a file to make it again)
 results/reference/analysis/%-synth-fer-quick-seed0.npz: | $(STAMP)

@@ -47,13 +47,18 @@ def test_method_runs_smoke_preset_through_cli(name: str, tmp_path: Path) -> None
     args = ["run", "-m", name, "-t", "digits", "--preset", "smoke", "--no-progress",
             "--out", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")]
     epochs = [] if name in ("pcfrl", "moco") else ["pretrain.epochs=1"]  # the two main ones: the full smoke preset
-    for o in FACE + TINY + epochs:
+    frozen = catalog.entry("method", name).implementation == "frozen"  # the floors pin their backbone and 0 epochs
+    for o in TINY if frozen else FACE + TINY + epochs:
         args += ["--set", o]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     [path] = (tmp_path / "runs" / "digits" / name).glob("smoke-seed0-*.json")  # --set runs: named by config hash
     record = json.loads(path.read_text())
     assert record["method"] == name and 0 <= record["metrics"]["accuracy"] <= 100
+    assert 0 < record["trivial"]["accuracy"] < 100
+    if frozen:
+        assert record["config"]["pretrain"]["epochs"] == 0 and record["pretrain_log"] == []
+        return
     log = next((tmp_path / "cache" / "pretrain").rglob("log.jsonl")).read_text().splitlines()
     assert len(log) == record["config"]["pretrain"]["epochs"]
     first = json.loads(log[0])

@@ -59,8 +59,9 @@ def test_au_detection_disfa(workspace):
     record = _run(workspace, "disfa", "--set", "data.source=digits")
     assert record["protocol"] == "au_detection" and record["metric"] == "f1"
     aus = {f"f1_AU{a}" for a in (1, 2, 4, 6, 9, 12, 25, 26)}
-    assert set(record["metrics"]) == {"f1", "fold1_f1", "fold2_f1", "fold3_f1"} | aus
-    assert set(record["best_over_epochs"]) == {"f1"} | aus and 1 <= record["best_epoch"] <= 5
+    assert set(record["metrics"]) == {"f1", "map", "fold1_f1", "fold2_f1", "fold3_f1"} | aus
+    assert set(record["best_over_epochs"]) == {"f1", "map"} | aus and 1 <= record["best_epoch"] <= 5
+    assert set(record["trivial"]) == {"f1", "map"}
     assert record["counts"]["folds"] == 3 and record["counts"]["fold2_test"] == 6
 
 

@@ -76,8 +76,10 @@ def test_au_f1_metric_by_hand():
     logits = torch.tensor([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
     targets = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     m = au_f1_metric(["AU1", "AU2"])(logits, targets)
-    # AU1: pred 1,1,0 vs 1,0,1 -> tp 1 fp 1 fn 1 -> F1 2/4; AU2: perfect
-    assert m == pytest.approx({"f1": 75.0, "f1_AU1": 50.0, "f1_AU2": 100.0})
+    # AU1: pred 1,1,0 vs 1,0,1 -> tp 1 fp 1 fn 1 -> F1 2/4; AU2: perfect.
+    # AP of AU1: scores 1 (+), 1 (-) tie, then -1 (+): recall 1/2 at precision 1/2, recall 1 at precision 2/3
+    ap1 = 0.5 * 0.5 + 0.5 * 2 / 3
+    assert m == pytest.approx({"f1": 75.0, "f1_AU1": 50.0, "f1_AU2": 100.0, "map": 100 * (ap1 + 1) / 2})
 
 
 def test_average_fold_results_picks_the_fold_averaged_best_epoch():
@@ -106,9 +108,9 @@ def test_au_task_three_subject_folds_on_separable_features():
     aus = (rng.random((len(subjects), 3)) < 0.5).astype(np.float32)
     x = torch.from_numpy(np.concatenate([aus * 2 - 1, rng.normal(size=(len(aus), 5)) * 0.1], 1)).float()
     fs = FeatureSet(x, {"aus": torch.from_numpy(aus), "subject": torch.from_numpy(subjects)})
-    cfg = EvalConfig(probe=ProbeConfig(head="bn_linear", epochs=25, batch_size=24, lr=5e-2))
+    cfg = EvalConfig(probe=ProbeConfig(head="bn_linear", epochs=25, batch_size=24, lr=5e-2, normalize="none"))
     r = AUs().evaluate({"all": fs}, cfg, 0, CPU)
-    assert set(r.metrics) == {"f1", "f1_AU1", "f1_AU2", "f1_AU4", "fold1_f1", "fold2_f1", "fold3_f1"}
+    assert set(r.metrics) == {"f1", "map", "f1_AU1", "f1_AU2", "f1_AU4", "fold1_f1", "fold2_f1", "fold3_f1"}
     assert r.metrics["f1"] > 95 and r.best_over_epochs["f1"] >= r.metrics["f1"] - 1e-9
     assert r.counts["folds"] == 3 and r.counts["subjects"] == 9
     assert all(r.counts[f"fold{k}_test"] == 24 and r.counts[f"fold{k}_train"] == 48 for k in (1, 2, 3))

@@ -27,11 +27,11 @@ def digits_source(cfg: DataConfig, data_root: Path) -> Dataset:
 
 
 @SOURCES.register("synth")
-def synthetic_source(cfg: DataConfig, data_root: Path) -> Dataset:
-    """The synthetic face world's pretraining clips (one frame per clip per epoch, like VoxCeleb)."""
+def synthetic_source(cfg: DataConfig, data_root: Path, draws: int = 1) -> Dataset:
+    """The synthetic face world's pretraining clips (``draws`` frames per clip per epoch; 1 is like VoxCeleb)."""
     w = cfg.synthetic
     world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain")
-    return SyntheticClips(world, cfg.image_size)
+    return SyntheticClips(world, cfg.image_size, draws)
 
 
 def build_source(cfg: DataConfig, data_root: Path) -> Dataset:

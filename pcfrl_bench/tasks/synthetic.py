@@ -30,7 +30,7 @@ class SyntheticTaskParams:
 
 @dataclass
 class SyntheticExpressionParams(SyntheticTaskParams):
-    expression_scale: float = 1.0  # multiplies the emotion's AU intensities (expression strength of synth-fer)
+    expression_scale: float = 1.0  # multiplies the rendered AU intensities (expression strength of synth-fer/-au)
 
 
 class SyntheticData:
@@ -65,16 +65,21 @@ class SyntheticData:
         return LazyDataset(n, build)
 
 
-@TASKS.register("synth-fer")
-class SyntheticExpressionTask(SyntheticData, ClassificationTask):
-    """7 basic emotions (RAF-DB order), linear probe accuracy (FER protocol)."""
+class ExpressionScaled:
+    """Mixin of the expression tasks: their faces are rendered with ``task.expression_scale`` x AU intensities."""
 
-    kind = "fer"
-    num_classes = 7
     Params = SyntheticExpressionParams
 
     def render_options(self) -> dict[str, Any]:
         return {"expression_scale": self.params.expression_scale}
+
+
+@TASKS.register("synth-fer")
+class SyntheticExpressionTask(ExpressionScaled, SyntheticData, ClassificationTask):
+    """7 basic emotions (RAF-DB order), linear probe accuracy (FER protocol)."""
+
+    kind = "fer"
+    num_classes = 7
 
     def splits(self, image_size: int) -> dict[str, Dataset]:
         return {s: self.lazy(s, image_size, n, {"label": "labels"})
@@ -103,7 +108,7 @@ class SyntheticHeadPoseTask(SyntheticData, HeadPoseTask):
 
 
 @TASKS.register("synth-au")
-class SyntheticActionUnitTask(SyntheticData, AUDetectionTask):
+class SyntheticActionUnitTask(ExpressionScaled, SyntheticData, AUDetectionTask):
     """AUs 1, 2, 4, 6, 9, 12, 25, 26 (positive if intensity > 1), F1 per AU, 3-fold subject-exclusive."""
 
     kind = "au"
@@ -134,9 +139,9 @@ class SyntheticVerificationTask(SyntheticData, VerificationTask):
         return {"test": TensorImageDataset(data["images"], {"index": torch.arange(len(data["images"]))})}
 
     def supervision(self, data: DataConfig) -> Supervision:
-        """Identity classification on the synthetic pretraining clips (``data.synthetic``): the face-recognition
-        ceiling is trained on other people than the verification pairs show, like a real FR model."""
-        clips = synthetic_source(data, self.data_root)
+        """Identity classification on the synthetic pretraining clips (``data.synthetic``), 4 frames of every clip
+        per epoch: the face-recognition ceiling is trained on other people than the verification pairs show."""
+        clips = synthetic_source(data, self.data_root, draws=4)
         return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
 
     def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

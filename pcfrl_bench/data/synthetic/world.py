@@ -96,31 +96,36 @@ class SyntheticWorld:
 
 
 class SyntheticClips(Dataset):
-    """Pretraining dataset: one item per clip; `set_epoch` picks one frame per clip from (seed, epoch, clip)."""
+    """Pretraining dataset: ``draws`` items per clip (item i is clip i mod n_clips); `set_epoch` picks each draw's
+    frame from (seed, epoch). One draw per clip and epoch is the VoxCeleb-like pretraining set; the supervised
+    face-recognition ceiling takes several frames of every clip."""
 
-    def __init__(self, world: SyntheticWorld, image_size: int = 64):
-        self.world, self.image_size = world, image_size
+    def __init__(self, world: SyntheticWorld, image_size: int = 64, draws: int = 1):
+        if draws < 1:
+            raise ConfigError(f"draws must be >= 1, got {draws}")
+        self.world, self.image_size, self.draws = world, image_size, draws
         self.set_epoch(0)
 
     def __len__(self) -> int:
-        return self.world.n_clips
+        return self.world.n_clips * self.draws
 
     def set_epoch(self, epoch: int) -> None:
         g = make_generator("epoch", self.world.role, self.world.seed, epoch)
         self.epoch = epoch
-        self.frames = torch.randint(self.world.frames_per_clip, (self.world.n_clips,), generator=g)
+        self.frames = torch.randint(self.world.frames_per_clip, (self.draws * self.world.n_clips,), generator=g)
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
-        clips = torch.as_tensor(list(indices), dtype=torch.long)
-        if len(clips) and (clips.min() < 0 or clips.max() >= len(self)):
-            raise IndexError(f"clip index out of range 0..{len(self) - 1}")
-        images, f = self.world.render(clips, self.frames[clips], self.image_size)
+        items = torch.as_tensor(list(indices), dtype=torch.long)
+        if len(items) and (items.min() < 0 or items.max() >= len(self)):
+            raise IndexError(f"item index out of range 0..{len(self) - 1}")
+        clips, frames = items % self.world.n_clips, self.frames[items]
+        images, f = self.world.render(clips, frames, self.image_size)
         aus = disfa_aus(f["aus"])
         return [
             {"image": images[i], "identity": int(f["identity"][i]), "clip": int(clips[i]),
-             "frame": int(self.frames[clips[i]]), "yaw": float(f["yaw"][i]), "pitch": float(f["pitch"][i]),
+             "frame": int(frames[i]), "yaw": float(f["yaw"][i]), "pitch": float(f["pitch"][i]),
              "roll": float(f["roll"][i]), "emotion": int(f["emotion"][i]), "aus": aus[i]}
-            for i in range(len(clips))
+            for i in range(len(items))
         ]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -163,7 +168,8 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         intensities are multiplied by `expression_scale` (the FER tasks' expression strength).
     au: images, aus (n,8) integer intensities of AUs 1,2,4,6,9,12,25,26, subjects (12 people), folds (0..2,
         subject-exclusive); use `folds` for the 3-fold protocol. split "supervised" draws 12 other people (the
-        supervised ceiling's training data); any other split only changes the sample draw.
+        supervised ceiling's training data); any other split only changes the sample draw. Faces are rendered
+        with the intensities times `expression_scale`; the labels are the unscaled intensities.
     hpe: images, angles (n,3) yaw/pitch/roll degrees (|yaw|<=75, |pitch|<=40, |roll|<=35), identities.
     posecls: images, labels = 3*yaw_index+pitch_index over POSECLS_YAWS x POSECLS_PITCHES, emotions, identities.
     fr: n pairs (rounded down to a multiple of 20, at least 20): images (2P,3,H,W), pairs (P,2), same (P,),
@@ -182,7 +188,7 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         emotion = torch.where(torch.rand(n, generator=g) < 0.3, NEUTRAL, torch.randint(7, (n,), generator=g))
         aus = emotion_aus(emotion, g, extra=0.8, integer=True)
         pose = _uniform(g, n, (15.0, 12.0, 8.0))
-        images = render_faces(_compose(ident, subj, pose, aus, g), image_size)
+        images = render_faces(_compose(ident, subj, pose, aus * expression_scale, g), image_size)
         return {"images": images, "aus": disfa_aus(aus), "subjects": ids[subj], "folds": subj % 3,
                 "emotions": emotion}
     ident, ids = _eval_identities(seed, 100)
