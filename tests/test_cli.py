@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
-from pcfrl_bench.reporting.tables import split_off_registry
-from pcfrl_bench.results import frame, load_records
-from pcfrl_bench.runner import registry_result_hash
+from pcfrl_bench.reporting.tables import aggregate_records
+from pcfrl_bench.results import frame, write_record
+from pcfrl_bench.runner import registry_result_hash, resolve
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
 
@@ -82,17 +82,23 @@ def test_smoke_run_writes_record_then_reuses_checkpoint(cli, tmp_path):
     assert set(frame(out)["path"]) == {str(path)} and set(frame(out)["config_hash"]) == {record["config_hash"]}
 
 
-def test_frame_of_the_reference_records_is_what_the_tables_count():
-    """frame(root) keeps exactly the records the tables count (registry configs); sweep points are the
-    registry=False rows of frame(root, registry_only=False)."""
-    reference = Path(__file__).parents[1] / "results" / "reference"
-    records, _ = load_records(reference)
-    counted, _ = split_off_registry(records, registry_result_hash)
-    assert set(frame(reference)["path"]) == {r["_path"] for r in counted if r["metrics"]}
-    everything = frame(reference, registry_only=False)
-    sweeps = everything[everything["path"].str.contains("/sweeps/")]
-    assert len(sweeps) > 0 and not sweeps["registry"].any()
-    assert set(everything[everything["registry"]]["path"]) == set(frame(reference)["path"])
+def test_frame_keeps_registry_records_and_flags_the_others(tmp_path):
+    """A registry record, a --set variant and a record of an older config of the same cell: frame() keeps the
+    first only (what the tables count), frame(registry_only=False) flags each."""
+    registry = registry_result_hash("simclr", "digits", "smoke", 0)
+    variant = resolve("simclr", "digits", "smoke", 0, overrides=["pretrain.epochs=1"]).config.result_hash()
+    base = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy", "config": {}}
+    for folder, value, config_hash, is_registry in ((".", 60.0, registry, True), (".", 70.0, variant, False),
+                                                    ("older", 80.0, "0ld", True)):
+        write_record(tmp_path / folder, {**base, "metrics": {"accuracy": value}, "config_hash": config_hash,
+                                         "registry_config": is_registry})
+    assert len(list(tmp_path.rglob("*.json"))) == 3  # the variant did not replace the registry record
+    everything = frame(tmp_path, registry_only=False)
+    assert sorted(zip(everything["value"], everything["registry"])) == [(60.0, True), (70.0, False), (80.0, False)]
+    kept = frame(tmp_path)
+    assert list(kept["value"]) == [60.0] and list(kept["config_hash"]) == [registry]
+    agg = aggregate_records(kept, "smoke")
+    assert list(agg["mean"]) == [60.0] and list(agg["n"]) == [1]
 
 
 def test_bad_input_gives_one_clear_error(cli):

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
 from pcfrl_bench.grid import Cell, Expectation, compare, grid_cells, stored_record
+from pcfrl_bench.io import atomic_write_json
 from pcfrl_bench.runner import resolve
 
 
@@ -17,13 +18,18 @@ def test_grid_cells_order_groups_each_method_and_seed():
     assert len(cells) == 8
 
 
-def test_sweep_records_named_before_config_hashes_still_count_as_stored():
-    """`make reference` skips the committed sweep points (plain names) although new ones carry the hash."""
-    sweep = Path(__file__).parents[1] / "results" / "reference" / "sweeps" / "alpha=1"
-    point = ("method.calib_face.alpha=1", "method.calib_pose.alpha=1")
-    found = stored_record(Cell("pcfrl", "synth-fer", "quick", 0, point), sweep)
-    assert found["config_hash"] == resolve("pcfrl", "synth-fer", "quick", 0, overrides=point).config.result_hash()
-    assert stored_record(Cell("pcfrl", "synth-fer", "quick", 0), sweep) is None  # other config: not this cell
+def test_sweep_records_named_before_config_hashes_still_count_as_stored(tmp_path):
+    """`make reference` skips sweep points stored under the plain name (before records were named by their
+    config hash) when their config matches; new ones carry the hash."""
+    point = ("pretrain.epochs=1",)
+    variant = resolve("simclr", "digits", "smoke", 0, overrides=point).config.result_hash()
+    legacy = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "config_hash": variant}
+    atomic_write_json(tmp_path / "digits" / "simclr" / "smoke-seed0.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path) == legacy
+    assert stored_record(Cell("simclr", "digits", "smoke", 0), tmp_path) is None  # the registry cell: other hash
+    (tmp_path / "digits" / "simclr" / "smoke-seed0.json").unlink()
+    atomic_write_json(tmp_path / "digits" / "simclr" / f"smoke-seed0-{variant[:8]}.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path) == legacy
 
 
 def test_compare_within_and_outside_tolerance():
