@@ -299,7 +299,7 @@ def load_synthetic_map(path: Path | None = None) -> SyntheticMap:
 
 
 def registry_method_names(root: Path | None = None) -> set[str]:
-    """Method names that have a ``methods/<name>.yaml`` under the project root."""
+    """Method names that have a ``methods/<name>.yaml`` under ``root`` (default: the registry's resources)."""
     root = Path(root) if root is not None else resource_root()
     return {p.stem for p in (root / "methods").glob("*.yaml")}
 
