@@ -12,17 +12,12 @@ first ``data.max_samples`` clips); the official pose-flip negatives (``pose_flip
 T of the threshold rule: the branch's own T for the scoring it is configured with, else 1.0 for NPA
 (Algorithm 1) and 0.9 for cosine (the ``pcl-calib-cos`` variant).
 
-Definitions (views are image-major: view v shows image v % n; the candidates of anchor i are the views of
-the other images, Group B of Algorithm 1):
-
-- truth, face branch (and SimCLR's ``view`` branch): same identity OR same emotion;
-- truth, pose branch: |yaw_i - yaw_j| <= 15 and |pitch_i - pitch_j| <= 15 degrees (the per-epoch training
-  logs of ``methods/calibrated.py`` use the yaw only);
-- precision = correct calibrated pairs / calibrated pairs (NaN without pairs);
-- recall = anchors with at least one correct calibrated partner / anchors with at least one true partner
-  among their candidates ("findable" anchors). With one partner per anchor (threshold, top1) this is
-  correct calibrated pairs / findable anchors; for top-K it stays <= 1;
-- pair_recall = correct calibrated pairs / true candidate pairs (the share of all false negatives found).
+Ground truth, precision and recall are those of the training logs (``methods/calibrated.py``:
+:func:`~pcfrl_bench.methods.calibrated.pair_truth`, :func:`~pcfrl_bench.methods.calibrated.calibration_counts`,
+:func:`~pcfrl_bench.methods.calibrated.calibration_quality`): face (and SimCLR's ``view``) pairs are right
+when they share identity or emotion, pose pairs when yaw and pitch are both within 15 degrees; recall counts
+anchors with a correct partner among the anchors with a true candidate. With one partner per anchor
+(threshold, top1) recall is correct pairs / findable anchors; for top-K it stays <= 1.
 
 The F_s, F_f and F_p features for t-SNE (Fig. 10) are computed on the **plain** images (no augmentation,
 eval mode) of the first ``<= 300`` images and stored after PCA to at most 50 dimensions (the usual t-SNE
@@ -33,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +38,15 @@ from torch import Tensor
 
 from .calibration import calibrate, candidate_mask, cosine_matrix, pair_alignment
 from .data.synthetic import SyntheticWorld
-from .data.views import face_views, pose_views, simclr_view
 from .errors import ConfigError
 from .io import atomic_write_text, default_data_root, user_cache_dir
-from .methods.calibrated import CalibrationParams
+from .methods.calibrated import CalibrationParams, calibration_counts, calibration_quality, truth_description
 from .runner import RunOptions, RunPaths, ensure_pretrained, resolve, resolve_device
 from .train import seed_everything
 
 SCORINGS = ("npa", "cosine")
 RULES = {"threshold": ("threshold", 1), "top1": ("top1", 1), "top2": ("topk", 2), "top5": ("topk", 5)}
 DEFAULT_T = {"npa": 1.0, "cosine": 0.9}  # Algorithm 1's T=1 on NPA; 0.9 on the cosine scale (pcl-calib-cos)
-POSE_TOLERANCE_DEG = 15.0
 MAX_FEATURES = 300  # t-SNE points per feature type (Fig. 10)
 PCA_DIMS = 50
 SCORE_SAMPLES = 20_000  # candidate-pair scores kept per (branch, scoring)
@@ -72,34 +64,13 @@ def analysis_stem(method: str, task: str, preset: str, seed: int) -> str:
     return f"{method}-{task}-{preset}-seed{seed}"
 
 
-# ---------------------------------------------------------------------------------------------- ground truth
+# ---------------------------------------------------------------------------------------------- quality
 
 
-def face_truth(identity: Tensor, emotion: Tensor) -> Tensor:
-    """(M, M) bool: same identity or same emotion."""
-    return (identity[:, None] == identity[None, :]) | (emotion[:, None] == emotion[None, :])
-
-
-def pose_truth(yaw: Tensor, pitch: Tensor, tol: float = POSE_TOLERANCE_DEG) -> Tensor:
-    """(M, M) bool: |yaw difference| <= tol and |pitch difference| <= tol (degrees)."""
-    return ((yaw[:, None] - yaw[None, :]).abs() <= tol) & ((pitch[:, None] - pitch[None, :]).abs() <= tol)
-
-
-def calibration_quality(mask: Tensor, truth: Tensor, groups: Tensor) -> dict[str, float]:
-    """Precision / recall of a calibrated (M, M) mask against (M, M) truth (definitions in the module doc)."""
-    cand = candidate_mask(groups)
-    mask = mask & cand
-    good = mask & truth
-    true_cand = truth & cand
-    pairs, correct = int(mask.sum()), int(good.sum())
-    findable, hits = int(true_cand.any(1).sum()), int(good.any(1).sum())
-    n_true = int(true_cand.sum())
-    return {
-        "pairs": pairs, "correct": correct, "rate": pairs / mask.shape[0],
-        "precision": correct / pairs if pairs else math.nan,
-        "findable": findable, "hits": hits, "recall": hits / findable if findable else math.nan,
-        "true_pairs": n_true, "pair_recall": correct / n_true if n_true else math.nan,
-    }
+def mask_quality(mask: Tensor, truth: Tensor, groups: Tensor) -> dict[str, Any]:
+    """Counts, calibrated pairs per view and precision / recall of one calibrated (M, M) mask."""
+    counts = {k: int(v) for k, v in calibration_counts(mask, truth, groups).items()}
+    return {**counts, "rate": counts["pairs"] / mask.shape[0], **calibration_quality(counts)}
 
 
 def quality_table(scores: dict[str, Tensor], truth: Tensor, groups: Tensor,
@@ -111,7 +82,7 @@ def quality_table(scores: dict[str, Tensor], truth: Tensor, groups: Tensor,
             t = thresholds[scoring]
             mask = calibrate(s, groups, rule, t, k)
             rows.append({"score": scoring, "rule": name, "threshold": t if rule == "threshold" else None,
-                         "k": k, **calibration_quality(mask, truth, groups)})
+                         "k": k, **mask_quality(mask, truth, groups)})
     return rows
 
 
@@ -162,49 +133,6 @@ def synthetic_batch(world: SyntheticWorld, n: int, image_size: int, seed: int) -
     return images, labels
 
 
-@dataclass
-class Branch:
-    """Embeddings of the 2n training views of one branch and its calibration parameters."""
-
-    name: str
-    z: Tensor
-    params: CalibrationParams
-
-
-def branch_embeddings(model: torch.nn.Module, images: Tensor) -> tuple[list[Branch], str]:
-    """The training views' embeddings of every branch (PCL/PCFRL: pose and face; SimCLR/MoCo: view)."""
-    p = model.params
-    if hasattr(model, "face_head") and hasattr(model, "pose_head"):
-        fv = torch.cat(face_views(images, p.augment))
-        pv = torch.cat(pose_views(images, p.augment))
-        zf = model.face_head(model.face_subnet(model.trunk(fv)))
-        zp = model.pose_head(model.pose_subnet(model.trunk(pv)))
-        views = "PCL/PCFRL training views: 2 distance-crop face views, 2 appearance-augmented pose views per image"
-        return [Branch("pose", zp, p.calib_pose), Branch("face", zf, p.calib_face)], views
-    embed = getattr(model, "embed", None) or getattr(model, "query", None)
-    if embed is None or not hasattr(p, "augment"):
-        raise ConfigError(f"analysis supports PCL/PCFRL, SimCLR and MoCo methods, not {type(model).__name__}")
-    v = torch.cat([simclr_view(images, p.augment), simclr_view(images, p.augment)])
-    return [Branch("view", embed(v), getattr(p, "calibration", CalibrationParams()))], "2 SimCLR views per image"
-
-
-def plain_features(model: torch.nn.Module, images: Tensor) -> dict[str, Tensor]:
-    """F_s (the frozen encoder) and, for PCL/PCFRL, F_f and F_p of the plain images (eval mode)."""
-    out = {"fs": model.encoder()(images).flatten(1)}
-    if hasattr(model, "face_subnet"):
-        trunk = model.trunk(images)
-        out["face"] = model.face_subnet(trunk).flatten(1)
-        out["pose"] = model.pose_subnet(trunk).flatten(1)
-    return out
-
-
-def branch_truth(name: str, labels: dict[str, Tensor], repeats: int) -> Tensor:
-    rep = {k: v.repeat(repeats) for k, v in labels.items()}
-    if name == "pose":
-        return pose_truth(rep["yaw"].float(), rep["pitch"].float())
-    return face_truth(rep["identity"], rep["emotion"])
-
-
 def branch_thresholds(cp: CalibrationParams) -> dict[str, float]:
     """T per scoring: the branch's own T for the scoring it uses, the default T for the other one."""
     return {s: (cp.threshold if cp.score == s else DEFAULT_T[s]) for s in SCORINGS}
@@ -221,11 +149,13 @@ def analyze_model(model: torch.nn.Module, images: Tensor, labels: dict[str, Tens
     summary: dict[str, Any] = {"branches": {}, "table": []}
     with torch.no_grad():
         model.train()  # projection heads use batch statistics, as in training
-        branches, views = branch_embeddings(model, x)
-        groups = torch.arange(n).repeat(2)
+        branches = model.branches({"image": x, **labels})
+        if not branches:
+            raise ConfigError(f"analysis needs a method with contrastive branches, not {type(model).__name__}")
         for b in branches:
-            z = b.z.detach().float().cpu()
-            truth = branch_truth(b.name, labels, 2)
+            if b.truth is None:
+                raise ConfigError("analysis needs ground-truth labels (identity, emotion, yaw, pitch) in the batch")
+            z, truth, groups = b.z.detach().float().cpu(), b.truth.cpu(), b.groups.cpu()
             scores = {"npa": pair_alignment(z, b.params.alpha, ns_reduction=b.params.ns_reduction),
                       "cosine": cosine_matrix(z)}
             thresholds = branch_thresholds(b.params)
@@ -249,7 +179,7 @@ def analyze_model(model: torch.nn.Module, images: Tensor, labels: dict[str, Tens
             summary["branches"][b.name] = info
         model.eval()
         k = min(n, MAX_FEATURES)
-        feats = {name: f.float().cpu() for name, f in plain_features(model, x[:k]).items()}
+        feats = {name: f.float().cpu() for name, f in model.named_features(x[:k]).items()}
     for name, f in feats.items():
         arrays[f"features_{name}"] = pca(f).numpy().astype(np.float16)
     if "face" in feats and "pose" in feats:  # Fig. 10d: pose and face features in one space
@@ -259,19 +189,10 @@ def analyze_model(model: torch.nn.Module, images: Tensor, labels: dict[str, Tens
     for key in LABEL_KEYS:
         v = labels[key][:k].numpy()
         arrays[f"labels_{key}"] = v.astype(np.float32 if v.dtype.kind == "f" else np.int64)
-    summary.update({"n_images": n, "n_views": 2 * n, "views": views, "n_features": k,
+    views = {b.name: int(b.z.shape[0]) for b in branches}
+    summary.update({"n_images": n, "n_views": max(views.values()), "views": views, "n_features": k,
                     "feature_dims_before_pca": {name: int(f.shape[1]) for name, f in feats.items()}})
     return arrays, summary
-
-
-TRUTH_DOC = {
-    "face": "same identity OR same emotion", "view": "same identity OR same emotion",
-    "pose": f"|yaw diff| <= {POSE_TOLERANCE_DEG:g} and |pitch diff| <= {POSE_TOLERANCE_DEG:g} degrees",
-    "candidates": "views of the other images (Group B of Algorithm 1)",
-    "precision": "correct calibrated pairs / calibrated pairs",
-    "recall": "anchors with >= 1 correct calibrated partner / anchors with >= 1 true candidate",
-    "pair_recall": "correct calibrated pairs / true candidate pairs",
-}
 
 
 def write_analysis(arrays: dict[str, np.ndarray], summary: dict[str, Any], out_dir: Path, stem: str) -> Path:
@@ -338,12 +259,13 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     summary = {"kind": ANALYSIS_KIND, "method": method, "task": task, "preset": preset, "seed": seed, "implementation": impl,
                "overrides": list(overrides), "pretrain_hash": cfg.pretrain_hash(impl),
                "checkpoint": _in_cache(run_dir, paths.cache_dir),
-               "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": TRUTH_DOC, **summary}
+               "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": truth_description(),
+               **summary}
     return write_analysis(arrays, summary, Path(out_dir) if out_dir else default_analysis_dir(),
                           analysis_stem(method, task, preset, seed))
 
 
 __all__ = [
-    "analyze_checkpoint", "analyze_model", "calibration_quality", "quality_table", "face_truth", "pose_truth",
+    "analyze_checkpoint", "analyze_model", "mask_quality", "quality_table",
     "max_scores", "synthetic_batch", "write_analysis", "default_analysis_dir", "analysis_stem", "RULES", "SCORINGS",
 ]

@@ -210,21 +210,20 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
                  RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable),
                  _console())
     cfg = resolved.config.run
-    metric = record["metric"]
-    final, best = record["metrics"].get(metric), record["best_over_epochs"].get(metric)
+    metric = record.metric
+    final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
     table = Table(title=f"{cfg.method} on {cfg.task} ({cfg.preset}, seed {cfg.seed})")
-    best_label = "best over epochs" + (f" (epoch {record['best_epoch']})" if record["best_epoch"] else "")
+    best_label = "best over epochs" + (f" (epoch {record.best_epoch})" if record.best_epoch else "")
     for col in ("metric", "final epoch", best_label):
         table.add_column(col)
-    for name, value in record["metrics"].items():
-        best_value = record["best_over_epochs"].get(name)
-        table.add_row(name, f"{value:.2f}", "" if best_value is None else f"{best_value:.2f}")
+    for name, value in record.metrics.items():
+        table.add_row(name, _number(value), _number(record.best_over_epochs.get(name)))
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f})")
-    stdout.print(f"weights: {record['weights']['format']} {record['checkpoint']}", soft_wrap=True)
-    stdout.print(f"record: {record['_path']}" + ("" if record["registry_config"] else
-                                                 f" (config {record['config_hash'][:8]}, not the registry's)"),
+    stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
+    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True)
+    stdout.print(f"record: {record.path}" + ("" if record.registry_config else
+                                             f" (config {record.config_hash[:8]}, not the registry's)"),
                  soft_wrap=True)
 
 
@@ -372,11 +371,10 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
         registry = is_registry_record(r)
         if registry_only and not registry:
             continue
-        rows.append({"task": r["task"], "method": r["method"], "preset": r["preset"], "seed": r["seed"],
-                     "metric": r["metric"], "final": r["metrics"].get(r["metric"]),
-                     "best_over_epochs": (r.get("best_over_epochs") or {}).get(r["metric"]),
-                     "config_hash": str(r["config_hash"])[:8], "registry": registry,
-                     "overrides": " ".join(r.get("overrides") or []), "path": r["_path"]})
+        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
+                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
+                     "path": str(r.path)})
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -553,7 +551,7 @@ def instrument_cmd(records, preset, methods, any_config):
     found, problems = load_record_folders(records, None if any_config else registry_result_hash)
     names = tuple(_csv(methods))
     frame = bounds_frame(aggregate_records(records_frame(found), preset),
-                         record_tasks([r for r in found if r["preset"] == preset]), names)
+                         record_tasks([r for r in found if r.preset == preset]), names)
     _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
     for p in problems:
         _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
@@ -772,17 +770,17 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first['batch_size']}, {first['image_size']} px, "
-                        f"{first['device']}, {first['torch_threads']} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
+                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:
-        m = r["metrics"]
-        table.add_row(r["method"], f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
+        m = r.metrics
+        table.add_row(r.method, f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
                       f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"records: {', '.join(r['_path'] for r in records)}", soft_wrap=True)
+    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
 
 
 @main.command("figures")

@@ -46,9 +46,11 @@ def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], whe
             raise ConfigError(f"{name}: {v!r} is out of range; expected {span}")
 
 
-# Field metadata of keys added after records were stored: they enter the config hashes only when set, so
-# every stored record keeps its hash (and its place in the tables).
-HASH_IF_SET = {"hash_if_set": True}
+
+def hash_neutral(default: Any) -> Any:
+    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
+    at that default it is left out of the config hashes, so those records still match their registry config."""
+    return field(default=default, metadata={"hash_neutral": True})
 
 
 @dataclass
@@ -66,10 +68,10 @@ class ModelConfig:
     # with it a random trunk is the identity per block and its pooled features see only a corner of the image
     zero_init_residual: bool = False
     # weights to evaluate instead of pretraining (this project's, a backbone state dict, the official PCL's)
-    checkpoint: str = field(default="", metadata=HASH_IF_SET)
-    strict: bool = field(default=True, metadata=HASH_IF_SET)  # false: missing backbone keys stay random (recorded)
-    pretrained: bool = field(default=False, metadata=HASH_IF_SET)  # timm: start from timm's pretrained weights
-    pretrained_file: str = field(default="", metadata=HASH_IF_SET)  # timm: offline weights file for ``pretrained``
+    checkpoint: str = hash_neutral("")
+    strict: bool = hash_neutral(True)  # false: missing backbone keys stay random (recorded)
+    pretrained: bool = hash_neutral(False)  # timm: start from timm's pretrained weights
+    pretrained_file: str = hash_neutral("")  # timm: offline weights file for ``pretrained``
 
 
 @dataclass
@@ -100,7 +102,7 @@ class OptimConfig:
     weight_decay: float = bounded(1e-6, 0.0)
     betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
     momentum: float = bounded(0.9, 0.0, 1.0)
-    scheduler: Literal["cosine", "constant"] = "cosine"
+    scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
     warmup_epochs: int = bounded(0, 0)
     min_lr: float = bounded(0.0, 0.0)
 
@@ -115,7 +117,7 @@ class PretrainConfig:
 
 @dataclass
 class ProbeConfig:
-    """A probe trained on cached frozen features (decisions.md, Linear evaluation)."""
+    """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"
     epochs: int = bounded(300, 1)
@@ -169,13 +171,13 @@ class RunConfig:
 
     def result_hash(self) -> str:
         """Hash of everything that determines a run's result (the whole config except ``run.device``)."""
-        d = to_plain(self, omit_unset=True)
+        d = to_plain(self, hashing=True)
         del d["run"]["device"]
         return config_hash(d)
 
     def pretrain_identity(self, implementation: str) -> dict[str, Any]:
         """Everything that determines the pretraining checkpoint (not the task, the evaluation or the device)."""
-        d = to_plain(self, omit_unset=True)
+        d = to_plain(self, hashing=True)
         identity = {
             "implementation": implementation,
             "seed": self.run.seed,
@@ -192,16 +194,18 @@ class RunConfig:
         return config_hash(self.pretrain_identity(implementation))
 
 
-def to_plain(obj: Any, omit_unset: bool = False) -> Any:
-    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe); ``omit_unset`` leaves out the
-    ``HASH_IF_SET`` fields that hold their default (what the config hashes see)."""
+def to_plain(obj: Any, hashing: bool = False) -> Any:
+    """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe).
+
+    ``hashing``: leave out :func:`hash_neutral` fields that are at their default.
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name), omit_unset) for f in dataclasses.fields(obj)
-                if not (omit_unset and f.metadata.get("hash_if_set") and getattr(obj, f.name) == f.default)}
+        return {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
+                if not (hashing and f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v, omit_unset) for v in obj]
+        return [to_plain(v, hashing) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_plain(v, omit_unset) for k, v in obj.items()}
+        return {k: to_plain(v, hashing) for k, v in obj.items()}
     return obj
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -12,7 +11,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
@@ -22,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .config import PRESETS, load_yaml
 from .errors import ConfigError, MalformedFileError
 from .io import atomic_write_text
-from .results import record_path
+from .results import ResultRecord, read_record, record_path
 from .runner import RunOptions, RunPaths, pretrain_dir, resolve, run
 
 
@@ -47,25 +45,24 @@ def grid_cells(methods: Iterable[str], tasks: Iterable[str], seeds: Iterable[int
     return [Cell(m, t, preset, s, tuple(overrides)) for m in methods for s in seeds for t in tasks]
 
 
-def stored_record(cell: Cell, out_dir: Path) -> dict[str, Any] | None:
+def stored_record(cell: Cell, out_dir: Path) -> ResultRecord | None:
     """The stored record of ``cell`` if it exists and was made with the same resolved config (a non-registry
     config is also found under the plain name that records had before they were named by their hash)."""
     resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides)
     wanted = resolved.config.result_hash()
-    names = [None] if resolved.is_registry else [wanted, None]
-    for variant in names:
+    for variant in [None] if resolved.is_registry else [wanted, None]:
         path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed, variant)
         try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            record = read_record(path)
+        except (OSError, TypeError, ValueError):
             continue
-        if record.get("config_hash") == wanted:
+        if record.config_hash == wanted:
             return record
     return None
 
 
 def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0,
-               options: RunOptions | None = None, restarted: set[Path] | None = None) -> list[dict[str, Any]]:
+               options: RunOptions | None = None, restarted: set[Path] | None = None) -> list[ResultRecord]:
     """Run the cells of one (method, seed) group in order (the first pretrains, the others reuse).
 
     ``threads`` > 0 sets torch's CPU threads (parallel groups share the cores instead of oversubscribing them).
@@ -99,7 +96,7 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
 
 
 def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str = "auto", skip_existing: bool = True,
-             console: Console | None = None, options: RunOptions | None = None) -> tuple[list[dict[str, Any]], int]:
+             console: Console | None = None, options: RunOptions | None = None) -> tuple[list[ResultRecord], int]:
     """Run every cell not already stored; returns (records of the cells run, number skipped).
 
     Cells are grouped by (method, seed) so a pretraining is never done twice, and groups run in
@@ -111,7 +108,7 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
     groups: dict[tuple[str, int, str], list[Cell]] = {}
     for cell in todo:
         groups.setdefault((cell.method, cell.seed, cell.preset), []).append(cell)
-    records: list[dict[str, Any]] = []
+    records: list[ResultRecord] = []
     columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
@@ -183,9 +180,9 @@ class CheckResult:
         return None if self.measured is None else self.measured - self.expectation.value
 
 
-def compare(expectation: Expectation, record: dict[str, Any]) -> CheckResult:
+def compare(expectation: Expectation, record: ResultRecord) -> CheckResult:
     """Pass when the record's metric is within the tolerance of the expected value."""
-    value = record.get("metrics", {}).get(expectation.metric)
+    value = record.metrics.get(expectation.metric)
     if value is None or not math.isfinite(float(value)):
         return CheckResult(expectation, None, False, f"metric {expectation.metric!r} missing or not finite")
     ok = abs(float(value) - expectation.value) <= expectation.tolerance

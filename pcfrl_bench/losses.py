@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -72,17 +73,26 @@ def orthogonality_loss(f: Tensor, p: Tensor, mode: str = "paper", normalize: boo
     return (fc.T @ pc).pow(2).mean()
 
 
-def _pair_masks(groups: Tensor, calibrated: Tensor | None) -> tuple[Tensor, Tensor]:
-    """(positive mask, negative mask), each (M, M) bool; calibrated partners leave the negatives."""
+def _pair_masks(
+    groups: Tensor, calibrated: Tensor | None, allowed: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(positive mask, negative mask), each (M, M) bool; calibrated partners leave the negatives.
+
+    ``allowed`` (M, M) bool, optional: the only columns that may be negatives of each anchor (e.g. the
+    flipped images of the official pose loss); views of the anchor's own image never are.
+    """
     m = groups.shape[0]
     other = candidate_mask(groups)
     eye = torch.eye(m, dtype=torch.bool, device=groups.device)
     positives = ~other & ~eye
     negatives = other
-    if calibrated is not None:
-        if calibrated.shape != (m, m):
-            raise ValueError(f"calibrated must be ({m}, {m}), got {tuple(calibrated.shape)}")
-        negatives = other & ~calibrated.to(device=groups.device, dtype=torch.bool)
+    for name, mask in (("allowed", allowed), ("calibrated", calibrated)):
+        if mask is None:
+            continue
+        if mask.shape != (m, m):
+            raise ValueError(f"{name} must be ({m}, {m}), got {tuple(mask.shape)}")
+        mask = mask.to(device=groups.device, dtype=torch.bool)
+        negatives = negatives & (mask if name == "allowed" else ~mask)
     return positives, negatives
 
 
@@ -98,24 +108,82 @@ def _zero_with_grad(z: Tensor) -> Tensor:
     return z.sum() * 0.0
 
 
+@dataclass
+class NegativeMix:
+    """One draw of the official code's negative mixing: ``lam`` (A, S) per (anchor, slot), ``perm`` (S,)."""
+
+    lam: Tensor
+    perm: Tensor
+
+
+def negative_slots(groups: Tensor, allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(anchors (A,), slot columns (A, S)): each anchor's negatives in increasing column order.
+
+    Anchors are the views with a positive (another view of their image); all must have the same number S
+    of negatives (the official code's layout).
+    """
+    positives, negatives = _pair_masks(groups, None, allowed)
+    anchors = positives.any(1).nonzero()[:, 0]
+    counts = negatives[anchors].sum(1)
+    if anchors.numel() == 0 or bool((counts != counts[0]).any()):
+        raise ValueError("negative mixing needs anchors with the same number of negatives each")
+    return anchors, negatives[anchors].nonzero()[:, 1].view(anchors.numel(), int(counts[0]))
+
+
+def draw_negative_mix(groups: Tensor, alpha: float, allowed: Tensor | None = None) -> NegativeMix:
+    """Beta(alpha, alpha) weights per (anchor, slot) and one slot permutation shared by all anchors."""
+    anchors, slots = negative_slots(groups, allowed)
+    perm = torch.randperm(slots.shape[1], device=groups.device)
+    lam = torch.distributions.Beta(alpha, alpha).sample(slots.shape)
+    return NegativeMix(lam.to(groups.device), perm)
+
+
+def mixed_negative_cosines(z: Tensor, groups: Tensor, mix: NegativeMix, allowed: Tensor | None = None) -> Tensor:
+    """(M, M) cosines with each negative replaced by the official code's mix (``neg_inter_info_nce_loss*``).
+
+    Slot s of anchor i is its s-th negative column c_i(s) (:func:`negative_slots`); the mix is
+    u = lam[i, s] z_{c_i(s)} + (1 - lam[i, s]) z_{c_i(perm[s])} of the *unnormalised* embeddings, and the entry
+    becomes cos(z_i, u). Computed from M x M products only (no A x S x d tensor). Other entries: plain cosines.
+    """
+    anchors, slots = negative_slots(groups.to(z.device), allowed)
+    lam = mix.lam.to(device=z.device, dtype=z.dtype)
+    partner = slots[:, mix.perm.to(z.device)]
+    q = F.normalize(z, dim=1)
+    qz = (q @ z.T)[anchors]  # q_i . z_j
+    gram = z @ z.T
+    sq = torch.diagonal(gram)
+    qa, qb = qz.gather(1, slots), qz.gather(1, partner)
+    ab = gram[slots, partner]
+    norm2 = lam**2 * sq[slots] + (1 - lam) ** 2 * sq[partner] + 2 * lam * (1 - lam) * ab
+    mixed = (lam * qa + (1 - lam) * qb) / norm2.clamp_min(1e-24).sqrt()
+    out = cosine_matrix(z).clone()
+    rows = out[anchors].scatter(1, slots, mixed)
+    return out.index_copy(0, anchors, rows)
+
+
 def contrastive_loss(
     z: Tensor,
     groups: Tensor,
     calibrated: Tensor | None = None,
     tau: float = 0.07,
     denominator: str = "all",
+    *,
+    allowed: Tensor | None = None,
+    cosines: Tensor | None = None,
 ) -> Tensor:
     """Eq. 6 InfoNCE over all views, mean over the positive pairs (i, j), j != i, same group.
 
-    Negatives of anchor i: views of other images, minus i's calibrated partners.
-    ``denominator="all"``: -log(e^{s_ij/t} / (e^{s_ij/t} + sum_N e^{s_in/t})) (standard / official code,
-    equals NT-Xent); ``"negatives"``: the literal Eq. 6, -log(e^{s_ij/t} / sum_N e^{s_in/t}).
-    Pairs whose anchor has no negative are skipped under ``"negatives"`` (the ratio is undefined).
+    Negatives of anchor i: views of other images (only the ``allowed`` columns when given), minus i's
+    calibrated partners. ``denominator="all"``: -log(e^{s_ij/t} / (e^{s_ij/t} + sum_N e^{s_in/t}))
+    (standard / official code, equals NT-Xent); ``"negatives"``: the literal Eq. 6,
+    -log(e^{s_ij/t} / sum_N e^{s_in/t}). Pairs whose anchor has no negative are skipped under
+    ``"negatives"`` (the ratio is undefined). ``cosines``: the (M, M) similarities to use instead of
+    cos(z_i, z_j) (e.g. :func:`mixed_negative_cosines`).
     """
     _check("denominator", denominator, DENOMINATORS)
     groups = groups.to(z.device)
-    positives, negatives = _pair_masks(groups, calibrated)
-    logits = cosine_matrix(z) / tau
+    positives, negatives = _pair_masks(groups, calibrated, allowed)
+    logits = (cosine_matrix(z) if cosines is None else cosines) / tau  # Eq. 6
     neg_lse = _masked_logsumexp(logits, negatives)  # (M, 1)
     if denominator == "all":
         per_pair = torch.logaddexp(logits, neg_lse) - logits
@@ -138,6 +206,8 @@ def calibrated_loss(
     weight_in: str = "numerator_and_denominator",
     detach_weight: bool = True,
     min_weight: float = 1e-6,
+    *,
+    allowed: Tensor | None = None,
 ) -> Tensor:
     """Eq. 7 calibrated loss, mean over the calibrated pairs (i, k) (0 with gradient if there are none).
 
@@ -146,14 +216,14 @@ def calibrated_loss(
     ``cosine``: s_ik/t (plain positive, w = 1); ``attention``: log w + s_ik/t with w = softmax over the
     anchor's candidates (other images) of s/t, taken at k (SNCLR-style); ``npa``: PA(i, k)/t.
     Denominator: sum over i's negatives N(i) (other images minus calibrated partners), plus the
-    numerator term itself when ``weight_in="numerator_and_denominator"`` (decisions.md; literal Eq. 7
-    is ``"numerator_only"``). ``detach_weight`` stops gradients through w / PA (then ``pa`` may come from
+    numerator term itself when ``weight_in="numerator_and_denominator"`` (docs/methods.md, "Decisions";
+    literal Eq. 7 is ``"numerator_only"``). ``detach_weight`` stops gradients through w / PA (then ``pa`` may come from
     ``pair_alignment(z, grad=True)``).
     """
     _check("calibrated similarity", similarity, SIMILARITIES)
     _check("calibrated weight_in", weight_in, WEIGHT_IN)
     groups = groups.to(z.device)
-    _, negatives = _pair_masks(groups, calibrated)
+    _, negatives = _pair_masks(groups, calibrated, allowed)
     cal = calibrated.to(device=z.device, dtype=torch.bool) & candidate_mask(groups)
     if weight_in == "numerator_only":
         cal = cal & negatives.any(dim=1, keepdim=True)  # undefined without any negative
@@ -230,6 +300,10 @@ __all__ = [
     "orthogonality_loss",
     "contrastive_loss",
     "calibrated_loss",
+    "NegativeMix",
+    "negative_slots",
+    "draw_negative_mix",
+    "mixed_negative_cosines",
     "DynamicWeightAverage",
     "ORTH_MODES",
     "DENOMINATORS",

@@ -3,35 +3,122 @@
 A run of the registry's own config is ``<task>/<method>/<preset>-seed<seed>.json``; a run whose config differs
 (``--set`` overrides, a checkpoint to evaluate) adds the first 8 characters of its config hash to the name, so
 it can never replace a registry record nor another variant (and vice versa).
+
+A record is a :class:`ResultRecord`: built in one place (:meth:`ResultRecord.create`), read by field. On disk
+it is the flat JSON object it always was (its fields, plus kind-specific ones such as the step times of a
+complexity record, kept in ``extra``), so every record written by an earlier version still loads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
 import subprocess
+from dataclasses import MISSING, dataclass, field
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 if TYPE_CHECKING:
     import pandas as pd
 
-from .catalog import project_root
 from .errors import PcfrlError
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
 ANALYSIS_DIR = "analysis"
+COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
-
-
 SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"}  # selection -> record field
 FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "config_hash", "registry",
                  "overrides", "created", "path", "device"]
 HASH_CHARS = 8
 TRIVIAL = "trivial"  # pseudo-method: the protocol's feature-free baseline, stored in every record's "trivial"
+
+
+@dataclass
+class ResultRecord:
+    """One stored result: what ran, its metrics, the resolved config and where and how it ran."""
+
+    method: str
+    task: str
+    preset: str
+    seed: int
+    metric: str  # the headline metric (a key of ``metrics``)
+    metrics: dict[str, Any]  # at the final probe epoch (complexity: time_s, flops_g, macs_g, params_m)
+    config: dict[str, Any]  # the whole resolved config
+    config_hash: str  # RunConfig.result_hash()
+    registry_config: bool = True  # made with the registry's config of method and task (no --set, no checkpoint)
+    overrides: list[str] = field(default_factory=list)  # the --set overrides it was run with
+    weights: dict[str, Any] = field(default_factory=dict)  # where the evaluated trunk's weights came from
+    implementation: str = ""
+    higher_is_better: bool = True
+    protocol: str = ""
+    model_selection: str | None = None  # "final_epoch" for evaluation records
+    best_over_epochs: dict[str, Any] = field(default_factory=dict)  # the best test value over probe epochs
+    best_epoch: int | None = None
+    trivial: dict[str, Any] = field(default_factory=dict)  # the protocol's feature-free baseline
+    counts: dict[str, int] = field(default_factory=dict)  # samples per split
+    pretrain_hash: str | None = None
+    checkpoint: str | None = None
+    checkpoint_digest: str | None = None
+    reused_checkpoint: bool | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. collapsed features
+    unreadable_images: dict[str, Any] = field(default_factory=dict)  # split -> images left out
+    device: str = ""
+    device_name: str | None = None
+    torch_threads: int | None = None
+    wall_time_s: dict[str, float] = field(default_factory=dict)
+    pretrain_log: list[dict[str, Any]] = field(default_factory=list)  # epoch rows of the pretraining
+    created: str = ""
+    python: str | None = None
+    platform: str | None = None
+    packages: dict[str, str | None] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # other stored fields, kept as they are
+    path: Path | None = None  # the file it was read from or written to (not stored)
+
+    @classmethod
+    def create(cls, cfg: Any, *, method: str, task: str, preset: str, seed: int, **fields: Any) -> ResultRecord:
+        """A new record of a run with resolved config ``cfg`` (a RunConfig): the config, its hash, the
+        thread count, the creation time and the environment are filled in; ``fields`` sets the rest
+        (unknown names go to ``extra``)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = {k: fields.pop(k) for k in list(fields) if k not in known}
+        base = {"config": cfg.to_dict(), "config_hash": cfg.result_hash(), "torch_threads": torch.get_num_threads(),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment()}
+        return cls(method=method, task=task, preset=preset, seed=seed, **{**base, **fields}, extra=extra)
+
+    @classmethod
+    def from_json(cls, data: Any, path: Path | None = None) -> ResultRecord:
+        """A record from its JSON object; :class:`ValueError` names the missing required fields."""
+        missing = [f for f in REQUIRED_FIELDS if not isinstance(data, dict) or f not in data]
+        if missing:
+            raise ValueError(f"not a result record (missing {', '.join(missing)})")
+        if not isinstance(data["metrics"], dict):
+            raise ValueError("'metrics' is not a mapping")
+        defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls) if f.default_factory is not MISSING}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "path"}
+        fields = {k: (defaults[k] if v is None and k in defaults else v) for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known and k != "_path"}
+        record = cls(**fields, extra=extra, path=path)
+        record.seed = int(record.seed)
+        return record
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat JSON object stored on disk (``extra`` merged in, ``path`` left out)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("extra", "path")}
+        return {**out, **self.extra}
+
+    def headline(self) -> float | None:
+        """The headline metric at the final probe epoch (None when missing or not a number)."""
+        value = self.metrics.get(self.metric)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int, variant: str | None = None) -> Path:
@@ -40,14 +127,25 @@ def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int, v
     return Path(out_dir) / task / method / f"{preset}-seed{seed}{suffix}.json"
 
 
-def write_record(out_dir: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` atomically; a record whose ``registry_config`` is false is named by its config hash."""
-    variant = None if record.get("registry_config", True) else str(record["config_hash"])
-    path = record_path(out_dir, record["method"], record["task"], record["preset"], record["seed"], variant)
-    return atomic_write_json(path, record)
+def write_record(out_dir: Path, record: ResultRecord) -> Path:
+    """Write ``record`` atomically under ``out_dir`` (named by its config hash unless ``registry_config``);
+    sets and returns ``record.path``."""
+    variant = None if record.registry_config else record.config_hash
+    path = record_path(out_dir, record.method, record.task, record.preset, record.seed, variant)
+    record.path = atomic_write_json(path, record.to_json())
+    return record.path
 
 
-def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def read_record(path: Path) -> ResultRecord:
+    """One record file; :class:`ValueError` (or OSError) with the reason when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"unreadable result record ({exc})") from exc
+    return ResultRecord.from_json(data, Path(path))
+
+
+def load_records(root: Path) -> tuple[list[ResultRecord], list[str]]:
     """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
 
     Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
@@ -60,29 +158,21 @@ def load_records(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
             continue
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            records.append(read_record(path))
+        except OSError as exc:
             problems.append(f"{path}: unreadable result record ({exc})")
-            continue
-        missing = [f for f in REQUIRED_FIELDS if not isinstance(record, dict) or f not in record]
-        if missing:
-            problems.append(f"{path}: not a result record (missing {', '.join(missing)})")
-            continue
-        if not isinstance(record["metrics"], dict):
-            problems.append(f"{path}: 'metrics' is not a mapping")
-            continue
-        record["_path"] = str(path)
-        records.append(record)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{path}: {exc}")
     return records, problems
 
 
 def git_commit() -> dict[str, Any]:
-    """The project's git commit and whether the work tree had uncommitted changes (None outside git)."""
+    """The package's git commit and whether its work tree had uncommitted changes (None outside git)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True,
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
     try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() != project_root():
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != Path(__file__).resolve().parents[1]:
             return {"commit": None, "dirty": None}  # an installed copy (e.g. in a venv inside some repository)
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
@@ -100,57 +190,54 @@ def environment() -> dict[str, Any]:
             "git": git_commit()}
 
 
-def _device_text(record: dict[str, Any]) -> str:
+def _device_text(record: ResultRecord) -> str:
     """Where a record ran, e.g. ``cpu (1 thread)`` or ``cuda (NVIDIA H200)``; '' when not stored."""
-    device = str(record.get("device") or "")
-    if device.startswith("cuda") and record.get("device_name"):
-        return f"{device} ({record['device_name']})"
-    if device == "cpu" and record.get("torch_threads"):
-        threads = int(record["torch_threads"])
+    device = str(record.device or "")
+    if device.startswith("cuda") and record.device_name:
+        return f"{device} ({record.device_name})"
+    if device == "cpu" and record.torch_threads:
+        threads = int(record.torch_threads)
         return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return device
 
 
-def records_frame(records: list[dict[str, Any]], registry: list[bool] | None = None) -> pd.DataFrame:
+def records_frame(records: list[ResultRecord], registry: list[bool] | None = None) -> pd.DataFrame:
     """Long frame, one row per (record, selection, numeric metric): FRAME_COLUMNS. ``registry`` flags each
-    record as made with its registry config (default: the record's own ``registry_config`` field, else True).
-    A record's ``trivial`` metrics (the protocol's feature-free baseline) become rows of the pseudo-method
-    ``trivial`` under both selections."""
+    record as made with its registry config (default: the record's own ``registry_config``). A record's
+    ``trivial`` metrics (the protocol's feature-free baseline) become rows of the pseudo-method ``trivial``."""
     import pandas as pd  # imported when used: runs never need it
 
     rows = []
     for i, rec in enumerate(records):
-        is_registry = registry[i] if registry is not None else bool(rec.get("registry_config", True))
-        overrides = " ".join(rec.get("overrides") or [])
-        sources = [(rec["method"], selection, rec.get(field_name)) for selection, field_name in SELECTIONS.items()]
-        sources += [(TRIVIAL, selection, rec.get("trivial")) for selection in SELECTIONS]
+        is_registry = registry[i] if registry is not None else rec.registry_config
+        sources = [(rec.method, selection, getattr(rec, field_name)) for selection, field_name in SELECTIONS.items()]
+        sources += [(TRIVIAL, selection, rec.trivial) for selection in SELECTIONS]
         for method, selection, metrics in sources:
             if not isinstance(metrics, dict):
                 continue
             for metric, value in metrics.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                    rows.append((method, rec["task"], rec["preset"], int(rec["seed"]), selection, str(metric),
-                                 float(value), str(rec.get("config_hash") or ""), is_registry, overrides,
-                                 str(rec.get("created") or ""), str(rec.get("_path") or ""), _device_text(rec)))
+                    rows.append((method, rec.task, rec.preset, rec.seed, selection, str(metric), float(value),
+                                 rec.config_hash, is_registry, " ".join(rec.overrides), str(rec.created or ""),
+                                 str(rec.path or ""), _device_text(rec)))
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def is_registry_record(record: dict[str, Any]) -> bool:
+def is_registry_record(record: ResultRecord) -> bool:
     """Whether ``record`` was made with its method's and task's registry config (no ``--set``, no checkpoint),
     judged by its config hash against today's registry; records of unregistered tasks (Table 10's
     ``complexity``) count as registry records."""
     from .runner import registry_result_hash  # the registry config needs the resolver (a higher layer)
 
-    expected = registry_result_hash(str(record["method"]), str(record["task"]), str(record["preset"]),
-                                    int(record["seed"]))
-    return expected is None or record.get("config_hash") == expected
+    expected = registry_result_hash(record.method, record.task, record.preset, record.seed)
+    return expected is None or record.config_hash == expected
 
 
 def frame(root: Path | str, registry_only: bool = True) -> pd.DataFrame:
     """The records below ``root`` as a long DataFrame (FRAME_COLUMNS: one row per record, model selection and
     metric, with ``config_hash``, ``registry`` and ``overrides``). ``registry_only`` keeps the records of the
-    registry's configs only (what the README's tables show); sweep points and evaluated checkpoints are the
-    rows with ``registry`` False. Unreadable records are skipped (``pcfrl-bench results`` lists them)."""
+    registry's configs only (what the tables count); sweep points and evaluated checkpoints are the rows with
+    ``registry`` False. Unreadable records are skipped (``pcfrl-bench results`` lists them)."""
     records, _ = load_records(Path(root))
     flags = [is_registry_record(r) for r in records]
     out = records_frame(records, flags)

@@ -9,9 +9,7 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
@@ -20,8 +18,7 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, config_hash, load_yaml, parse_override,
-                     resolve_config, to_plain)
+from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, load_yaml, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .errors import ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError, ResultNotSavedError
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
@@ -29,8 +26,8 @@ from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folde
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
-from .results import environment, write_record
-from .tasks import TASKS, Task
+from .results import COMPLEXITY_TASK, ResultRecord, write_record
+from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .tasks.base import Supervision
 from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
@@ -101,18 +98,6 @@ def registry_result_hash(method: str, task: str, preset: str, seed: int) -> str 
         return resolve(method, task, preset, seed).config.result_hash()
     except PcfrlError:
         return None
-
-
-def default_task(name: str, data_root: Path, overrides: tuple[str, ...] | list[str] = ()) -> Task:
-    """A task with its YAML defaults and ``task.*`` overrides (for listing and data checks: no method)."""
-    entry = catalog.entry("task", name)
-    cls = TASKS.get(entry.implementation)
-    layers = [parse_override(o) for o in overrides]
-    other = sorted({key for layer in layers for key in layer} - {"task"})
-    if other:
-        raise ConfigError(f"only task.* keys apply here (no method, model or training is involved), got {other}")
-    params = resolve_config([entry.defaults, *layers], EmptyParams, cls.Params).task
-    return cls(entry, params, data_root)
 
 
 def build_task(resolved: Resolved, data_root: Path) -> Task:
@@ -267,7 +252,7 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
 
 
 def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
-        console: Console | None = None) -> dict[str, Any]:
+        console: Console | None = None) -> ResultRecord:
     """Pretrain (or reuse), evaluate, write the result record and return it."""
     options = options or RunOptions()
     console = console or Console()
@@ -296,49 +281,43 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
-    record = {
-        "method": cfg.run.method, "task": cfg.run.task, "preset": cfg.run.preset, "seed": cfg.run.seed,
-        "implementation": impl, "metric": resolved.task.metric, "higher_is_better": resolved.task.higher_is_better,
-        "protocol": task.protocol, "model_selection": "final_epoch",
-        "metrics": result.metrics, "trivial": result.trivial, "best_over_epochs": result.best_over_epochs,
-        "best_epoch": result.best_epoch,
-        "counts": result.counts, "config": cfg.to_dict(), "config_hash": cfg.result_hash(),
-        "registry_config": resolved.is_registry, "overrides": list(resolved.overrides),
-        "pretrain_hash": None if report else cfg.pretrain_hash(impl),
-        "checkpoint": str(run_dir) if run_dir else report.path, "checkpoint_digest": digest,
-        "weights": weights_origin(cfg, report),
-        "reused_checkpoint": reused, "warnings": warnings, "unreadable_images": unreadable,
-        "device": str(device), "torch_threads": torch.get_num_threads(),
-        "wall_time_s": {"pretrain": pretrain_s, "eval": eval_s},
-        "pretrain_log": read_log(run_dir) if run_dir else [],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
-    }
-    record["_path"] = str(_store_record(record, paths))
+    record = ResultRecord.create(
+        cfg, method=cfg.run.method, task=cfg.run.task, preset=cfg.run.preset, seed=cfg.run.seed,
+        implementation=impl, metric=resolved.task.metric, higher_is_better=resolved.task.higher_is_better,
+        protocol=task.protocol, model_selection="final_epoch", metrics=result.metrics, trivial=result.trivial,
+        best_over_epochs=result.best_over_epochs, best_epoch=result.best_epoch, counts=result.counts,
+        registry_config=resolved.is_registry, overrides=list(resolved.overrides),
+        pretrain_hash=None if report else cfg.pretrain_hash(impl),
+        checkpoint=str(run_dir) if run_dir else report.path, checkpoint_digest=digest,
+        weights=weights_origin(cfg, report), reused_checkpoint=reused, warnings=warnings,
+        unreadable_images=unreadable, device=str(device), wall_time_s={"pretrain": pretrain_s, "eval": eval_s},
+        pretrain_log=read_log(run_dir) if run_dir else [])
+    _store_record(record, paths)
     return record
 
 
-def _store_record(record: dict[str, Any], paths: RunPaths) -> Path:
+def _store_record(record: ResultRecord, paths: RunPaths) -> Path:
     """Write the record under ``paths.out_dir``; if that fails, into the cache and raise, so a finished
     result is never lost (the error names where it went and repeats the metrics)."""
     try:
         return write_record(paths.out_dir, record)
     except OSError as err:
         failure = f"the result record could not be written under {paths.out_dir} ({err.strerror or err})"
-    metrics = ", ".join(f"{k} {v}" for k, v in record["metrics"].items())
+    metrics = ", ".join(f"{k} {v}" for k, v in record.metrics.items())
     try:
         kept = write_record(paths.cache_dir / "unsaved-records", record)
     except OSError:
         raise ResultNotSavedError(f"{failure}, nor in the cache. Metrics: {metrics}. Record:\n"
-                                  f"{json.dumps(record, sort_keys=True, default=str)}") from None
+                                  f"{json.dumps(record.to_json(), sort_keys=True, default=str)}") from None
     raise ResultNotSavedError(f"{failure}; it was saved as {kept} instead. Metrics: {metrics}")
 
 
 def run_complexity(methods: list[str], task: str, preset: str, device: str = "auto",
                    overrides: tuple[str, ...] | list[str] = (), repeats: int = 3, out_dir: Path = Path("results/runs"),
-                   progress: bool = True, console: Console | None = None) -> list[dict[str, Any]]:
+                   progress: bool = True, console: Console | None = None) -> list[ResultRecord]:
     """Paper Table 10 for ``methods``, built as a run of ``task`` at ``preset`` builds them (same trunk,
     input size and batch size), measured together; one record per method under task ``complexity``."""
-    from .evaluation.complexity import COMPLEXITY_TASK, PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity  # slow
+    from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity  # slow to import
     console = console or Console()
     resolved = {name: resolve(name, task, preset, 0, device, overrides) for name in dict.fromkeys(methods)}
     sizes = {(r.config.pretrain.batch_size, r.config.data.image_size) for r in resolved.values()}
@@ -356,18 +335,14 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
     wall = time.perf_counter() - started
     records = []
     for name, m in measured.items():
-        cfg = resolved[name].config
-        record = {
-            "method": name, "task": COMPLEXITY_TASK, "preset": preset, "seed": 0, "domain_task": task,
-            "implementation": resolved[name].method.implementation, "metric": "time_s", "higher_is_better": False,
-            "protocol": COMPLEXITY_PROTOCOL, "metrics": m.metrics(), "step_times_s": list(m.step_times_s),
-            "batch_size": batch_size, "image_size": image_size, "repeats": repeats, "measured_with": list(built),
-            "config": cfg.to_dict(), "config_hash": cfg.result_hash(), "registry_config": not overrides,
-            "overrides": list(overrides), "device": str(dev),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-            "torch_threads": torch.get_num_threads(), "wall_time_s": {"measure": wall},
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(),
-        }
-        record["_path"] = str(write_record(out_dir, record))
+        record = ResultRecord.create(
+            resolved[name].config, method=name, task=COMPLEXITY_TASK, preset=preset, seed=0, domain_task=task,
+            implementation=resolved[name].method.implementation, metric="time_s", higher_is_better=False,
+            protocol=COMPLEXITY_PROTOCOL, metrics=m.metrics(), step_times_s=list(m.step_times_s),
+            batch_size=batch_size, image_size=image_size, repeats=repeats, measured_with=list(built),
+            registry_config=not overrides, overrides=list(overrides), device=str(dev),
+            device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            wall_time_s={"measure": wall})
+        write_record(out_dir, record)
         records.append(record)
     return records

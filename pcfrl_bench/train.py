@@ -52,10 +52,21 @@ def build_optimizer(params: Iterator[nn.Parameter], cfg: OptimConfig) -> torch.o
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
-    """Multiplier of the base learning rate: linear warm-up, then cosine annealing (or constant)."""
+OFFICIAL_T_MAX_EPOCHS = 6000  # the official PCL code: CosineAnnealingLR(T_max=6000), stepped once per epoch
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float,
+              steps_per_epoch: int = 1) -> float:
+    """Multiplier of the base learning rate: linear warm-up, then cosine annealing (or constant).
+
+    ``official``: the official PCL schedule, cos over 6000 epochs held constant within an epoch (so an
+    800-epoch run keeps >= 0.95 of the base rate); the other schedules anneal per step over the run.
+    """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
+    if schedule == "official":
+        epoch = (step - warmup_steps) // max(steps_per_epoch, 1)
+        return 0.5 * (1 + math.cos(math.pi * epoch / OFFICIAL_T_MAX_EPOCHS))
     if schedule == "constant" or total_steps <= warmup_steps:
         return 1.0
     progress = (step - warmup_steps) / (total_steps - warmup_steps)
@@ -66,7 +77,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_pe
     total, warmup = steps_per_epoch * epochs, steps_per_epoch * cfg.warmup_epochs
     min_ratio = cfg.min_lr / cfg.lr if cfg.lr > 0 else 0.0
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total, warmup, cfg.scheduler, min_ratio))
+        optimizer, lambda s: lr_factor(s, total, warmup, cfg.scheduler, min_ratio, steps_per_epoch))
 
 
 @dataclass

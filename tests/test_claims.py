@@ -13,7 +13,7 @@ from pcfrl_bench.reporting.claims import (
 )
 from pcfrl_bench.reporting.instrument import task_bounds
 from pcfrl_bench.reporting.tables import aggregate_records, records_frame
-from pcfrl_bench.results import write_record
+from pcfrl_bench.results import ResultRecord, write_record
 
 
 def rec(method, task, seed, value, metric="accuracy", trivial=None, higher=True, **extra):
@@ -23,7 +23,7 @@ def rec(method, task, seed, value, metric="accuracy", trivial=None, higher=True,
     if trivial is not None:
         r["trivial"] = {metric: trivial}
     r.update(extra)
-    return r
+    return ResultRecord.from_json(r)
 
 
 def test_confidence_interval_by_hand():

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
 from pcfrl_bench.reporting.tables import aggregate_records
-from pcfrl_bench.results import frame, write_record
+from pcfrl_bench.results import ResultRecord, frame, write_record
 from pcfrl_bench.runner import registry_result_hash, resolve
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
@@ -87,11 +87,10 @@ def test_frame_keeps_registry_records_and_flags_the_others(tmp_path):
     first only (what the tables count), frame(registry_only=False) flags each."""
     registry = registry_result_hash("simclr", "digits", "smoke", 0)
     variant = resolve("simclr", "digits", "smoke", 0, overrides=["pretrain.epochs=1"]).config.result_hash()
-    base = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy", "config": {}}
     for folder, value, config_hash, is_registry in ((".", 60.0, registry, True), (".", 70.0, variant, False),
                                                     ("older", 80.0, "0ld", True)):
-        write_record(tmp_path / folder, {**base, "metrics": {"accuracy": value}, "config_hash": config_hash,
-                                         "registry_config": is_registry})
+        write_record(tmp_path / folder, ResultRecord("simclr", "digits", "smoke", 0, "accuracy", {"accuracy": value},
+                                                     {}, config_hash, registry_config=is_registry))
     assert len(list(tmp_path.rglob("*.json"))) == 3  # the variant did not replace the registry record
     everything = frame(tmp_path, registry_only=False)
     assert sorted(zip(everything["value"], everything["registry"])) == [(60.0, True), (70.0, False), (80.0, False)]

@@ -99,3 +99,22 @@ def test_resolve_errors_suggest_names():
         resolve("simclr", "digits", "huge")
     with pytest.raises(ConfigError, match="--method"):
         resolve("simclr", "digits", overrides=["run.method=other"])
+
+
+def test_options_added_later_keep_old_records_on_their_registry_config():
+    """A ``hash_neutral`` option at its default hashes as if it did not exist (records made before it still match)."""
+    from pcfrl_bench.config import config_hash
+
+    cfg = resolve("pcfrl", "synth-fer", "quick").config
+    before = cfg.to_dict()  # the config as an older version, without the options, would have it
+    del before["run"]["device"]
+    for key in ("pose_negatives", "pose_head_bn"):
+        del before["method"][key]
+    for key in ("hue_space", "sobel_padding"):
+        del before["method"]["augment"][key]
+    assert cfg.result_hash() == config_hash(before)
+    assert "pose_negatives" in cfg.to_dict()["method"]  # the stored config still shows them
+    moved = resolve("pcfrl", "synth-fer", "quick", overrides=["method.pose_negatives=flips_only"]).config
+    assert moved.result_hash() != cfg.result_hash() and moved.pretrain_hash("pcfrl") != cfg.pretrain_hash("pcfrl")
+    hsv = resolve("pcfrl", "synth-fer", "quick", overrides=["method.augment.hue_space=hsv"]).config
+    assert hsv.result_hash() != cfg.result_hash()

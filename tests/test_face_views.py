@@ -98,6 +98,11 @@ def test_gradient_magnitude_by_hand() -> None:
     assert torch.allclose(g[:, 2], torch.full((5,), math.sqrt(gray**2 + 1e-6)), atol=1e-6)
     assert torch.allclose(g[:, 3], torch.full((5,), math.sqrt(gray**2 + 1e-6)), atol=1e-6)
     assert torch.allclose(g[:, 0], torch.full((5,), eps), atol=1e-6)
+    # zero padding (official): the right border sees 1 - 0 in x, the top/bottom rows of the white part in y
+    z = gradient_magnitude(x, "zero")[0, 0]
+    assert float(z[2, 4]) == pytest.approx(math.sqrt(gray**2 + 1e-6), abs=1e-6)  # gx = 0 (pad) - gray, gy = 0
+    assert float(z[0, 4]) == 1.0  # corner: gx = gy = gray, sqrt(2) gray > 1 is clamped
+    assert torch.allclose(z[1:4, 0], torch.full((3,), eps), atol=1e-6)  # black border: 0 - 0
 
 
 def test_face_appearance_probabilities_and_range() -> None:

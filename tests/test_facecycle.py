@@ -15,7 +15,8 @@ def pcl_full() -> PCLNetwork:
 
 
 def test_official_parameter_counts(pcl_full: PCLNetwork) -> None:
-    # official-pcl-code.md §1: trunk 1,879,424, subnet 295,168, head 5,246,464, decoder 4,300,035
+    # the official code's layer shapes (docs/methods.md):
+    # trunk 1,879,424, subnet 295,168, head 5,246,464, decoder 4,300,035
     assert count_parameters(pcl_full.backbone) == 1_879_424
     assert count_parameters(pcl_full.face_subnet) == 295_168
     assert count_parameters(pcl_full.pose_subnet) == 295_168

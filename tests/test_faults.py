@@ -145,7 +145,7 @@ def test_feature_cache_follows_the_checkpoint_contents(tmp_path):
     ckpt["model"][name] = ckpt["model"][name] * 2  # what a re-pretraining with other weights leaves
     torch.save(ckpt, run_dir / CHECKPOINT)
     second = run(resolved, paths, RunOptions(progress=False), Console(quiet=True))
-    assert second["reused_checkpoint"] and second["checkpoint_digest"] != first["checkpoint_digest"]
+    assert second.reused_checkpoint and second.checkpoint_digest != first.checkpoint_digest
     assert len(list((paths.cache_dir / "features").iterdir())) == 2  # not the first run's cached features
 
 

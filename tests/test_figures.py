@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -11,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from pcfrl_bench.analysis import (
-    analyze_checkpoint, calibration_quality, face_truth, max_scores, pose_truth, quality_table, write_analysis,
-)
-from pcfrl_bench.methods.calibrated import calibration_logs, precision_from_means
+from pcfrl_bench.analysis import analyze_checkpoint, mask_quality, max_scores, quality_table, write_analysis
+from pcfrl_bench.methods.calibrated import Branch, CalibrationParams, calibration_logs, pair_truth, precision_from_means
 from pcfrl_bench.reporting.figures import (
     SeriesPoint, calibration_series, config_labels, find_sweeps, pcl_pcfrl_pairs, render_all_figures, yaw_bins,
 )
+from pcfrl_bench.results import ResultRecord
 from pcfrl_bench.runner import RunPaths
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -28,12 +28,13 @@ GROUPS = torch.tensor([0, 1, 2, 0, 1, 2])
 
 def test_truth_definitions_by_hand() -> None:
     ident, emo = torch.tensor([1, 1, 2, 3]), torch.tensor([0, 5, 5, 6])
-    t = face_truth(ident, emo)
+    t = pair_truth("face", {"identity": ident, "emotion": emo})
     assert t[0, 1] and t[1, 2] and not t[0, 2] and not t[0, 3] and not t[2, 3]  # same id / same emotion / none
     yaw, pitch = torch.tensor([0.0, 10.0, 20.0, 0.0]), torch.tensor([0.0, 14.0, 0.0, 16.0])
-    p = pose_truth(yaw, pitch)
+    p = pair_truth("pose", {"yaw": yaw, "pitch": pitch, "roll": torch.tensor([0.0, 90.0, 0.0, 0.0])})
     assert p[0, 1] and not p[0, 2] and not p[0, 3]  # |dyaw| 20 > 15; |dpitch| 16 > 15
-    assert p[1, 3] and not p[2, 3]  # |dyaw| 10, |dpitch| 2; |dyaw| 20
+    assert p[1, 3] and not p[2, 3]  # |dyaw| 10, |dpitch| 2 (roll is not part of it); |dyaw| 20
+    assert pair_truth("pose", {"identity": ident}) is None  # no angles: no truth
 
 
 def test_precision_recall_by_hand() -> None:
@@ -47,13 +48,13 @@ def test_precision_recall_by_hand() -> None:
     mask[2, 0] = True  # wrong (image 2 has no true partner)
     mask[3, 4] = mask[3, 2] = True  # one correct, one wrong (a top-2 anchor)
     mask[0, 3] = True  # same image: not a candidate pair, dropped
-    q = calibration_quality(mask, truth, GROUPS)
+    q = mask_quality(mask, truth, GROUPS)
     assert q["pairs"] == 5 and q["correct"] == 2 and q["precision"] == pytest.approx(2 / 5)
     # anchors with a true candidate: 0, 1, 3, 4 (image 2's views none); hits: anchors 0 and 3
     assert q["findable"] == 4 and q["hits"] == 2 and q["recall"] == pytest.approx(0.5)
     assert q["true_pairs"] == 8 and q["pair_recall"] == pytest.approx(2 / 8)
     assert q["rate"] == pytest.approx(5 / 6)
-    empty = calibration_quality(torch.zeros(6, 6, dtype=torch.bool), truth, GROUPS)
+    empty = mask_quality(torch.zeros(6, 6, dtype=torch.bool), truth, GROUPS)
     assert math.isnan(empty["precision"]) and empty["recall"] == 0.0
 
 
@@ -62,14 +63,17 @@ def test_training_logs_recall_matches_analysis_definition() -> None:
     truth[0, 1] = truth[1, 0] = truth[0, 3] = truth[3, 0] = True
     mask = torch.zeros(6, 6, dtype=torch.bool)
     mask[0, 1] = mask[2, 4] = True
-    logs = calibration_logs("face", mask, truth, GROUPS)
+    branch = Branch("face", torch.zeros(6, 2), GROUPS, CalibrationParams(), truth)
+    logs = calibration_logs("face", mask, branch)
     assert float(logs["face_cal_hits"]) == 1 and float(logs["face_cal_findable"]) == 2  # anchors 0 and 1
     means = {k: float(v) for k, v in logs.items()}
     out = precision_from_means(means, ("face",))
-    assert out == {"face_cal_precision": pytest.approx(0.5), "face_cal_recall": pytest.approx(0.5)}
-    q = calibration_quality(mask, truth, GROUPS)
-    assert (q["precision"], q["recall"]) == (pytest.approx(0.5), pytest.approx(0.5))
-    assert "face_cal_hits" not in calibration_logs("face", mask, truth)  # no groups: no recall terms
+    assert out == {"face_cal_precision": pytest.approx(0.5), "face_cal_recall": pytest.approx(0.5),
+                   "face_cal_pair_recall": pytest.approx(0.5)}
+    q = mask_quality(mask, truth, GROUPS)
+    assert (q["precision"], q["recall"], q["pair_recall"]) == (pytest.approx(0.5),) * 3
+    no_truth = Branch("face", torch.zeros(6, 2), GROUPS, CalibrationParams())
+    assert "face_cal_hits" not in calibration_logs("face", mask, no_truth)  # no ground truth: no counts
 
 
 def test_quality_table_rules_and_max_scores() -> None:
@@ -139,8 +143,8 @@ def test_analyze_checkpoint_writes_npz_and_json(analysis: Path) -> None:
     assert all(0 <= row["face_cal_recall"] <= 1 and 0 <= row["pose_cal_recall"] <= 1 for row in log)
 
 
-def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> dict:
-    return {
+def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> ResultRecord:
+    return ResultRecord.from_json({
         "method": "pcfrl", "task": "synth-fer", "preset": "quick", "seed": seed, "metric": "accuracy",
         "metrics": {"accuracy": acc}, "config_hash": f"c{alpha}{seed}{beta_face}", "pretrain_hash": f"p{alpha}{seed}",
         "config": {"run": {"method": "pcfrl", "seed": seed},
@@ -148,7 +152,7 @@ def _record(alpha: float, seed: int, acc: float, beta_face: float = 1.0) -> dict
                               "calib_pose": {"alpha": alpha, "beta": 0.2, "threshold": 1.0}}},
         "pretrain_log": [{"epoch": e, "face_cal_precision": 0.1 * e, "face_cal_recall": 0.2 * e,
                           "face_cal_rate": 1.0, "pose_cal_precision": 0.5, "pose_cal_rate": 0.5} for e in (1, 2)],
-    }
+    })
 
 
 def test_find_sweeps_and_series_by_hand() -> None:
@@ -164,7 +168,7 @@ def test_find_sweeps_and_series_by_hand() -> None:
     assert one.label == "pcfrl" and not one.swept
     assert one.metrics["face_recall"] == [SeriesPoint(1, 0.2, 0.0, 1), SeriesPoint(2, 0.4, 0.0, 1)]
     assert set(one.metrics) == {"face_precision", "face_recall", "face_rate", "pose_precision", "pose_rate"}
-    recs[1]["pretrain_log"][1]["face_cal_precision"] = 0.4  # seed 1 of alpha 1: epoch 2 precision 0.2 -> 0.4
+    recs[1].pretrain_log[1]["face_cal_precision"] = 0.4  # seed 1 of alpha 1: epoch 2 precision 0.2 -> 0.4
     by_label = {s.label: s for s in calibration_series(recs)}
     # labels name what differs from the most common value: alpha 5 (2 of 4 configs) and beta_face 1.0
     assert sorted(by_label) == ["pcfrl", "pcfrl (calib.alpha=1.0) [2 seeds]", "pcfrl (calib.alpha=10.0) [2 seeds]",
@@ -183,10 +187,10 @@ def test_find_sweeps_and_series_by_hand() -> None:
 
 def test_render_all_figures(analysis: Path, tmp_path: Path) -> None:
     records = tmp_path / "records"
-    top2 = {**_record(10.0, 0, 0.4), "method": "pcfrl-top2"}  # one config: the methods figure
+    top2 = dataclasses.replace(_record(10.0, 0, 0.4), method="pcfrl-top2")  # one config: the methods figure
     for i, rec in enumerate([_record(1.0, 0, 0.5), _record(1.0, 1, 0.6), _record(10.0, 0, 0.7), top2]):
         (records / str(i)).mkdir(parents=True)
-        (records / str(i) / "r.json").write_text(json.dumps(rec))
+        (records / str(i) / "r.json").write_text(json.dumps(rec.to_json()))
     adir = tmp_path / "analysis"
     adir.mkdir()
     for stem in ("pcfrl-synth-fer-smoke-seed0", "pcl-synth-fer-smoke-seed0"):  # same data stands in for pcl

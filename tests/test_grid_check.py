@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from pcfrl_bench.cli import main
 from pcfrl_bench.grid import Cell, Expectation, compare, grid_cells, stored_record
 from pcfrl_bench.io import atomic_write_json
+from pcfrl_bench.results import ResultRecord
 from pcfrl_bench.runner import resolve
 
 
@@ -23,20 +24,24 @@ def test_sweep_records_named_before_config_hashes_still_count_as_stored(tmp_path
     config hash) when their config matches; new ones carry the hash."""
     point = ("pretrain.epochs=1",)
     variant = resolve("simclr", "digits", "smoke", 0, overrides=point).config.result_hash()
-    legacy = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "config_hash": variant}
-    atomic_write_json(tmp_path / "digits" / "simclr" / "smoke-seed0.json", legacy)
-    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path) == legacy
+    legacy = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy",
+              "metrics": {"accuracy": 1.0}, "config": {}, "config_hash": variant}
+    plain = atomic_write_json(tmp_path / "digits" / "simclr" / "smoke-seed0.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path).path == plain
     assert stored_record(Cell("simclr", "digits", "smoke", 0), tmp_path) is None  # the registry cell: other hash
-    (tmp_path / "digits" / "simclr" / "smoke-seed0.json").unlink()
-    atomic_write_json(tmp_path / "digits" / "simclr" / f"smoke-seed0-{variant[:8]}.json", legacy)
-    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path) == legacy
+    plain.unlink()
+    named = atomic_write_json(tmp_path / "digits" / "simclr" / f"smoke-seed0-{variant[:8]}.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path).path == named
 
 
 def test_compare_within_and_outside_tolerance():
     exp = Expectation("m", "t", "smoke", 0, "accuracy", 50.0, 1.0)
-    assert compare(exp, {"metrics": {"accuracy": 50.9}}).passed
-    assert not compare(exp, {"metrics": {"accuracy": 51.2}}).passed
-    missing = compare(exp, {"metrics": {}})
+    def rec(metrics: dict) -> ResultRecord:
+        return ResultRecord("m", "t", "smoke", 0, "accuracy", metrics, {}, "h")
+
+    assert compare(exp, rec({"accuracy": 50.9})).passed
+    assert not compare(exp, rec({"accuracy": 51.2})).passed
+    missing = compare(exp, rec({}))
     assert not missing.passed and "missing" in missing.note
 
 

@@ -99,9 +99,9 @@ def test_supervised_ceiling_trains_on_the_task_labels_and_its_checkpoint_is_per_
     sup = build_task(fer, paths.data_root).supervision(fer.config.data)
     assert (sup.target, sup.outputs, sup.loss) == ("label", 7, "cross_entropy")
     record = run(fer, paths, RunOptions(progress=False))
-    log = record["pretrain_log"]
+    log = record.pretrain_log
     assert len(log) == fer.config.pretrain.epochs and all(np.isfinite(r["loss"]) for r in log)
-    assert record["trivial"]["accuracy"] == pytest.approx(100 / 7, abs=10)  # majority class of a balanced split
+    assert record.trivial["accuracy"] == pytest.approx(100 / 7, abs=10)  # majority class of a balanced split
     au = resolve("supervised", "synth-au", "smoke")
     sup = build_task(au, paths.data_root).supervision(au.config.data)
     assert (sup.target, sup.outputs, sup.loss) == ("aus", 8, "bce")

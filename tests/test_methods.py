@@ -17,13 +17,14 @@ from pcfrl_bench.cli import main
 from pcfrl_bench.data.tensors import TensorImageDataset
 from pcfrl_bench.data.views import simclr_view
 from pcfrl_bench.distributed import gather_no_grad, gather_with_grad
+from pcfrl_bench.losses import NegativeMix, draw_negative_mix, mixed_negative_cosines
 from pcfrl_bench.methods.calibrated import (
+    Branch,
+    CalibrationParams,
     calibration_logs,
-    face_pair_truth,
-    info_nce_from_cosines,
-    mixed_negative_cosines,
-    pose_pair_truth,
+    pair_truth,
     precision_from_means,
+    view_labels,
 )
 from pcfrl_bench.methods.moco import MoCo, moco_logits
 from pcfrl_bench.methods.pcl import PCFRL, PCL
@@ -91,6 +92,11 @@ def test_yaml_variants_set_the_named_options() -> None:
     official = method("pcl-official")
     assert (official.pose_rotation_deg, official.decoder_out, official.orth, official.neg_mixing_alpha) == (
         0.0, "tanh", "official", 1.6)
+    assert (official.pose_negatives, official.pose_head_bn, official.augment.hue_space, official.augment.sobel_padding,
+            official.augment.patch_ratio) == ("flips_only", "separate", "hsv", "zero", 0.375)
+    assert (off.pose_negatives, off.pose_head_bn, off.augment.hue_space, off.augment.sobel_padding) == (
+        "all", "joint", "yiq", "replicate")  # pcl and pcfrl keep the project's side
+    assert resolve("pcl-official", "digits", "smoke", overrides=FACE).config.pretrain.optim.scheduler == "official"
     assert method("simclr-calib-npa").calibration.enabled and method("simclr-calib-cos").calibration.score == "cosine"
     assert not method("simclr").calibration.enabled
     # the paper's sweeps are one command each
@@ -241,6 +247,12 @@ def test_pcl_official_options_change_the_computation() -> None:
     assert mixed["loss_face"] != pytest.approx(ref["loss_face"]) and mixed["loss_pdd"] == pytest.approx(ref["loss_pdd"])
     flips = loss("method.pose_flip_negatives=true")
     assert flips["loss_pose"] != pytest.approx(ref["loss_pose"])
+    only = loss("method.pose_flip_negatives=true", "method.pose_negatives=flips_only")
+    assert only["loss_pose"] != pytest.approx(flips["loss_pose"])
+    assert only["loss_face"] == pytest.approx(flips["loss_face"])
+    separate = loss("method.pose_flip_negatives=true", "method.pose_head_bn=separate")
+    assert separate["loss_pose"] != pytest.approx(flips["loss_pose"])
+    assert loss("method.pose_head_bn=separate")["loss_pose"] == pytest.approx(ref["loss_pose"])  # no flips: one set
     official, _ = _method("pcl-official")
     assert official.decoder.out_activation == "tanh"
 
@@ -267,42 +279,50 @@ def test_mixed_negative_cosines_by_hand() -> None:
     torch.manual_seed(0)
     z = torch.randn(6, 5, dtype=torch.float64)
     groups = torch.arange(3).repeat(2)
-    torch.manual_seed(11)
-    got = mixed_negative_cosines(z, groups, 1.6)
-    torch.manual_seed(11)
-    perm = torch.randperm(6)
-    lam = torch.distributions.Beta(1.6, 1.6).sample((6, 6)).double()
+    mix = draw_negative_mix(groups, 1.6)
+    assert mix.lam.shape == (6, 4) and sorted(mix.perm.tolist()) == [0, 1, 2, 3]
+    got = mixed_negative_cosines(z, groups, mix)
     q = F.normalize(z, dim=1)
-    u = lam[..., None] * z[None, :, :] + (1 - lam[..., None]) * z[perm][None, :, :]  # (anchor, slot, d)
-    explicit = (q[:, None, :] * F.normalize(u, dim=2)).sum(2)
     plain = q @ q.T
     for i in range(6):
+        cols = [j for j in range(6) if groups[j] != groups[i]]  # slot s = the s-th negative column
         for j in range(6):
-            if groups[i] == groups[j] or groups[perm[j]] == groups[i]:
+            if groups[j] == groups[i]:
                 assert got[i, j] == pytest.approx(float(plain[i, j]))
-            else:
-                assert got[i, j] == pytest.approx(float(explicit[i, j]))
-    # without mixing, the loss from cosines equals Eq. 6 of losses.py
-    from pcfrl_bench.losses import contrastive_loss
-
-    assert float(info_nce_from_cosines(plain, groups, None, 0.07)) == pytest.approx(
-        float(contrastive_loss(z, groups, tau=0.07)))
+        for s_, j in enumerate(cols):
+            lam = float(mix.lam[i, s_])
+            u = lam * z[j] + (1 - lam) * z[cols[int(mix.perm[s_])]]
+            assert got[i, j] == pytest.approx(float(q[i] @ F.normalize(u, dim=0)))
+    ones = NegativeMix(torch.ones(6, 4), mix.perm)  # lambda = 1 leaves every negative unchanged
+    assert torch.allclose(mixed_negative_cosines(z, groups, ones), plain)
 
 
 def test_calibration_logs_and_precision_by_hand() -> None:
     mask = torch.zeros(4, 4, dtype=torch.bool)
     mask[0, 1] = mask[2, 3] = mask[3, 0] = True
-    batch = {"identity": torch.tensor([7, 7]), "emotion": torch.tensor([1, 2])}  # N = 2 images, 4 views
-    truth = face_pair_truth(batch, 4)  # view v shows image v % 2
-    logs = calibration_logs("face", mask, truth)
+    groups = torch.arange(2).repeat(2)  # N = 2 images, 4 views: view v shows image v % 2
+    batch = {"identity": torch.tensor([7, 7]), "emotion": torch.tensor([1, 2])}
+    truth = pair_truth("face", view_labels(batch, groups))
+    face = Branch("face", torch.zeros(4, 2), groups, CalibrationParams(), truth)
+    logs = calibration_logs("face", mask, face)
     assert float(logs["face_cal_pairs"]) == 3 and float(logs["face_cal_rate"]) == 0.75
     assert float(logs["face_cal_correct"]) == 3  # all share identity 7
-    yaw = torch.tensor([0.0, 10.0, 10.0, 40.0])
-    pose = calibration_logs("pose", mask, pose_pair_truth(yaw))
-    assert float(pose["pose_cal_correct"]) == 1  # |0-10| <= 15; |10-40| and |40-0| > 15
+    yaw = {"yaw": torch.tensor([0.0, 10.0, 10.0, 40.0])}  # per view
+    pose = Branch("pose", torch.zeros(4, 2), torch.arange(4), CalibrationParams(), pair_truth("pose", yaw))
+    assert float(calibration_logs("pose", mask, pose)["pose_cal_correct"]) == 1  # |0-10| <= 15; 30, 40 > 15
     assert precision_from_means({"pose_cal_pairs": 3.0, "pose_cal_correct": 1.0}, ("pose", "face")) == {
         "pose_cal_precision": pytest.approx(1 / 3)}
-    assert calibration_logs("face", None, truth) == {}
+    assert calibration_logs("face", None, face) == {}
+
+
+def test_view_labels_mirror_the_angles_of_flipped_views() -> None:
+    batch = {"yaw": torch.tensor([30.0, -5.0]), "roll": torch.tensor([4.0, 2.0]), "pitch": torch.tensor([1.0, 2.0]),
+             "aus": torch.zeros(2, 3)}
+    labels = view_labels(batch, torch.tensor([0, 1, 0]), torch.tensor([False, False, True]))
+    assert labels["yaw"].tolist() == [30.0, -5.0, -30.0] and labels["roll"].tolist() == [4.0, 2.0, -4.0]
+    assert labels["pitch"].tolist() == [1.0, 2.0, 1.0] and "aus" not in labels  # per-sample vectors are skipped
+    truth = pair_truth("pose", labels)
+    assert truth[0, 0] and not truth[0, 2]  # a face at yaw 30 and its mirror at -30 are 60 degrees apart
 
 
 def test_gather_is_identity_without_process_group() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from pcfrl_bench.reporting.paper import (PLANNED_METHODS, PLANNED_TASKS, TABLE_N
 from pcfrl_bench.reporting.tables import (aggregate_records, best_rows, build_table_view, csv_table,
                                           latex_table, lookup, markdown_table, off_registry_problems,
                                           records_frame, render_all_tables, split_off_registry)
-from pcfrl_bench.results import load_records, write_record
+from pcfrl_bench.results import ResultRecord, load_records, write_record
 
 PAPER_DIR = default_paper_dir()
-PAPER_TEXT = Path("/work/shared/paper/pcfrl-ijcv2025.txt")
+PAPER_TEXT = Path(os.environ.get("PCFRL_PAPER_TEXT", "pcfrl-ijcv2025.txt"))  # a text copy of the paper, if you have one
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,9 @@ def tables():
     return {t.number: t for t in load_paper_tables(PAPER_DIR)}
 
 
-def record(method, task, seed, metrics, best=None, preset="paper", created="2026-01-01T00:00:00+00:00"):
-    return {"method": method, "task": task, "preset": preset, "seed": seed, "metric": next(iter(metrics)),
-            "higher_is_better": True, "metrics": metrics, "best_over_epochs": best if best is not None else metrics,
-            "config": {}, "config_hash": "0" * 16, "created": created}
+def record(method, task, seed, metrics, best=None, preset="paper", created="2026-01-01T00:00:00+00:00", **more):
+    return ResultRecord(method, task, preset, seed, next(iter(metrics)), metrics, {}, more.pop("config_hash", "0" * 16),
+                        best_over_epochs=best if best is not None else metrics, created=created, **more)
 
 
 def agg_of(root: Path, preset="paper", selection="final_epoch"):
@@ -255,13 +255,13 @@ def test_render_all_tables_writes_every_format(tmp_path):
 def test_tables_count_only_registry_configs(tmp_path):
     root = tmp_path / "records"
     write_record(root, record("pcfrl", "rafdb", 0, {"accuracy": 70.0}))
-    write_record(root, {**record("pcfrl", "rafdb", 1, {"accuracy": 10.0}), "config_hash": "f" * 16})  # a sweep point
-    write_record(root / "cx", {**record("pcfrl", "complexity", 0, {"params_m": 17.3}), "config_hash": "e" * 16})
+    write_record(root, record("pcfrl", "rafdb", 1, {"accuracy": 10.0}, config_hash="f" * 16))  # a sweep point
+    write_record(root / "cx", record("pcfrl", "complexity", 0, {"params_m": 17.3}, config_hash="e" * 16))
     registry = {("pcfrl", "rafdb", "paper", 0): "0" * 16, ("pcfrl", "rafdb", "paper", 1): "0" * 16}
     records, _ = load_records(root)
     kept, off = split_off_registry(records, lambda *key: registry.get(key))
-    assert sorted((r["task"], r["seed"]) for r in kept) == [("complexity", 0), ("rafdb", 0)]
-    assert [r["seed"] for r in off] == [1]
+    assert sorted((r.task, r.seed) for r in kept) == [("complexity", 0), ("rafdb", 0)]
+    assert [r.seed for r in off] == [1]
     [line] = off_registry_problems(off)
     assert line.startswith("pcfrl: 1 record(s)") and "quick" not in line and "seed1" in line
     out = tmp_path / "out"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pcfrl_bench.data.readers.disfa import au_subject_folds
+from pcfrl_bench.data.readers.headpose import head_pose_filter
 from pcfrl_bench.evaluation.protocols import (
     au_f1_report,
-    au_subject_folds,
     best_threshold,
     cosine_pair_scores,
     f1_per_label,
-    head_pose_filter,
     mae_per_angle,
     verification_accuracy_10fold,
 )

@@ -32,7 +32,7 @@ from pcfrl_bench.data.readers import (
     sample_clip_frames,
 )
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError, UnknownNameError
-from pcfrl_bench.evaluation.protocols import au_subject_folds
+from pcfrl_bench.data.readers.disfa import au_subject_folds
 
 import fixtures_real as fx
 

@@ -1,13 +1,15 @@
 import json
 import threading
+from pathlib import Path
 
 from pcfrl_bench.io import atomic_write_json
-from pcfrl_bench.results import load_records, record_path, write_record
+from pcfrl_bench.results import ResultRecord, load_records, read_record, record_path, write_record
 
 
-def record(seed, value):
-    return {"method": "simclr", "task": "digits", "preset": "smoke", "seed": seed, "metric": "accuracy",
-            "metrics": {"accuracy": value}, "config": {}, "config_hash": "x"}
+def record(seed, value, **more):
+    return ResultRecord.from_json({"method": "simclr", "task": "digits", "preset": "smoke", "seed": seed,
+                                   "metric": "accuracy", "metrics": {"accuracy": value}, "config": {},
+                                   "config_hash": "x", **more})
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
@@ -21,7 +23,7 @@ def test_concurrent_writers_never_corrupt_the_record(tmp_path):
 
     def writer(i):
         for _ in range(20):
-            write_record(tmp_path, {**record(0, float(i)), **big})
+            write_record(tmp_path, record(0, float(i), **big))
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
@@ -40,7 +42,7 @@ def test_corrupt_record_is_reported_and_others_load(tmp_path):
     other = tmp_path / "digits" / "notes.json"
     other.write_text("[1, 2]")
     records, problems = load_records(tmp_path)
-    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert sorted(r.seed for r in records) == [0, 1]
     assert any(str(bad) in p and "unreadable" in p for p in problems)
     assert any(str(other) in p and "not a result record" in p for p in problems)
 
@@ -51,3 +53,29 @@ def test_analysis_folders_are_not_records(tmp_path):
     (tmp_path / "analysis" / "pcl-synth-fer-quick-seed0.json").write_text('{"kind": "calibration-analysis"}')
     records, problems = load_records(tmp_path)
     assert len(records) == 1 and problems == []
+
+
+def test_committed_records_load_and_round_trip_unchanged():
+    """Records written by earlier versions (results/reference) load, and writing them back keeps every field."""
+    root = Path(__file__).resolve().parents[1] / "results" / "reference"
+    records, problems = load_records(root)
+    assert records and problems == []
+    for rec in records:
+        stored = json.loads(rec.path.read_text())
+        assert {k: rec.to_json()[k] for k in stored} == stored
+    complexity = [r for r in records if r.task == "complexity"]
+    assert complexity and all(r.extra["step_times_s"] and r.extra["batch_size"] for r in complexity)
+
+
+def test_create_fills_config_environment_and_extra(tmp_path):
+    from pcfrl_bench.runner import resolve
+
+    cfg = resolve("simclr", "digits", "smoke").config
+    rec = ResultRecord.create(cfg, method="simclr", task="digits", preset="smoke", seed=0, metric="accuracy",
+                              metrics={"accuracy": 1.0}, steps=3)
+    assert rec.config_hash == cfg.result_hash() and rec.config == cfg.to_dict() and rec.extra == {"steps": 3}
+    assert rec.created and rec.python and "torch" in rec.packages and rec.torch_threads >= 1
+    path = write_record(tmp_path, rec)
+    assert rec.path == path and json.loads(path.read_text())["steps"] == 3
+    again = read_record(path)
+    assert again == rec and again.headline() == 1.0

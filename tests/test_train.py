@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -29,6 +30,9 @@ def test_lr_factor_warmup_then_cosine():
     assert lr_factor(55, 100, 10, "cosine", 0.0) == pytest.approx(0.5)
     assert lr_factor(100, 100, 10, "cosine", 0.2) == pytest.approx(0.2)
     assert lr_factor(50, 100, 0, "constant", 0.0) == 1.0
+    # official PCL: cos over 6000 epochs, constant within an epoch (10 steps per epoch here)
+    assert lr_factor(7999, 8000, 0, "official", 0.0, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 799 / 6000)))
+    assert lr_factor(7999, 8000, 0, "official", 0.0, 10) == lr_factor(7990, 8000, 0, "official", 0.0, 10) > 0.95
 
 
 def test_resume_repeats_an_uninterrupted_run_exactly(tmp_path):

@@ -46,6 +46,18 @@ def test_blur_preserves_constant_images_and_smooths_noise():
     assert views.gaussian_blur(noise, 7, (1.0, 2.0), 1.0).std() < noise.std()
 
 
+def test_hsv_hue_shift_matches_torchvision_per_sample():
+    from torchvision.transforms.v2 import functional as TF
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 6, 6)
+    x[0, :, 0, 0] = 0.5  # a gray pixel (no hue)
+    turns = torch.tensor([-0.2, 0.1, 0.0, 0.45])
+    got = views._shift_hue_hsv(x, turns)
+    for i in range(4):
+        assert torch.allclose(got[i], TF.adjust_hue(x[i], float(turns[i])), atol=1e-5), i
+
+
 def test_hue_rotation_by_a_full_turn_is_identity():
     x = torch.rand(3, 3, 4, 4)
     assert torch.allclose(views._rotate_hue(x, torch.ones(3)), x, atol=1e-4)

@@ -47,7 +47,7 @@ def build_source(cfg: DataConfig, data_root: Path) -> Dataset:
 
 
 class ClipFrameDataset(Dataset):
-    """VoxCeleb clips, one random frame per clip per epoch (decisions.md, Pretraining).
+    """VoxCeleb clips, one random frame per clip per epoch (docs/design.md, Pretraining).
 
     ``set_epoch(epoch)`` (called by the pretraining loop) redraws the frames from (seed, epoch): the seed is the
     one given, else the epoch seed the loop has just set (``torch.initial_seed()``), which is itself derived from

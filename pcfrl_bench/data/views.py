@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..config import hash_neutral
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -51,10 +54,26 @@ def _rotate_hue(x: Tensor, turns: Tensor) -> Tensor:
     return torch.einsum("ij,bjhw->bihw", from_yiq, rotated).clamp(0, 1)
 
 
-def color_jitter(x: Tensor, brightness: float, contrast: float, saturation: float, hue: float, p: float) -> Tensor:
+def _shift_hue_hsv(x: Tensor, turns: Tensor) -> Tensor:
+    """Hue shift by ``turns`` (fraction of a full turn) per sample in HSV space (torchvision's ``adjust_hue``)."""
+    r, g, b = x.unbind(1)
+    maxc, minc = x.max(1).values, x.min(1).values
+    delta = maxc - minc
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    h = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+    h = torch.where(delta > 0, h / 6, torch.zeros_like(h))
+    h = (h + turns.view(-1, 1, 1)) % 1.0
+    s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
+    k = (torch.stack([5 + h * 6, 3 + h * 6, 1 + h * 6], 1)) % 6  # r, g, b of the HSV -> RGB formula
+    return (maxc[:, None] - maxc[:, None] * s[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))).clamp(0, 1)
+
+
+def color_jitter(x: Tensor, brightness: float, contrast: float, saturation: float, hue: float, p: float,
+                 hue_space: str = "yiq") -> Tensor:
     """ColorJitter(brightness, contrast, saturation, hue) applied with probability p, per sample.
 
-    The four adjustments are applied in a fixed order (torchvision permutes it per call).
+    The four adjustments are applied in a fixed order (torchvision permutes it per call). ``hue_space``:
+    ``yiq`` (a rotation of the chroma plane) or ``hsv`` (torchvision's, as in the official PCL code).
     """
     b, dev = x.shape[0], x.device
     out = x
@@ -66,7 +85,8 @@ def color_jitter(x: Tensor, brightness: float, contrast: float, saturation: floa
     if saturation > 0:
         out = _blend(out, grayscale(out), _uniform(b, 1 - saturation, 1 + saturation, dev))
     if hue > 0:
-        out = _rotate_hue(out, _uniform(b, -hue, hue, dev))
+        shift = _shift_hue_hsv if hue_space == "hsv" else _rotate_hue
+        out = shift(out, _uniform(b, -hue, hue, dev))
     apply = _coin(b, p, dev).view(-1, 1, 1, 1)
     return torch.where(apply, out, x)
 
@@ -158,14 +178,14 @@ def simclr_view(x: Tensor, p: AugmentParams, size: int | None = None) -> Tensor:
     return appearance(affine_resample(x, boxes, size, flip=flip), p)
 
 
-# ---- Face views of PCL / PCFRL (decisions.md "Views"; official-pcl-code.md §3.2-3.4) ----------------
+# ---- Face views of PCL / PCFRL (docs/methods.md, "Official code vs paper vs this project") -------------
 
 _SOBEL_GRAY = (65.738 / 256, 129.057 / 256, 25.064 / 256)
 
 
 @dataclass
 class FaceAugmentParams:
-    """The official appearance pipeline ``A`` plus the distance-crop patch size (decisions.md "Views")."""
+    """The official appearance pipeline ``A`` plus the distance-crop patch size (docs/methods.md)."""
 
     jitter_p: float = 0.8
     brightness: float = 0.8
@@ -178,33 +198,36 @@ class FaceAugmentParams:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     sobel_p: float = 0.6
     patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
+    hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
+    sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
 
 
-def gradient_magnitude(x: Tensor) -> Tensor:
+def gradient_magnitude(x: Tensor, padding: str = "replicate") -> Tensor:
     """The official "Sobel": gray, central differences [-1, 0, 1] in x and y, sqrt(gx^2+gy^2+1e-6), 3 channels.
 
-    Replicate padding at the border; the result is clamped to [0, 1].
+    ``padding`` at the border: ``replicate`` or ``zero`` (official); the result is clamped to [0, 1] (the
+    official code wraps values > 1 modulo 256 when it stores the image as bytes, a bug not copied).
     """
     w = torch.tensor(_SOBEL_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    g = F.pad((x * w).sum(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+    g = F.pad((x * w).sum(1, keepdim=True), (1, 1, 1, 1), mode="replicate" if padding == "replicate" else "constant")
     gx = g[..., 1:-1, 2:] - g[..., 1:-1, :-2]
     gy = g[..., 2:, 1:-1] - g[..., :-2, 1:-1]
     return torch.sqrt(gx**2 + gy**2 + 1e-6).clamp(0, 1).expand_as(x)
 
 
-def random_gradient_magnitude(x: Tensor, p: float) -> Tensor:
+def random_gradient_magnitude(x: Tensor, p: float, padding: str = "replicate") -> Tensor:
     apply = _coin(x.shape[0], p, x.device).view(-1, 1, 1, 1)
-    return torch.where(apply, gradient_magnitude(x), x)
+    return torch.where(apply, gradient_magnitude(x, padding), x)
 
 
 def face_appearance(x: Tensor, p: FaceAugmentParams) -> Tensor:
     """Official pipeline ``A``: ColorJitter, grayscale, Gaussian blur, gradient magnitude; per-sample draws."""
-    x = color_jitter(x, p.brightness, p.contrast, p.saturation, p.hue, p.jitter_p)
+    x = color_jitter(x, p.brightness, p.contrast, p.saturation, p.hue, p.jitter_p, p.hue_space)
     x = random_grayscale(x, p.grayscale_p)
     if p.blur_p > 0:
         x = gaussian_blur(x, p.blur_kernel, p.blur_sigma, p.blur_p)
     if p.sobel_p > 0:
-        x = random_gradient_magnitude(x, p.sobel_p)
+        x = random_gradient_magnitude(x, p.sobel_p, p.sobel_padding)
     return x
 
 

@@ -22,7 +22,6 @@ from ..methods.base import Method
 from ..models.pcl_parts import count_parameters
 from ..train import build_optimizer, optimisation_step
 
-COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 PROTOCOL = ("paper Table 10: median wall time of a training step (forward, backward, optimiser step); FLOPs "
             "of the training forward pass per input image (torch.utils.flop_counter, 2 FLOPs per MAC; "
             "element-wise ops not counted); MACs = FLOPs / 2; parameters of the whole pretraining model")
@@ -100,4 +99,4 @@ def measure_complexity(methods: Mapping[str, Method], optim: Mapping[str, OptimC
             for name, method in methods.items()}
 
 
-__all__ = ["COMPLEXITY_TASK", "PROTOCOL", "Complexity", "count_flops", "measure_complexity"]
+__all__ = ["PROTOCOL", "Complexity", "count_flops", "measure_complexity"]

@@ -1,4 +1,4 @@
-"""Probes trained on cached frozen features (decisions.md, Linear evaluation).
+"""Probes trained on cached frozen features (docs/design.md, Linear evaluation).
 
 The probe sees fixed features, so each epoch is a few matrix products: 300 epochs take seconds. Both the
 final-epoch metric (default model selection) and the best test metric over epochs (what the official PCL
@@ -39,7 +39,7 @@ def normalize_features(train: Tensor, test: Tensor, mode: str) -> tuple[Tensor, 
 
 
 def build_probe(in_dim: int, out_dim: int, head: str) -> nn.Module:
-    """Linear, or BatchNorm1d + Linear (the HPE and AU probes of decisions.md)."""
+    """Linear, or BatchNorm1d + Linear (the HPE and AU probes of docs/design.md)."""
     linear = nn.Linear(in_dim, out_dim)
     return nn.Sequential(nn.BatchNorm1d(in_dim), linear) if head == "bn_linear" else linear
 

@@ -6,17 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# DISFA 3-fold subject-exclusive partition of JAA-Net (datasets.md §5); fold k tests on part k+1.
-DISFA_PARTS: tuple[tuple[int, ...], ...] = (
-    (2, 10, 1, 26, 27, 32, 30, 9, 16),
-    (13, 18, 11, 28, 12, 6, 31, 21, 24),
-    (3, 29, 23, 25, 8, 5, 7, 17, 4),
-)
 ANGLE_NAMES = ("yaw", "pitch", "roll")
 
 
 def cosine_pair_scores(features: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Cosine similarity of features[pairs[:,0]] and features[pairs[:,1]] (decisions.md: FR by cosine)."""
+    """Cosine similarity of features[pairs[:,0]] and features[pairs[:,1]] (docs/design.md: FR by cosine)."""
     f = np.asarray(features, dtype=np.float64)
     f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
     p = np.asarray(pairs, dtype=np.int64)
@@ -70,38 +64,6 @@ def verification_accuracy_10fold(scores: np.ndarray, same: np.ndarray, fold: np.
     }
 
 
-def _subject_numbers(subjects: Sequence) -> np.ndarray:
-    """Subject ids as ints: 1 or 'SN001' -> 1; other strings -> -1 (not a DISFA id)."""
-    s = np.asarray(subjects)
-    if s.dtype.kind in "iu":
-        return s.astype(np.int64)
-    out = np.full(s.shape, -1, dtype=np.int64)
-    for value in np.unique(s):
-        text = str(value)
-        if text.upper().startswith("SN") and text[2:].isdigit():
-            out[s == value] = int(text[2:])
-    return out
-
-
-def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
-    """Test-fold id (0..n_folds-1) of every sample; fold k trains on the other folds.
-
-    datasets.md §5: when all subjects are DISFA subjects and n_folds == 3, the fixed JAA-Net partition
-    (fold k = part k+1). Otherwise a deterministic subject-exclusive split: sorted unique subjects dealt
-    round-robin to folds.
-    """
-    s = np.asarray(subjects)
-    numbers = _subject_numbers(s)
-    known = {sub: part for part, subs in enumerate(DISFA_PARTS) for sub in subs}
-    if n_folds == 3 and np.isin(numbers, list(known)).all():
-        lookup = np.full(max(known) + 1, -1, dtype=np.int64)
-        for sub, part in known.items():
-            lookup[sub] = part
-        return lookup[numbers]
-    unique, inverse = np.unique(s, return_inverse=True)
-    return (np.arange(len(unique)) % n_folds)[inverse.reshape(-1)]
-
-
 def f1_per_label(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """F1 of each column of binary (N,L) predictions (PCFRL Sec. 4.2.1, F1 per AU); 0 where undefined."""
     from sklearn.metrics import f1_score  # imported when used: sklearn is slow to import
@@ -117,12 +79,6 @@ def au_f1_report(pred: np.ndarray, target: np.ndarray, aus: Sequence[int]) -> di
     out = {f"AU{a}": float(v) for a, v in zip(aus, f1)}
     out["mean"] = float(f1.mean())
     return out
-
-
-def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
-    """Keep-mask: all |yaw|, |pitch|, |roll| <= limit degrees (Hopenet protocol, datasets.md §6)."""
-    a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
-    return np.all(np.abs(a) <= limit, axis=1)  # NaN compares False -> dropped
 
 
 def mae_per_angle(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:

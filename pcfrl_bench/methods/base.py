@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..config import EmptyParams
 from ..registry import Registry
+from .calibrated import Branch
 
 
 @dataclass
@@ -42,6 +43,13 @@ class Method(nn.Module):
         """The loss of one batch (``batch["image"]``: (B, 3, H, W) in [0, 1], on the training device)."""
         raise NotImplementedError
 
+    def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
+        """The contrastive branches of a batch: training views embedded as in training (the calibration seam).
+
+        Used by the training step and by ``pcfrl-bench analyze``; methods without one return ``[]``.
+        """
+        return []
+
     def on_step_end(self) -> None:
         """Called after each optimiser step (e.g. a momentum-encoder update)."""
 
@@ -51,6 +59,10 @@ class Method(nn.Module):
         May return extra epoch-level values (e.g. a precision computed from summed counts) to log.
         """
         return None
+
+    def named_features(self, x: Tensor) -> dict[str, Tensor]:
+        """Frozen features of images by name for the analysis: ``fs`` (F_s, the evaluated encoder output)."""
+        return {"fs": self.encoder()(x).flatten(1)}
 
     def encoder(self) -> nn.Module:
         """The frozen feature extractor used for evaluation: images -> (B, D)."""

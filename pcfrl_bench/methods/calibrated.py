@@ -1,24 +1,29 @@
-"""Shared pieces of the calibrated contrastive methods: NPA calibration as a plug-in (Sec. 3.3, Algorithm 1),
-calibrated losses (Eq. 7), negative mixing (official PCL code) and the calibration logs.
+"""The calibration seam shared by SimCLR, PCL and PCFRL (PCFRL Sec. 3.3, Algorithm 1, Eq. 6-7).
 
-Used by SimCLR (``simclr-calib-*``), PCL and PCFRL; pose and face branches each own a
-:class:`CalibrationParams` (Algorithm 1 runs twice, with its own T and beta).
+A method describes each contrastive branch of a batch as a :class:`Branch` (``Method.branches``): its
+embeddings, the source image of every view, its :class:`CalibrationParams` and, when the batch carries
+ground truth, which calibrated pairs would be correct. :func:`branch_loss` turns a branch into Eq. 6 (+
+Algorithm 1 and Eq. 7); :func:`calibration_counts` / :func:`calibration_quality` measure the calibrated pairs.
+The training logs and ``pcfrl-bench analyze`` both use these functions, so they report the same precision.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from ..calibration import calibrate, calibration_scores, candidate_mask, cosine_matrix
-from ..losses import calibrated_loss, contrastive_loss
+from ..calibration import calibrate, calibration_scores, candidate_mask
+from ..losses import calibrated_loss, contrastive_loss, draw_negative_mix, mixed_negative_cosines
 
-FACE_TRUTH_KEYS = ("identity", "emotion")  # a calibrated face pair is right if it shares one of these
-POSE_TRUTH_KEY = "yaw"
-POSE_TOLERANCE_DEG = 15.0  # a calibrated pose pair is right if |yaw_i - yaw_j| <= 15 degrees
+FACE_TRUTH_KEYS = ("identity", "emotion", "label")  # a face (or view) pair is right if it shares any of these
+POSE_TRUTH_KEYS = ("yaw", "pitch")  # a pose pair is right if every one of these is within the tolerance
+POSE_TOLERANCE_DEG = 15.0
+MIRRORED_KEYS = ("yaw", "roll")  # a horizontal flip negates these angles
+COUNT_KEYS = ("pairs", "correct", "hits", "findable", "true_pairs")
 
 
 @dataclass
@@ -40,6 +45,18 @@ class CalibrationParams:
 
 
 @dataclass
+class Branch:
+    """One contrastive branch of a batch: M views, their embeddings and how to calibrate them."""
+
+    name: str  # "pose", "face" (PCL / PCFRL) or "view" (SimCLR, MoCo)
+    z: Tensor  # (M, d) embeddings (not normalised)
+    groups: Tensor  # (M,) source image of each view: views of one image are positives
+    params: CalibrationParams
+    truth: Tensor | None = None  # (M, M) bool: a calibrated (i, j) pair is correct; None without labels
+    allowed: Tensor | None = None  # (M, M) bool: the only columns allowed as negatives (None: all others)
+
+
+@dataclass
 class BranchLoss:
     """The losses and calibration outcome of one contrastive branch over M views."""
 
@@ -48,129 +65,130 @@ class BranchLoss:
     mask: Tensor | None  # (M, M) bool calibrated pairs, or None when calibration is off
 
 
-def mixed_negative_cosines(z: Tensor, groups: Tensor, alpha: float) -> Tensor:
-    """(M, M) cosines with each negative replaced by a Beta(alpha, alpha) mix (official ``neg_inter``).
+def branch_loss(b: Branch, tau: float, denominator: str = "all", neg_mixing_alpha: float = 0.0) -> BranchLoss:
+    """Contrastive loss (Eq. 6) of one branch, with Algorithm 1 calibration and Eq. 7 when enabled.
 
-    Negative column j is mixed with column pi(j) of a different image, one random permutation shared by
-    all anchors, one lambda per (anchor, negative) slot: u = lam*z_j + (1-lam)*z_pi(j) (unnormalised
-    embeddings), cos(q_i, u) from M x M products only (no M x M x d tensor). A slot whose partner is a
-    view of the anchor's own image is not mixed. Same-image entries are the plain cosines.
+    ``neg_mixing_alpha > 0``: the official code's Beta(a, a) negative mixing (one fresh draw per call).
     """
-    m = z.shape[0]
-    q = torch.nn.functional.normalize(z, dim=1)
-    perm = torch.randperm(m, device=z.device)
-    lam = torch.distributions.Beta(alpha, alpha).sample((m, m)).to(device=z.device, dtype=z.dtype)
-    qa = q @ z.T  # q_i . z_j
-    qb = qa[:, perm]  # q_i . z_pi(j)
-    sq = (z * z).sum(1)
-    ab = (z * z[perm]).sum(1)
-    norm2 = lam**2 * sq[None, :] + (1 - lam) ** 2 * sq[perm][None, :] + 2 * lam * (1 - lam) * ab[None, :]
-    mixed = (lam * qa + (1 - lam) * qb) / norm2.clamp_min(1e-12).sqrt()
-    keep = groups[perm][None, :] == groups[:, None]  # partner shares the anchor's image: no mixing
-    plain = cosine_matrix(z)
-    negative = candidate_mask(groups)
-    return torch.where(negative & ~keep, mixed, plain)
-
-
-def info_nce_from_cosines(cos: Tensor, groups: Tensor, calibrated: Tensor | None, tau: float) -> Tensor:
-    """Eq. 6 (positive in the denominator) from a given (M, M) cosine matrix; mean over positive pairs."""
-    m = groups.shape[0]
-    other = candidate_mask(groups)
-    positives = ~other & ~torch.eye(m, dtype=torch.bool, device=groups.device)
-    negatives = other if calibrated is None else other & ~calibrated
-    logits = cos / tau
-    neg = logits.masked_fill(~negatives, float("-inf")).logsumexp(1, keepdim=True)
-    per_pair = torch.logaddexp(logits, neg) - logits
-    return per_pair[positives].mean() if positives.any() else cos.sum() * 0.0
-
-
-def branch_loss(
-    z: Tensor,
-    groups: Tensor,
-    cp: CalibrationParams,
-    tau: float,
-    denominator: str = "all",
-    neg_mixing_alpha: float = 0.0,
-) -> BranchLoss:
-    """Contrastive loss (Eq. 6) of one branch, with Algorithm 1 calibration and Eq. 7 when enabled."""
+    cp = b.params
     mask = scores = None
     if cp.enabled:
-        scores = calibration_scores(z, cp.score, cp.alpha, cp.ns_reduction)  # Eq. 3 (or cosine), no grad
-        mask = calibrate(scores, groups, cp.rule, cp.threshold, cp.k)  # Algorithm 1
+        scores = calibration_scores(b.z, cp.score, cp.alpha, cp.ns_reduction)  # Eq. 3 (or cosine), no grad
+        mask = calibrate(scores, b.groups, cp.rule, cp.threshold, cp.k)  # Algorithm 1
+    cosines = None
     if neg_mixing_alpha > 0:
-        l_con = info_nce_from_cosines(mixed_negative_cosines(z, groups, neg_mixing_alpha), groups, mask, tau)
-    else:
-        l_con = contrastive_loss(z, groups, calibrated=mask, tau=tau, denominator=denominator)
+        mix = draw_negative_mix(b.groups, neg_mixing_alpha, b.allowed)
+        cosines = mixed_negative_cosines(b.z, b.groups, mix, b.allowed)
+    l_con = contrastive_loss(b.z, b.groups, mask, tau, denominator, allowed=b.allowed, cosines=cosines)  # Eq. 6
     if mask is not None and cp.loss:
-        l_cal = calibrated_loss(z, groups, mask, scores, cp.beta, tau, cp.similarity, cp.weight_in,
-                                cp.detach_weight)  # Eq. 7
+        l_cal = calibrated_loss(b.z, b.groups, mask, scores, cp.beta, tau, cp.similarity, cp.weight_in,
+                                cp.detach_weight, allowed=b.allowed)  # Eq. 7
     else:
-        l_cal = torch.zeros((), device=z.device, dtype=z.dtype)
+        l_cal = torch.zeros((), device=b.z.device, dtype=b.z.dtype)
     return BranchLoss(l_con, l_cal, mask)
 
 
-def view_truth(batch: dict[str, Tensor], key: str, n_views: int) -> Tensor | None:
-    """The ground-truth ``key`` of every view (views are image-major repeats: view v shows image v % N)."""
-    if key not in batch:
-        return None
-    values = batch[key]
-    return values.repeat((n_views // values.shape[0],) + (1,) * (values.dim() - 1))
+# ---- ground truth -------------------------------------------------------------------------------------
 
 
-def calibration_logs(
-    prefix: str, mask: Tensor | None, correct: Tensor | None, groups: Tensor | None = None
-) -> dict[str, Tensor]:
-    """``<prefix>_cal_pairs`` (count), ``_cal_rate`` (pairs per anchor) and ``_cal_correct`` when truth is known.
-
-    With ``groups`` (source image of each view) as well, also ``_cal_hits`` (anchors with at least one correct
-    calibrated partner) and ``_cal_findable`` (anchors with at least one true partner among their candidates,
-    the views of other images): their epoch ratio is ``_cal_recall`` (see :func:`precision_from_means`).
-    """
-    if mask is None:
-        return {}
-    pairs = mask.sum().double()
-    logs = {f"{prefix}_cal_pairs": pairs, f"{prefix}_cal_rate": pairs / mask.shape[0]}
-    if correct is not None:
-        logs[f"{prefix}_cal_correct"] = (mask & correct).sum().double()
-        if groups is not None:
-            candidates = groups[:, None] != groups[None, :]
-            logs[f"{prefix}_cal_hits"] = (mask & correct).any(1).sum().double()
-            logs[f"{prefix}_cal_findable"] = (correct & candidates).any(1).sum().double()
-    return logs
-
-
-def face_pair_truth(
-    batch: dict[str, Tensor], n_views: int, keys: tuple[str, ...] = FACE_TRUTH_KEYS
-) -> Tensor | None:
-    """(M, M) bool: same identity or same emotion (``keys``), from whichever of them the batch carries."""
-    out = None
-    for key in keys:
-        t = view_truth(batch, key, n_views)
-        if t is not None:
-            same = t[:, None] == t[None, :]
-            out = same if out is None else out | same
+def view_labels(batch: dict[str, Tensor], image: Tensor, mirrored: Tensor | None = None) -> dict[str, Tensor]:
+    """The labels of every view: view v shows image ``image[v]``, horizontally flipped where ``mirrored``."""
+    out = {}
+    for key, values in batch.items():
+        if key == "image" or not torch.is_tensor(values) or values.dim() != 1:
+            continue
+        v = values.to(image.device)[image]
+        if mirrored is not None and key in MIRRORED_KEYS:
+            v = torch.where(mirrored, -v, v)
+        out[key] = v
     return out
 
 
-def pose_pair_truth(yaw_views: Tensor | None) -> Tensor | None:
-    """(M, M) bool from the yaw (degrees) of every view: |yaw_i - yaw_j| <= 15 degrees."""
-    if yaw_views is None:
-        return None
-    yaw = yaw_views.float().reshape(-1)
-    return (yaw[:, None] - yaw[None, :]).abs() <= POSE_TOLERANCE_DEG
+def pair_truth(kind: Literal["face", "pose"], labels: dict[str, Tensor]) -> Tensor | None:
+    """(M, M) bool ground truth of a correct calibrated pair from per-view labels; None without them.
+
+    ``face`` (and SimCLR's views): same identity OR same emotion OR same class label (whichever are known);
+    ``pose``: |yaw_i - yaw_j| <= 15 AND |pitch_i - pitch_j| <= 15 degrees (whichever are known).
+    """
+    keys = FACE_TRUTH_KEYS if kind == "face" else POSE_TRUTH_KEYS
+    out = None
+    for key in keys:
+        if key not in labels:
+            continue
+        t = labels[key]
+        if kind == "face":
+            same = t[:, None] == t[None, :]
+            out = same if out is None else out | same
+        else:
+            t = t.float()
+            close = (t[:, None] - t[None, :]).abs() <= POSE_TOLERANCE_DEG
+            out = close if out is None else out & close
+    return out
+
+
+def truth_description() -> dict[str, str]:
+    """The ground-truth definitions in words (stored with every analysis)."""
+    pose = " and ".join(f"|{k} diff| <= {POSE_TOLERANCE_DEG:g}" for k in POSE_TRUTH_KEYS) + " degrees"
+    face = "same " + " OR same ".join(FACE_TRUTH_KEYS)
+    return {
+        "face": face, "view": face, "pose": pose + " (a flipped view has -yaw, -roll)",
+        "candidates": "views of the other images (Group B of Algorithm 1)",
+        "precision": "correct calibrated pairs / calibrated pairs",
+        "recall": "anchors with >= 1 correct calibrated partner / anchors with >= 1 true candidate",
+        "pair_recall": "correct calibrated pairs / true candidate pairs",
+    }
+
+
+# ---- precision and recall -----------------------------------------------------------------------------
+
+
+def calibration_counts(mask: Tensor, truth: Tensor, groups: Tensor) -> dict[str, Tensor]:
+    """Counts of one calibrated (M, M) mask against the (M, M) truth; candidates are the other images' views.
+
+    ``pairs`` calibrated pairs, ``correct`` of them true, ``hits`` anchors with a correct partner,
+    ``findable`` anchors with a true candidate, ``true_pairs`` true candidate pairs.
+    """
+    cand = candidate_mask(groups.to(mask.device))
+    mask = mask & cand
+    good = mask & truth
+    true_cand = truth & cand
+    values = (mask.sum(), good.sum(), good.any(1).sum(), true_cand.any(1).sum(), true_cand.sum())
+    return {k: v.double() for k, v in zip(COUNT_KEYS, values)}
+
+
+def calibration_quality(counts: dict[str, float]) -> dict[str, float]:
+    """precision = correct / pairs, recall = hits / findable, pair_recall = correct / true_pairs (NaN if 0/0)."""
+
+    def ratio(a: str, b: str) -> float:
+        den = float(counts.get(b, 0.0))
+        return float(counts[a]) / den if den else math.nan
+
+    return {"precision": ratio("correct", "pairs"), "recall": ratio("hits", "findable"),
+            "pair_recall": ratio("correct", "true_pairs")}
+
+
+def calibration_logs(prefix: str, mask: Tensor | None, b: Branch) -> dict[str, Tensor]:
+    """Per-step ``<prefix>_cal_pairs``, ``_cal_rate`` (pairs per view) and, with ground truth, the counts."""
+    if mask is None:
+        return {}
+    logs = {f"{prefix}_cal_pairs": mask.sum().double(), f"{prefix}_cal_rate": mask.sum().double() / mask.shape[0]}
+    if b.truth is not None:
+        counts = calibration_counts(mask, b.truth, b.groups)
+        logs.update({f"{prefix}_cal_{k}": v for k, v in counts.items() if k != "pairs"})
+    return logs
 
 
 def precision_from_means(means: dict[str, float], prefixes: tuple[str, ...]) -> dict[str, float]:
-    """Epoch precision sum(correct) / sum(pairs) and recall sum(hits) / sum(findable) of the calibrated pairs.
+    """Epoch precision, recall and pair recall of each branch from the summed counts (:func:`calibration_quality`).
 
-    Each is skipped when its inputs are missing (no truth, no groups) or its denominator is zero.
+    A value is skipped when its counts are missing (no ground truth) or its denominator is zero.
     """
     out = {}
     for prefix in prefixes:
-        pairs, correct = means.get(f"{prefix}_cal_pairs"), means.get(f"{prefix}_cal_correct")
-        if pairs and correct is not None:
-            out[f"{prefix}_cal_precision"] = correct / pairs
-        findable, hits = means.get(f"{prefix}_cal_findable"), means.get(f"{prefix}_cal_hits")
-        if findable and hits is not None:
-            out[f"{prefix}_cal_recall"] = hits / findable
+        counts = {k: means[f"{prefix}_cal_{k}"] for k in COUNT_KEYS if f"{prefix}_cal_{k}" in means}
+        if "correct" not in counts:
+            continue
+        for name, value in calibration_quality(counts).items():
+            if math.isfinite(value):
+                out[f"{prefix}_cal_{name}"] = value
     return out

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..data.views import AugmentParams, simclr_view
 from ..distributed import gather_no_grad
 from .base import METHODS, Method, StepOutput
+from .calibrated import Branch, CalibrationParams, pair_truth, view_labels
 
 
 def moco_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
@@ -58,6 +59,13 @@ class MoCo(Method):
 
     def query(self, x: Tensor) -> Tensor:
         return F.normalize(self.projector(self.backbone(x).flatten(1)), dim=1)
+
+    def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
+        """One ``view`` branch for the analysis: the query embeddings of two views per image (no calibration)."""
+        x = batch["image"]
+        z = self.query(torch.cat([simclr_view(x, self.params.augment), simclr_view(x, self.params.augment)]))
+        groups = torch.arange(x.shape[0], device=x.device).repeat(2)
+        return [Branch("view", z, groups, CalibrationParams(), pair_truth("face", view_labels(batch, groups)))]
 
     @torch.no_grad()
     def key(self, x: Tensor) -> Tensor:

@@ -15,23 +15,31 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from ..config import hash_neutral
 from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
 from ..distributed import gather_no_grad, gather_with_grad
+from ..errors import ConfigError
 from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
 from ..models.facecycle import LEAK
 from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
 from .base import METHODS, Method, StepOutput
-from .calibrated import (
-    CalibrationParams,
-    branch_loss,
-    calibration_logs,
-    face_pair_truth,
-    pose_pair_truth,
-    precision_from_means,
-    view_truth,
-)
+from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
+                         view_labels)
 
 BRANCHES = ("pose", "face")
+
+
+def pose_negative_columns(n_views: int, n_flips: int, mode: str, device: torch.device | None = None) -> Tensor | None:
+    """(M, M) bool columns allowed as pose negatives, M = n_views + n_flips; None = every other image's view.
+
+    ``flips_only`` (official ``neg_inter_info_nce_loss_pose``): only the flipped views (the last ``n_flips``).
+    """
+    if mode == "all" or n_flips == 0:
+        return None
+    if mode != "flips_only":
+        raise ConfigError(f"pose_negatives must be one of all, flips_only, got {mode!r}")
+    m = n_views + n_flips
+    return (torch.arange(m, device=device) >= n_views).expand(m, m)
 
 
 class FlatSubnet(nn.Module):
@@ -43,6 +51,16 @@ class FlatSubnet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x.flatten(1))
+
+
+def pose_head_outputs(head: nn.Module, features: Tensor, n_positives: int, bn: str) -> Tensor:
+    """The pose head on [positives; flips]: one BatchNorm batch (``joint``) or one per set (``separate``,
+    the official code, which calls the head once on the positives and once on the flipped negatives)."""
+    if bn == "joint" or features.shape[0] == n_positives:
+        return head(features)
+    if bn != "separate":
+        raise ConfigError(f"pose_head_bn must be one of joint, separate, got {bn!r}")
+    return torch.cat([head(features[:n_positives]), head(features[n_positives:])])
 
 
 @METHODS.register("pcl")
@@ -64,6 +82,9 @@ class PCL(Method):
         denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
         neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
         pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
+        # with flips: other images' views are pose negatives too (all), or (official) only the flips are
+        pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
+        pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
         dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
         dwa_temperature: float = 2.0
         alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
@@ -97,22 +118,53 @@ class PCL(Method):
         """The trunk's map (B, C, h, w) for facecycle, else its flat features (B, D)."""
         return self.backbone.forward_map(x) if self.has_map else self.backbone(x).flatten(1)
 
-    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+    def named_features(self, x: Tensor) -> dict[str, Tensor]:
+        """F_s and the subnet features F_f (``face``) and F_p (``pose``) of images."""
+        m = self.trunk(x)  # its flattened output is F_s, the encoder's output
+        return {"fs": m.flatten(1), "face": self.face_subnet(m).flatten(1), "pose": self.pose_subnet(m).flatten(1)}
+
+    def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
+        """Pose and face branches: the training views, trunk, subnet and head, gathered over the global batch.
+
+        Face: two distance-crop views per image. Pose: two appearance-augmented views per image, plus (with
+        ``pose_flip_negatives``) one pose-transformed view per image, a negative of every anchor (its group
+        is its own); ``pose_negatives=flips_only`` keeps the other images' views out of the pose negatives
+        and ``pose_head_bn=separate`` runs the pose head on positives and flips as two BatchNorm batches.
+        """
         p = self.params
         x = batch["image"]
         n = x.shape[0]
-        x_hat = pose_transform(x, p.pose_rotation_deg)  # s^ of Eq. 1
-        clean = torch.cat([x, x_hat])
-        noisy = clean + p.noise_sigma * torch.randn_like(clean)  # denoising PDD: targets stay clean
         fv = torch.cat(face_views(x, p.augment))
         pv = [torch.cat(pose_views(x, p.augment))]
         if p.pose_flip_negatives:
             pv.append(face_appearance(pose_transform(x, p.pose_rotation_deg), p.augment))
-        pv = torch.cat(pv)
         # the trunk and subnets have no BatchNorm: one pass over all views equals separate passes
-        maps = self.trunk(torch.cat([noisy, fv, pv]))
-        m_pdd, m_face, m_pose = maps.split([2 * n, 2 * n, pv.shape[0]])
+        pv = torch.cat(pv)
+        m_face, m_pose = self.trunk(torch.cat([fv, pv])).split([2 * n, pv.shape[0]])
+        zf = self.face_head(self.face_subnet(m_face))
+        fp = self.pose_subnet(m_pose)
+        zp = pose_head_outputs(self.pose_head, fp, 2 * n, p.pose_head_bn)
+        zf = torch.cat([gather_with_grad(c) for c in zf.split(n)])  # global batch, view-major
+        zp = torch.cat([gather_with_grad(c) for c in zp.split(n)])
+        big_n = zf.shape[0] // 2
+        ar = torch.arange(big_n, device=x.device)
+        meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image" and torch.is_tensor(v)}
+        g_face = ar.repeat(2)
+        face = Branch("face", zf, g_face, p.calib_face, pair_truth("face", view_labels(meta, g_face)))
+        flips = zp.shape[0] - 2 * big_n
+        g_pose = torch.cat([ar, ar, ar[:flips] + big_n])  # a flip is its own group: a negative of every anchor
+        mirrored = torch.arange(zp.shape[0], device=x.device) >= 2 * big_n
+        pose = Branch("pose", zp, g_pose, p.calib_pose, pair_truth("pose", view_labels(meta, g_pose % big_n, mirrored)),
+                      pose_negative_columns(2 * big_n, flips, p.pose_negatives, x.device))
+        return [pose, face]
 
+    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+        p = self.params
+        x = batch["image"]
+        x_hat = pose_transform(x, p.pose_rotation_deg)  # s^ of Eq. 1
+        clean = torch.cat([x, x_hat])
+        noisy = clean + p.noise_sigma * torch.randn_like(clean)  # denoising PDD: targets stay clean
+        m_pdd = self.trunk(noisy)
         f_all, p_all = self.face_subnet(m_pdd), self.pose_subnet(m_pdd)
         f, f_hat = f_all.chunk(2)
         pp, p_hat = p_all.chunk(2)
@@ -121,16 +173,9 @@ class PCL(Method):
                   + orthogonality_loss(f_hat, p_hat, p.orth, p.orth_normalize))  # Eq. 2
         l_pdd = p.rec_weight * l_rec + p.orth_weight * l_orth
 
-        zf = self.face_head(self.face_subnet(m_face))
-        zp = self.pose_head(self.pose_subnet(m_pose))
-        zf = torch.cat([gather_with_grad(c) for c in zf.split(n)])  # global batch, view-major
-        zp = torch.cat([gather_with_grad(c) for c in zp.split(n)])
-        big_n = zf.shape[0] // 2
-        ar = torch.arange(big_n, device=x.device)
-        g_face = ar.repeat(2)
-        g_pose = torch.cat([ar, ar] + ([ar + big_n] if p.pose_flip_negatives else []))  # flips: own images
-        face = branch_loss(zf, g_face, p.calib_face, p.temperature, p.denominator, p.neg_mixing_alpha)
-        pose = branch_loss(zp, g_pose, p.calib_pose, p.temperature, p.denominator, p.neg_mixing_alpha)
+        branches = self.branches(batch)
+        out = {b.name: branch_loss(b, p.temperature, p.denominator, p.neg_mixing_alpha) for b in branches}
+        pose, face = out["pose"], out["face"]
         l_pose = pose.contrastive + pose.calibrated
         l_face = face.contrastive + face.calibrated
         a_pose, a_face = self.loss_weights[0] * p.alpha_pose, self.loss_weights[1] * p.alpha_face
@@ -143,13 +188,8 @@ class PCL(Method):
             "loss_face_contrastive": face.contrastive.detach(), "loss_face_calibrated": face.calibrated.detach(),
             "alpha_pose": a_pose.detach(), "alpha_face": a_face.detach(),
         }
-        if pose.mask is not None or face.mask is not None:
-            meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
-            logs.update(calibration_logs("face", face.mask, face_pair_truth(meta, 2 * big_n), g_face))
-            yaw = view_truth(meta, "yaw", 2 * big_n)
-            if yaw is not None and p.pose_flip_negatives:
-                yaw = torch.cat([yaw, -meta["yaw"]])  # a mirrored face has the opposite yaw
-            logs.update(calibration_logs("pose", pose.mask, pose_pair_truth(yaw), g_pose))
+        for b in branches:
+            logs.update(calibration_logs(b.name, out[b.name].mask, b))
         return StepOutput(loss, logs)
 
     def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:

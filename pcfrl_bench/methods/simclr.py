@@ -14,7 +14,8 @@ from ..data.views import AugmentParams, simclr_view
 from ..distributed import gather_no_grad, gather_with_grad
 from ..models.heads import mlp_head
 from .base import METHODS, Method, StepOutput
-from .calibrated import CalibrationParams, branch_loss, calibration_logs, face_pair_truth, precision_from_means
+from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
+                         view_labels)
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
@@ -43,24 +44,25 @@ class SimCLR(Method):
     def embed(self, x: Tensor) -> Tensor:
         return self.projector(self.backbone(x).flatten(1))
 
-    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+    def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
+        """One ``view`` branch: two SimCLR views per image, embedded and gathered over the global batch."""
         x = batch["image"]
         v1, v2 = simclr_view(x, self.params.augment), simclr_view(x, self.params.augment)
         z1, z2 = self.embed(torch.cat([v1, v2])).chunk(2)
-        z1, z2 = gather_with_grad(z1), gather_with_grad(z2)  # global batch under DDP
-        cp = self.params.calibration
-        if not cp.enabled:
-            loss = nt_xent(z1, z2, self.params.temperature)
+        z = torch.cat([gather_with_grad(z1), gather_with_grad(z2)])  # global batch under DDP
+        groups = torch.arange(z.shape[0] // 2, device=z.device).repeat(2)
+        meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image" and torch.is_tensor(v)}
+        return [Branch("view", z, groups, self.params.calibration, pair_truth("face", view_labels(meta, groups)))]
+
+    def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
+        (b,) = self.branches(batch)
+        if not b.params.enabled:
+            loss = nt_xent(*b.z.chunk(2), self.params.temperature)
             return StepOutput(loss, {"loss": loss.detach()})
-        z = torch.cat([z1, z2])
-        n = z1.shape[0]
-        groups = torch.arange(n, device=z.device).repeat(2)
-        out = branch_loss(z, groups, cp, self.params.temperature)
+        out = branch_loss(b, self.params.temperature)
         loss = out.contrastive + out.calibrated
-        meta = {k: gather_no_grad(v) for k, v in batch.items() if k != "image"}
-        truth = face_pair_truth(meta, 2 * n, ("identity", "emotion", "label"))  # "label": class sources
         logs = {"loss": loss.detach(), "loss_contrastive": out.contrastive.detach(),
-                "loss_calibrated": out.calibrated.detach(), **calibration_logs("view", out.mask, truth, groups)}
+                "loss_calibrated": out.calibrated.detach(), **calibration_logs("view", out.mask, b)}
         return StepOutput(loss, logs)
 
     def on_epoch_end(self, epoch: int, epoch_means: dict[str, float]) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """FaceCycle/PCL trunk: the shared encoder of PCL (CVPR 2023) and PCFRL (IJCV 2025).
 
-Layer shapes follow the released PCL code (see ``shared/spec/official-pcl-code.md`` §1): no BatchNorm,
+Layer shapes follow the released PCL code (docs/methods.md, official code vs this project): no BatchNorm,
 no pooling, LeakyReLU(0.1) everywhere, two channel-attention blocks, two residual blocks, four stride-2
 stages. The flattened 128x(H/16)x(W/16) output map is the shared feature F_s (2048-d at 64 px,
 6272-d at 100 px). At ``width=1`` the trunk has 1,879,424 parameters.

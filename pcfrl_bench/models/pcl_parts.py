@@ -1,8 +1,8 @@
 """PCL/PCFRL parts on top of the trunk: pose/face subnets, projection heads, PDD decoder.
 
-Shapes follow the released PCL code (``shared/spec/official-pcl-code.md`` §1-3). At width 1 and 64 px:
-encoder (trunk + 2 subnets) = 2,469,760 parameters, each head 5,246,464, decoder 4,300,035, whole
-pretraining model (``PCLNetwork``) 17,262,723.
+Shapes follow the released PCL code (docs/methods.md, "Official code vs paper vs this project"). At
+width 1 and 64 px: encoder (trunk + 2 subnets) = 2,469,760 parameters, each head 5,246,464, decoder
+4,300,035, whole pretraining model (``PCLNetwork``) 17,262,723.
 """
 
 from __future__ import annotations
@@ -151,6 +151,30 @@ class PCLNetwork(nn.Module):
         return self.encode(x)
 
 
+OFFICIAL_PREFIX = "module.encoder."
+OFFICIAL_RENAMES = (("resblock1.", "backbone.resblocks.0."), ("resblock2.", "backbone.resblocks.1."),
+                    ("layer3_2_exp.", "face_subnet.body."), ("layer3_2_pose.", "pose_subnet.body."), ("", "backbone."))
+
+
+def official_encoder_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The encoder entries of an official PCL state_dict (``module.encoder.*``) under :class:`PCLNetwork` names.
+
+    Trunk -> ``backbone``, ``resblock1/2`` -> ``backbone.resblocks.0/1``, ``layer3_2_exp`` -> ``face_subnet``,
+    ``layer3_2_pose`` -> ``pose_subnet``; float32. Other entries (heads, decoder) are left out. Load the result
+    with ``load_state_dict(..., strict=False)``.
+    """
+    out = {}
+    for key, value in state.items():
+        if not key.startswith(OFFICIAL_PREFIX):
+            continue
+        name = key[len(OFFICIAL_PREFIX):]
+        old, new = next((o, n) for o, n in OFFICIAL_RENAMES if name.startswith(o))
+        out[new + name[len(old):]] = value.float()
+    if not out:
+        raise ValueError(f"no {OFFICIAL_PREFIX}* entries: not an official PCL state_dict")
+    return out
+
+
 def count_parameters(*modules: nn.Module) -> int:
     """Total number of parameters of the given modules (shared parameters counted once)."""
     seen: set[int] = set()
@@ -163,4 +187,4 @@ def count_parameters(*modules: nn.Module) -> int:
     return total
 
 
-__all__ = ["Subnet", "ProjectionHead", "PDDDecoder", "PCLNetwork", "count_parameters", "LEAK"]
+__all__ = ["Subnet", "ProjectionHead", "PDDDecoder", "PCLNetwork", "count_parameters", "official_encoder_state", "LEAK"]

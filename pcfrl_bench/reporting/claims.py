@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from ..io import atomic_write_text
+from ..results import COMPLEXITY_TASK, ResultRecord
 from .instrument import REQUIREMENTS, bounds_frame, bounds_markdown, task_bounds
 from .tables import RegistryHash, aggregate_records, load_record_folders, records_frame
 
@@ -117,30 +118,30 @@ def verdict(low: float, high: float, n: int, zero: float = 0.0) -> str:
     return INCONCLUSIVE
 
 
-def _value(record: dict[str, Any], metric: str) -> float | None:
+def _value(record: ResultRecord, metric: str) -> float | None:
     if metric.startswith("log:"):
-        log = record.get("pretrain_log") or []
+        log = record.pretrain_log
         value = log[-1].get(metric[4:]) if log else None
     else:
-        value = (record.get("metrics") or {}).get(metric)
+        value = record.metrics.get(metric)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def _by_seed(records: Sequence[dict[str, Any]], method: str, task: str, preset: str, metric: str) -> dict[int, float]:
+def _by_seed(records: Sequence[ResultRecord], method: str, task: str, preset: str, metric: str) -> dict[int, float]:
     out = {}
-    for rec in sorted(records, key=lambda r: str(r.get("created") or "")):  # the newest record of a seed wins
-        if rec["method"] == method and rec["task"] == task and rec["preset"] == preset:
+    for rec in sorted(records, key=lambda r: r.created or ""):  # the newest record of a seed wins
+        if rec.method == method and rec.task == task and rec.preset == preset:
             value = _value(rec, metric)
             if value is not None:
-                out[int(rec["seed"])] = value
+                out[rec.seed] = value
     return out
 
 
-def _cost_outcome(c: Comparison, records: Sequence[dict[str, Any]], preset: str) -> Outcome:
+def _cost_outcome(c: Comparison, records: Sequence[ResultRecord], preset: str) -> Outcome:
     """C5: ratio of step times measured in turns (``pcfrl-bench complexity``), paired by repeat."""
     def times(method: str) -> list[float]:
-        found = [r for r in records if r["method"] == method and r["task"] == c.task and r["preset"] == preset]
-        return list(found[-1].get("step_times_s") or []) if found else []
+        found = [r for r in records if r.method == method and r.task == c.task and r.preset == preset]
+        return list(found[-1].extra.get("step_times_s") or []) if found else []
     method, base = times(c.method), times(c.baseline)
     k = min(len(method), len(base))
     ratios = [m / b for m, b in zip(method[:k], base[:k])]
@@ -155,7 +156,7 @@ def _cost_outcome(c: Comparison, records: Sequence[dict[str, Any]], preset: str)
                    f"ratio of paired step times; holds if the CI is below {limit:.2f}")
 
 
-def evaluate_claims(records: Sequence[dict[str, Any]], agg_for_bounds: Any, preset: str,
+def evaluate_claims(records: Sequence[ResultRecord], agg_for_bounds: Any, preset: str,
                     claims: Sequence[Claim] = CLAIMS) -> list[Outcome]:
     """Every comparison of ``claims`` on ``records`` (registry configs only: filter before calling);
     ``agg_for_bounds`` is the aggregate frame the instrument check reads (:func:`..tables.aggregate_records`)."""
@@ -216,12 +217,12 @@ def claims_markdown(outcomes: Sequence[Outcome], preset: str, claims: Sequence[C
     return "\n".join(lines)
 
 
-def record_tasks(records: Sequence[dict[str, Any]]) -> dict[str, tuple[str, bool]]:
+def record_tasks(records: Sequence[ResultRecord]) -> dict[str, tuple[str, bool]]:
     """Every evaluated task of ``records`` with its primary metric and direction (not Table 10's ``complexity``)."""
     tasks = {}
     for rec in records:
-        if rec["task"] != "complexity" and isinstance(rec.get("metrics"), dict):
-            tasks.setdefault(str(rec["task"]), (str(rec["metric"]), bool(rec.get("higher_is_better", True))))
+        if rec.task != COMPLEXITY_TASK:
+            tasks.setdefault(rec.task, (rec.metric, rec.higher_is_better))
     return dict(sorted(tasks.items()))
 
 
@@ -257,7 +258,7 @@ def render_claims(roots: Path | Sequence[Path], out: Path, preset: str, registry
     floor/ceiling Markdown table, written paths)."""
     records, problems = load_record_folders(roots, registry_hash)
     agg = aggregate_records(records_frame(records), preset)
-    bounds_md = bounds_markdown(bounds_frame(agg, record_tasks([r for r in records if r["preset"] == preset]),
+    bounds_md = bounds_markdown(bounds_frame(agg, record_tasks([r for r in records if r.preset == preset]),
                                              CORE_METHODS), CORE_METHODS)
     outcomes = evaluate_claims(records, agg, preset)
     text = claims_markdown(outcomes, preset) + "\n## Floors and ceilings\n\n" + bounds_md

@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..io import atomic_write_text  # noqa: E402
-from ..results import load_records  # noqa: E402
+from ..results import ResultRecord, load_records  # noqa: E402
 
 CAL_METRICS = ("precision", "recall", "rate")
 BRANCH_ORDER = ("pose", "face", "view")
@@ -74,10 +74,10 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def record_metric(rec: dict[str, Any]) -> float | None:
-    """The record's headline metric at the final probe epoch, or None."""
-    v = (rec.get("metrics") or {}).get(rec.get("metric"))
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+def record_metric(rec: ResultRecord) -> float | None:
+    """The record's headline metric at the final probe epoch, or None (also when not finite)."""
+    v = rec.headline()
+    return v if v is not None and math.isfinite(v) else None
 
 
 PRETRAIN_PREFIXES = ("method.", "model.", "data.", "pretrain.")  # config sections that define a pretraining
@@ -136,7 +136,7 @@ def config_labels(configs: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
-def calibration_series(records: Iterable[dict[str, Any]]) -> list[CalibrationSeries]:
+def calibration_series(records: Iterable[ResultRecord]) -> list[CalibrationSeries]:
     """Calibration precision / recall / rate per epoch from records' ``pretrain_log``, averaged over seeds.
 
     Records are grouped by method and pretraining config without the seed (records of several tasks that
@@ -144,15 +144,15 @@ def calibration_series(records: Iterable[dict[str, Any]]) -> list[CalibrationSer
     differ from its most common config in its label and ``swept=True``; ``base`` marks the configs without
     such keys.
     """
-    groups: dict[tuple, dict[int, dict[str, Any]]] = defaultdict(dict)
+    groups: dict[tuple, dict[int, ResultRecord]] = defaultdict(dict)
     configs: dict[tuple, dict[str, Any]] = {}
     for rec in records:
-        log = rec.get("pretrain_log") or []
+        log = rec.pretrain_log or []
         if not any(k.endswith(("_cal_precision", "_cal_rate", "_cal_recall")) for row in log for k in row):
             continue
-        flat = {k: v for k, v in flatten(rec.get("config") or {}).items() if k.startswith(PRETRAIN_PREFIXES)}
-        key = (rec["method"], tuple(sorted((k, repr(v)) for k, v in flat.items())))
-        groups[key].setdefault(int(rec.get("seed", 0)), rec)
+        flat = {k: v for k, v in flatten(rec.config or {}).items() if k.startswith(PRETRAIN_PREFIXES)}
+        key = (rec.method, tuple(sorted((k, repr(v)) for k, v in flat.items())))
+        groups[key].setdefault(rec.seed, rec)
         configs[key] = flat
     by_method: dict[str, list[tuple]] = defaultdict(list)
     for key in sorted(groups, key=lambda k: (k[0], k[1])):
@@ -161,7 +161,7 @@ def calibration_series(records: Iterable[dict[str, Any]]) -> list[CalibrationSer
     for method, keys in sorted(by_method.items()):
         suffixes = config_labels([configs[k] for k in keys]) if len(keys) > 1 else [""]
         for key, suffix in sorted(zip(keys, suffixes), key=lambda ks: ks[1]):
-            per_seed = [_log_values(rec["pretrain_log"]) for _, rec in sorted(groups[key].items())]
+            per_seed = [_log_values(rec.pretrain_log) for _, rec in sorted(groups[key].items())]
             metrics: dict[str, list[SeriesPoint]] = {}
             for name in sorted({n for values in per_seed for n in values}):
                 epochs = sorted({e for values in per_seed for e in values.get(name, {})})
@@ -195,21 +195,21 @@ class Sweep:
         return f"{self.method} ({self.preset})"
 
 
-def find_sweeps(records: Sequence[dict[str, Any]], parameter: str) -> list[Sweep]:
+def find_sweeps(records: Sequence[ResultRecord], parameter: str) -> list[Sweep]:
     """Groups of records whose configs differ only in ``parameter``'s keys (and the seed), with >= 2 values."""
     keys = SWEEPS[parameter]
     groups: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     info: dict[tuple, tuple[str, str, str, str]] = {}
     for rec in records:
         value = record_metric(rec)
-        flat = flatten(rec.get("config") or {})
+        flat = flatten(rec.config or {})
         present = [k for k in keys if k in flat]
         if value is None or not present or not isinstance(flat[present[0]], (int, float)):
             continue
         rest = tuple(sorted((k, repr(v)) for k, v in flat.items() if k not in keys and k not in IGNORED_KEYS))
-        group = (rec["task"], rec["method"], rec.get("preset"), rec.get("metric"), rest)
+        group = (rec.task, rec.method, rec.preset, rec.metric, rest)
         groups[group][float(flat[present[0]])].append(value)
-        info[group] = (rec["task"], rec["method"], str(rec.get("preset")), str(rec.get("metric")))
+        info[group] = (rec.task, rec.method, rec.preset, rec.metric)
     out = []
     for group, by_x in groups.items():
         if len(by_x) < 2:
@@ -462,16 +462,16 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
     out_dir.mkdir(parents=True, exist_ok=True)
     index = FigureIndex()
     written: list[Path] = []
-    records: list[dict[str, Any]] = []
+    records: list[ResultRecord] = []
     if records_root and Path(records_root).is_dir():
         records, _ = load_records(Path(records_root))
     no_records = f"no result records under {records_root}" if not records else None
 
     # (a) calibration precision / recall / rate per epoch, one figure per preset
-    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)  # preset, and the source unless synthetic
+    by_domain: dict[str, list[ResultRecord]] = defaultdict(list)  # preset, and the source unless synthetic
     for rec in records:
-        source = str(((rec.get("config") or {}).get("data") or {}).get("source", "synth"))
-        by_domain[str(rec.get("preset")) + ("" if source == "synth" else f"_{source}")].append(rec)
+        source = str(((rec.config or {}).get("data") or {}).get("source", "synth"))
+        by_domain[rec.preset + ("" if source == "synth" else f"_{source}")].append(rec)
     made_a = False
     for domain, recs in sorted(by_domain.items()):
         all_series = calibration_series(recs)

@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..evaluation.complexity import COMPLEXITY_TASK
 from ..io import atomic_write_text
-from ..results import SELECTIONS, load_records, records_frame
+from ..results import COMPLEXITY_TASK, SELECTIONS, ResultRecord, load_records, records_frame
 from .instrument import BOUNDS, TRIVIAL
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
 
@@ -43,23 +42,23 @@ AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std",
 RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
 
 
-def split_off_registry(records: Sequence[dict[str, Any]], registry_hash: RegistryHash
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_off_registry(records: Sequence[ResultRecord], registry_hash: RegistryHash
+                       ) -> tuple[list[ResultRecord], list[ResultRecord]]:
     """(records made with their method's registry config, the others). A table row names a registry method,
     so a record run with ``--set`` overrides (a sweep point) or by an older config must not stand in for
     it; ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
     kept, off = [], []
     for rec in records:
-        expected = registry_hash(str(rec["method"]), str(rec["task"]), str(rec["preset"]), int(rec["seed"]))
-        (off if expected is not None and rec.get("config_hash") != expected else kept).append(rec)
+        expected = registry_hash(rec.method, rec.task, rec.preset, rec.seed)
+        (off if expected is not None and rec.config_hash != expected else kept).append(rec)
     return kept, off
 
 
-def off_registry_problems(records: Sequence[dict[str, Any]]) -> list[str]:
+def off_registry_problems(records: Sequence[ResultRecord]) -> list[str]:
     """One line per method: how many records were left out for a non-registry config, with an example."""
     by_method: dict[str, list[str]] = {}
     for rec in records:
-        by_method.setdefault(str(rec["method"]), []).append(str(rec.get("_path") or "?"))
+        by_method.setdefault(rec.method, []).append(str(rec.path or "?"))
     return [f"{method}: {len(paths)} record(s) made with a config other than the registry's (`--set` overrides, "
             f"sweeps or an older version), not counted; e.g. {sorted(paths)[0]}"
             for method, paths in sorted(by_method.items())]
@@ -432,7 +431,7 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 
 
 def load_record_folders(roots: Path | Sequence[Path], registry_hash: RegistryHash | None = None
-                        ) -> tuple[list[dict[str, Any]], list[str]]:
+                        ) -> tuple[list[ResultRecord], list[str]]:
     """The records below one folder or several, and the problems met (unreadable records, missing folders,
     and with ``registry_hash`` the records left out for a non-registry config, see :func:`split_off_registry`)."""
     records, problems = [], []

@@ -64,6 +64,6 @@ def format_check_report(report: dict[str, Any]) -> str:
 def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16,
                        overrides: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """``check_task`` of the task ``name`` with its YAML defaults and ``task.*`` overrides."""
-    from ..runner import default_task
+    from . import default_task
 
     return check_task(default_task(name, data_root, overrides), decode_sample)

@@ -1,7 +1,7 @@
 """Protocol families: each class implements ``evaluate`` and asks its subclass only for data.
 
 A concrete task (real dataset or synthetic world) subclasses one family and gives ``splits(image_size)``
-(plus, for verification, ``pair_lists()``). The protocols follow decisions.md "Linear evaluation" (PCFRL
+(plus, for verification, ``pair_lists()``). The protocols follow docs/design.md "Linear evaluation" (PCFRL
 Sec. 4.2.2); metrics are in percent for accuracy and F1, in degrees for head pose.
 """
 
@@ -20,17 +20,10 @@ from ..config import DataConfig, EvalConfig
 from ..errors import ConfigError
 from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, train_probe
-from ..evaluation.protocols import (
-    ANGLE_NAMES,
-    au_subject_folds,
-    cosine_pair_scores,
-    f1_per_label,
-    head_pose_filter,
-    mae_per_angle,
-    mean_average_precision,
-    median_angles_mae,
-    verification_accuracy_10fold,
-)
+from ..data.readers.disfa import au_subject_folds
+from ..data.readers.headpose import head_pose_filter
+from ..evaluation.protocols import (ANGLE_NAMES, cosine_pair_scores, f1_per_label, mae_per_angle, mean_average_precision,
+                                    median_angles_mae, verification_accuracy_10fold)
 from .base import ClassificationTask, EvalResult, Supervision, Task
 
 __all__ = [
@@ -62,7 +55,7 @@ def verification_metrics(features: Tensor | np.ndarray, pairs: np.ndarray, same:
 
 class VerificationTask(Task):
     """Face verification without training: cosine similarity of frozen features of the two images of a pair,
-    threshold chosen on 9 folds and applied to the 10th (decisions.md, FR). ``splits`` must return the
+    threshold chosen on 9 folds and applied to the 10th (docs/design.md, FR). ``splits`` must return the
     ``verification_split`` dataset of *unique* images (each extracted once); ``pair_lists`` indexes into it."""
 
     protocol = "verification"
@@ -137,7 +130,7 @@ def average_fold_results(results: Sequence[ProbeResult], primary: str,
 
 
 class AUDetectionTask(Task):
-    """AU detection (decisions.md, AU): BN+Linear probe with BCE, 'on' when sigmoid > 0.5, F1 per AU and mean;
+    """AU detection (docs/design.md, AU): BN+Linear probe with BCE, 'on' when sigmoid > 0.5, F1 per AU and mean;
     subject-exclusive folds (datasets.md §5), metrics averaged over folds. ``splits`` returns the
     ``au_split`` dataset with targets "aus" (N,L) 0/1 and "subject" (N,)."""
 
@@ -197,7 +190,7 @@ def head_pose_metric(outputs: Tensor, targets: Tensor) -> dict[str, float]:
 
 
 class HeadPoseTask(Task):
-    """Head pose (decisions.md, HPE): BN+Linear->3 regressing (yaw, pitch, roll) degrees with L1, MAE per angle
+    """Head pose (docs/design.md, HPE): BN+Linear->3 regressing (yaw, pitch, roll) degrees with L1, MAE per angle
     and mean; samples with any |angle| > ``pose_limit`` dropped from both sets. ``splits`` returns "train" and
     "test" with target "angles" (N,3)."""
 

@@ -13,6 +13,13 @@ from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileErr
 
 from .base import SampleIndex, layout_error, read_text_lines, require_dir
 
+# DISFA 3-fold subject-exclusive partition of JAA-Net (datasets.md §5); fold k tests on part k+1.
+DISFA_PARTS: tuple[tuple[int, ...], ...] = (
+    (2, 10, 1, 26, 27, 32, 30, 9, 16),
+    (13, 18, 11, 28, 12, 6, 31, 21, 24),
+    (3, 29, 23, 25, 8, 5, 7, 17, 4),
+)
+
 DISFA_AUS = (1, 2, 4, 6, 9, 12, 25, 26)  # 8-AU benchmark (JAA-Net, ME-GraphAU; PCFRL Sec. 4.2.1)
 
 DISFA_LAYOUT = """\
@@ -69,7 +76,7 @@ def read_disfa(
     Subjects are discovered from ActionUnit_Labels/ (or restricted to `subjects`). Frame t of subject S is
     `<frames_root>/S/<frame_format.format(t=t)><ext>`. `missing_frames="skip"` drops frames without an image
     (counted in meta["n_missing_frames"]); the default "error" names the first missing file.
-    Folds: pcfrl_bench.evaluation.protocols.au_subject_folds(targets["subject"]).
+    Folds: :func:`au_subject_folds` of targets["subject"].
     """
     if missing_frames not in ("error", "skip"):
         raise ConfigError(f"disfa missing_frames must be 'error' or 'skip', got {missing_frames!r}")
@@ -129,9 +136,39 @@ def read_disfa(
     return {"all": index}
 
 
+def _subject_numbers(subjects: Sequence) -> np.ndarray:
+    """Subject ids as ints: 1 or 'SN001' -> 1; other strings -> -1 (not a DISFA id)."""
+    s = np.asarray(subjects)
+    if s.dtype.kind in "iu":
+        return s.astype(np.int64)
+    out = np.full(s.shape, -1, dtype=np.int64)
+    for value in np.unique(s):
+        text = str(value)
+        if text.upper().startswith("SN") and text[2:].isdigit():
+            out[s == value] = int(text[2:])
+    return out
+
+
+def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
+    """Test-fold id (0..n_folds-1) of every sample; fold k trains on the other folds.
+
+    datasets.md §5: when all subjects are DISFA subjects and n_folds == 3, the fixed JAA-Net partition
+    (fold k = part k+1). Otherwise a deterministic subject-exclusive split: sorted unique subjects dealt
+    round-robin to folds.
+    """
+    s = np.asarray(subjects)
+    numbers = _subject_numbers(s)
+    known = {sub: part for part, subs in enumerate(DISFA_PARTS) for sub in subs}
+    if n_folds == 3 and np.isin(numbers, list(known)).all():
+        lookup = np.full(max(known) + 1, -1, dtype=np.int64)
+        for sub, part in known.items():
+            lookup[sub] = part
+        return lookup[numbers]
+    unique, inverse = np.unique(s, return_inverse=True)
+    return (np.arange(len(unique)) % n_folds)[inverse.reshape(-1)]
+
+
 def disfa_fold_splits(index: SampleIndex, n_folds: int = 3) -> list[tuple[SampleIndex, SampleIndex]]:
     """(train, test) pairs of the subject-exclusive folds of datasets.md §5 (fold k tests on part k+1)."""
-    from pcfrl_bench.evaluation.protocols import au_subject_folds
-
     fold = au_subject_folds(index.targets["subject"], n_folds)
     return [(index.subset(fold != k), index.subset(fold == k)) for k in range(n_folds)]

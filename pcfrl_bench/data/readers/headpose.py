@@ -115,6 +115,12 @@ def _load_split(root: Path, name: str, file_list: str | None) -> SampleIndex:
     raise layout_error(p, f"head-pose set {name!r}", HEADPOSE_LAYOUT)
 
 
+def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
+    """Keep-mask: all |yaw|, |pitch|, |roll| <= limit degrees (Hopenet protocol, datasets.md §6)."""
+    a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    return np.all(np.abs(a) <= limit, axis=1)  # NaN compares False -> dropped
+
+
 def read_headpose(
     root: Path,
     train: str = "300W_LP",
@@ -128,8 +134,6 @@ def read_headpose(
     Samples with any |angle| > `limit` are dropped from both sets (Hopenet protocol, §6); meta["n_filtered"]
     counts them. Optional `*_list` files (relative paths without extension, one a line) select samples.
     """
-    from pcfrl_bench.evaluation.protocols import head_pose_filter
-
     root = Path(root)
     if not root.is_dir():
         raise layout_error(root, "head-pose root", HEADPOSE_LAYOUT)
