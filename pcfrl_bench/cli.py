@@ -359,6 +359,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     import csv
 
     from .results import is_registry_record, load_records
+    from .runner import registry_result_hash
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
@@ -368,7 +369,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     rows = []
     for r in found:
-        registry = is_registry_record(r)
+        registry = is_registry_record(r, registry_result_hash)
         if registry_only and not registry:
             continue
         rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,

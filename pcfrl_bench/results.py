@@ -20,6 +20,7 @@ from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -223,22 +224,29 @@ def records_frame(records: list[ResultRecord], registry: list[bool] | None = Non
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def is_registry_record(record: ResultRecord) -> bool:
-    """Whether ``record`` was made with its method's and task's registry config (no ``--set``, no checkpoint),
-    judged by its config hash against today's registry; records of unregistered tasks (Table 10's
-    ``complexity``) count as registry records."""
-    from .runner import registry_result_hash  # the registry config needs the resolver (a higher layer)
+RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
 
-    expected = registry_result_hash(record.method, record.task, record.preset, record.seed)
+
+def is_registry_record(record: ResultRecord, registry_hash: RegistryHash | None = None) -> bool:
+    """Whether ``record`` was made with its method's and task's registry config (no ``--set``, no checkpoint).
+
+    Without ``registry_hash`` the record's own ``registry_config`` flag (stored when it was written) decides;
+    with it (e.g. ``pcfrl_bench.runner.registry_result_hash``, what the tables and ``pcfrl-bench results`` use)
+    its config hash is judged against today's registry, so records of an older config count as variants;
+    ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
+    if registry_hash is None:
+        return record.registry_config
+    expected = registry_hash(record.method, record.task, record.preset, record.seed)
     return expected is None or record.config_hash == expected
 
 
-def frame(root: Path | str, registry_only: bool = True) -> pd.DataFrame:
+def frame(root: Path | str, registry_only: bool = True, registry_hash: RegistryHash | None = None) -> pd.DataFrame:
     """The records below ``root`` as a long DataFrame (FRAME_COLUMNS: one row per record, model selection and
     metric, with ``config_hash``, ``registry`` and ``overrides``). ``registry_only`` keeps the records of the
-    registry's configs only (what the tables count); sweep points and evaluated checkpoints are the rows with
-    ``registry`` False. Unreadable records are skipped (``pcfrl-bench results`` lists them)."""
+    registry's configs only (see :func:`is_registry_record` for ``registry_hash``); sweep points and evaluated
+    checkpoints are the rows with ``registry`` False. Unreadable records are skipped (``pcfrl-bench results``
+    lists them)."""
     records, _ = load_records(Path(root))
-    flags = [is_registry_record(r) for r in records]
+    flags = [is_registry_record(r, registry_hash) for r in records]
     out = records_frame(records, flags)
     return out[out["registry"]].reset_index(drop=True) if registry_only else out

@@ -92,9 +92,11 @@ def test_frame_keeps_registry_records_and_flags_the_others(tmp_path):
         write_record(tmp_path / folder, ResultRecord("simclr", "digits", "smoke", 0, "accuracy", {"accuracy": value},
                                                      {}, config_hash, registry_config=is_registry))
     assert len(list(tmp_path.rglob("*.json"))) == 3  # the variant did not replace the registry record
-    everything = frame(tmp_path, registry_only=False)
+    flagged = frame(tmp_path, registry_only=False)  # by the flag each record stored when it was written
+    assert sorted(zip(flagged["value"], flagged["registry"])) == [(60.0, True), (70.0, False), (80.0, True)]
+    everything = frame(tmp_path, registry_only=False, registry_hash=registry_result_hash)  # against today's registry
     assert sorted(zip(everything["value"], everything["registry"])) == [(60.0, True), (70.0, False), (80.0, False)]
-    kept = frame(tmp_path)
+    kept = frame(tmp_path, registry_hash=registry_result_hash)
     assert list(kept["value"]) == [60.0] and list(kept["config_hash"]) == [registry]
     agg = aggregate_records(kept, "smoke")
     assert list(agg["mean"]) == [60.0] and list(agg["n"]) == [1]

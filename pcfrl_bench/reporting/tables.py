@@ -13,7 +13,7 @@ Everything but :func:`render_all_tables` is a pure function.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..results import COMPLEXITY_TASK, SELECTIONS, ResultRecord, load_records, records_frame
+from ..results import COMPLEXITY_TASK, SELECTIONS, RegistryHash, ResultRecord, load_records, records_frame
 from .instrument import BOUNDS, TRIVIAL
 from .paper import PaperTable, SyntheticMap, load_paper_tables, load_synthetic_map
 
@@ -39,7 +39,6 @@ AGG_COLUMNS = ["method", "task", "preset", "selection", "metric", "mean", "std",
 # ------------------------------------------------------------------------------------------------ aggregation
 
 
-RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
 
 
 def split_off_registry(records: Sequence[ResultRecord], registry_hash: RegistryHash
