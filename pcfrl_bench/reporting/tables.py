@@ -13,7 +13,7 @@ Everything but :func:`render_all_tables` is a pure function.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
