@@ -209,6 +209,8 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     record = run(resolved, _run_paths(out, data_root, cache_dir),
                  RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable),
                  _console())
+    if record is None:  # a torchrun rank other than 0: rank 0 evaluates and reports
+        return
     cfg = resolved.config.run
     metric = record.metric
     final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
@@ -267,6 +269,7 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
       pcfrl-bench run -m simclr -t digits --resume      # after an interruption
       pcfrl-bench run -m pcl -t cplfw --set model.checkpoint=pcl.pth.tar   # evaluate given weights
       pcfrl-bench run --config my.yaml --set eval.probe.epochs=50
+      torchrun --nproc_per_node 2 -m pcfrl_bench run -m pcfrl -t synth-fer   # DDP, global batch unchanged
     """
     resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
     _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable)

@@ -25,6 +25,12 @@ PRESETS = ("smoke", "quick", "paper")
 TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
 
 
+def hash_neutral(default: Any) -> Any:
+    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
+    at that default it is left out of the config hashes, so those records still match their registry config."""
+    return field(default=default, metadata={"hash_neutral": True})
+
+
 def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
             open_high: bool = False) -> Any:
     """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
@@ -113,6 +119,9 @@ class PretrainConfig:
     batch_size: int = bounded(256, 2)
     checkpoint_every: int = bounded(10, 1)  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
+    precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
+    sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
+    channels_last: bool = hash_neutral(False)  # NHWC memory format for convolutions (GPUs, esp. with bf16/fp16)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from pcfrl_bench.calibration import candidate_mask, cosine_matrix
 from pcfrl_bench.errors import ConfigError
+from pcfrl_bench.precision import fp32
 
 ORTH_MODES = ("paper", "official")
 DENOMINATORS = ("all", "negatives")
@@ -54,6 +55,7 @@ def reconstruction_loss(
     )
 
 
+@fp32
 def orthogonality_loss(f: Tensor, p: Tensor, mode: str = "paper", normalize: bool = False) -> Tensor:
     """Eq. 2 term for one (F_f, F_p) pair of (B, D) features; the caller sums original + pose-augmented.
 

@@ -74,6 +74,8 @@ class ResultRecord:
     device: str = ""
     device_name: str | None = None
     torch_threads: int | None = None
+    processes: int | None = None  # processes that pretrained together under torchrun (1: a plain run)
+    precision: str | None = None  # pretrain.precision (fp32, bf16, fp16)
     wall_time_s: dict[str, float] = field(default_factory=dict)
     pretrain_log: list[dict[str, Any]] = field(default_factory=list)  # epoch rows of the pretraining
     created: str = ""

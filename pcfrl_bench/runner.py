@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -20,6 +21,7 @@ from . import catalog
 from .catalog import Entry
 from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, load_yaml, parse_override, resolve_config, to_plain
 from .data.sources import build_source
+from .distributed import barrier, is_main, process_group, world_size
 from .errors import ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError, ResultNotSavedError
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
 from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folder_lock
@@ -169,7 +171,9 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
 
     The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
-    with folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False)):
+    # under torchrun rank 0 alone holds the lock: the other ranks are the same job and wait at its barriers
+    lock = folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False))
+    with lock if is_main() else contextlib.nullcontext():
         return _pretrained_locked(resolved, run_dir, paths, device, options, console, task)
 
 
@@ -180,8 +184,9 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
     if cfg.data.source == TASK_SOURCE:
         supervision = (task or build_task(resolved, paths.data_root)).supervision(cfg.data)
     method = build_method(resolved, supervision)
-    if options.restart and run_dir.exists():  # before reading anything: a corrupt checkpoint must not block it
+    if options.restart and is_main() and run_dir.exists():  # before reading: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
+    barrier()  # under torchrun: every rank reads the folder after rank 0 cleared it
     state = checkpoint_state(run_dir)
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
@@ -192,7 +197,8 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
         raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"
                          f"{cfg.pretrain.epochs}). Pass --resume to continue it or --restart to discard it.")
     impl = resolved.method.implementation
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
+    if is_main():
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
     dataset = supervision.dataset if supervision is not None else build_source(cfg.data, paths.data_root)
     if state is not None:
         console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
@@ -252,8 +258,12 @@ def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt
 
 
 def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
-        console: Console | None = None) -> ResultRecord:
-    """Pretrain (or reuse), evaluate, write the result record and return it."""
+        console: Console | None = None) -> ResultRecord | None:
+    """Pretrain (or reuse), evaluate, write the result record and return it.
+
+    Under torchrun all ranks pretrain together; evaluation and the record are rank 0's, the other ranks
+    return None.
+    """
     options = options or RunOptions()
     console = console or Console()
     cfg = resolved.config
@@ -265,11 +275,15 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
     unreadable = apply_unreadable_policy(task, options.unreadable, console)
     report, run_dir = None, None
-    if cfg.model.checkpoint:
+    if cfg.model.checkpoint:  # given weights: nothing to train, one process evaluates
         method, report = load_given_weights(resolved, device, console)
-        reused, pretrain_s = False, 0.0
+        reused, pretrain_s, processes = False, 0.0, 1
     else:
-        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
+        with process_group(device) as device:
+            method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
+            processes, main = world_size(), is_main()
+        if not main:
+            return None
     started = time.perf_counter()
     digest = state_digest(method.encoder().state_dict())
     # any re-pretraining that changes the weights misses the cache; given weights are keyed by what they are
@@ -291,7 +305,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         checkpoint=str(run_dir) if run_dir else report.path, checkpoint_digest=digest,
         weights=weights_origin(cfg, report), reused_checkpoint=reused, warnings=warnings,
         unreadable_images=unreadable, device=str(device), wall_time_s={"pretrain": pretrain_s, "eval": eval_s},
-        pretrain_log=read_log(run_dir) if run_dir else [])
+        pretrain_log=read_log(run_dir) if run_dir else [], processes=processes, precision=cfg.pretrain.precision)
     _store_record(record, paths)
     return record
 

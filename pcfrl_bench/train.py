@@ -1,7 +1,10 @@
-"""The pretraining loop: optimiser and schedule from config, progress bar, JSONL log, atomic checkpoints, resume.
+"""The pretraining loop: optimiser and schedule from config, progress bar, JSONL and per-step CSV/TensorBoard
+logs, atomic checkpoints, resume, mixed precision and torchrun (DDP) training.
 
 Randomness is re-seeded from (seed, epoch) at the start of every epoch (data order and augmentation), and
 checkpoints are taken at epoch boundaries, so a resumed run repeats an uninterrupted one exactly (CPU).
+Under torchrun every rank loads its block of the single-process batch (:class:`RankBatchSampler`) and the
+methods gather the global batch, so N processes train the same model as one; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import OptimConfig, PretrainConfig
+from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
+                          world_size)
 from .errors import CheckpointError, PcfrlError, TrainingDivergedError
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
+from .precision import MixedPrecision
+from .steplog import StepLog
 
 CHECKPOINT = "last.pt"
 LOG = "log.jsonl"
@@ -171,13 +178,16 @@ def _diverged(problem: str, run_dir: Path) -> None:
     raise TrainingDivergedError(f"{problem}; training stopped and {kept}. Lower pretrain.optim.lr or check the data.")
 
 
-def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]) -> StepOutput:
+def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], *,
+                      model: nn.Module | None = None, amp: MixedPrecision | None = None) -> StepOutput:
     """One training step: the method's loss on ``batch``, backward, optimiser step, then the method's
-    post-step hook (e.g. a momentum-encoder update). The learning-rate schedule is the caller's."""
-    out = method.training_step(batch)
+    post-step hook (e.g. a momentum-encoder update). ``model`` is the module called (the DDP wrapper of
+    ``method`` under torchrun), ``amp`` the precision (default fp32). The learning-rate schedule is the caller's."""
+    amp = amp or MixedPrecision("fp32", batch["image"].device)
+    with amp.autocast():
+        out = (model or method)(batch)
     optimizer.zero_grad(set_to_none=True)
-    out.loss.backward()
-    optimizer.step()
+    amp.backward_and_step(out.loss, optimizer)
     method.on_step_end()
     return out
 
@@ -204,78 +214,112 @@ def pretrain(
     description: str = "pretrain",
     metadata: dict[str, Any] | None = None,
 ) -> PretrainOutcome:
-    """Train ``method`` on ``dataset`` for ``cfg.epochs`` epochs, checkpointing into ``run_dir``."""
+    """Train ``method`` on ``dataset`` for ``cfg.epochs`` epochs, checkpointing into ``run_dir``.
+
+    ``cfg.batch_size`` is the global batch: under torchrun each of the W ranks loads batch_size / W images.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     batch_size = min(cfg.batch_size, len(dataset))
     if batch_size < 2:
         raise PcfrlError(f"pretraining needs at least 2 images per batch; the source has {len(dataset)}")
+    if batch_size % world_size():
+        raise PcfrlError(f"the batch of {batch_size} images does not split over {world_size()} processes; "
+                         "set pretrain.batch_size to a multiple of the process count")
     steps_per_epoch = len(dataset) // batch_size
     method.to(device)
     if cfg.epochs == 0:  # the floors (random-init, raw-pixels): the initial weights are the checkpoint
-        atomic_torch_save({"model": method.state_dict(), "epoch": 0, "complete": True, "metadata": metadata or {}},
-                          run_dir / CHECKPOINT)
+        if is_main():
+            atomic_torch_save({"model": method.state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 0,
+                               "complete": True, "metadata": metadata or {}}, run_dir / CHECKPOINT)
+        barrier()
         return PretrainOutcome(0, None, 0.0)
+    if cfg.channels_last:
+        method.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and initialised():
+        sync_batch_norm(method, device)
+    model = data_parallel(method, device)
+    amp = MixedPrecision(cfg.precision, device)
     optimizer = build_optimizer(method.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps_per_epoch, cfg.epochs)
     start_epoch, resumed_from = 0, None
-    sweep_temp_files(run_dir)  # left by a kill during a checkpoint write (the caller holds the folder's lock)
+    if is_main():
+        sweep_temp_files(run_dir)  # left by a kill during a checkpoint write (the caller holds the folder's lock)
     if resume and (run_dir / CHECKPOINT).is_file():
         ckpt = load_checkpoint(run_dir / CHECKPOINT, device)
         method.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
+        if "scaler" in ckpt:
+            amp.scaler.load_state_dict(ckpt["scaler"])
         start_epoch = resumed_from = int(ckpt["epoch"])
-        _truncate_log(run_dir / LOG, start_epoch)
-    elif (run_dir / LOG).exists():
+        if is_main():
+            _truncate_log(run_dir / LOG, start_epoch)
+    elif (run_dir / LOG).exists() and is_main():
         (run_dir / LOG).unlink()
+    steps = StepLog(run_dir, start_epoch, start_epoch * steps_per_epoch)
 
     def save(epoch: int) -> None:
         state = {"model": method.state_dict(), "optimizer": optimizer.state_dict()}
         bad = nonfinite_tensors(state)  # e.g. an infinite BatchNorm variance under a still finite loss
-        if bad:
+        if bad:  # every rank holds the same state, so all ranks stop together
             more = f" and {len(bad) - 1} more tensors" if len(bad) > 1 else ""
             _diverged(f"non-finite values in {bad[0]}{more} after epoch {epoch}", run_dir)
-        atomic_torch_save({**state, "scheduler": scheduler.state_dict(), "epoch": epoch,
-                           "complete": epoch >= cfg.epochs, "metadata": metadata or {}}, run_dir / CHECKPOINT)
+        if not is_main():
+            return
+        state.update(scheduler=scheduler.state_dict(), epoch=epoch, complete=epoch >= cfg.epochs,
+                     metadata=metadata or {})
+        if amp.scaler.is_enabled():
+            state["scaler"] = amp.scaler.state_dict()
+        atomic_torch_save(state, run_dir / CHECKPOINT)
 
     started = time.perf_counter()
     total_steps = steps_per_epoch * cfg.epochs
-    with _progress(console, progress) as bar:
+    with _progress(console, progress and is_main()) as bar:
         task = bar.add_task(description, total=total_steps, completed=start_epoch * steps_per_epoch,
                             epoch=f"{start_epoch}/{cfg.epochs}", loss="-", rate="-")
         for epoch in range(start_epoch, cfg.epochs):
             seed_everything(epoch_seed(seed, epoch))
             _set_epoch(dataset, epoch)
             generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-            loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator,
-                                num_workers=num_workers, pin_memory=device.type == "cuda")
-            method.train()
-            sums: dict[str, torch.Tensor] = {}
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # NaN anywhere since the last sync
-            epoch_start, n_images = time.perf_counter(), 0
+            loader = DataLoader(dataset, batch_sampler=RankBatchSampler(dataset, batch_size, generator),
+                                generator=generator, num_workers=num_workers, pin_memory=device.type == "cuda")
+            model.train()
+            sums: dict[str, float] = {}
+            epoch_start = waited = time.perf_counter()
+            data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                out = optimisation_step(method, optimizer, batch)
+                if cfg.channels_last:
+                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+                data_s += time.perf_counter() - waited
+                out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
+                logs = {**out.logs, "loss": out.loss.detach()}  # the loss that was back-propagated
+                steps.add(epoch + 1, epoch * steps_per_epoch + step + 1, scheduler.get_last_lr()[0], logs)
                 scheduler.step()
-                for k, v in out.logs.items():
-                    sums[k] = sums.get(k, 0.0) + torch.as_tensor(v, dtype=torch.float64, device=device).detach()
-                loss_sum += out.loss.detach()
-                n_images += batch["image"].shape[0]
                 if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
-                    loss_value = float(out.loss.detach())
-                    if not math.isfinite(float(loss_sum)):
-                        bad_loss = loss_value if not math.isfinite(loss_value) else float(loss_sum)
-                        _diverged(f"loss became {bad_loss} at epoch {epoch + 1}, step {step + 1}", run_dir)
-                    rate = n_images / max(time.perf_counter() - epoch_start, 1e-9)
-                    bar.update(task, loss=f"{loss_value:.4f}", rate=f"{rate:.0f}")
+                    rows = steps.flush()  # averaged over the ranks
+                    for row in rows:
+                        if not math.isfinite(row["loss"]):
+                            at = int(row["step"]) - epoch * steps_per_epoch
+                            _diverged(f"loss became {row['loss']} at epoch {epoch + 1}, step {at}", run_dir)
+                        for k in steps.keys:
+                            sums[k] = sums.get(k, 0.0) + row[k]
+                    rate = (step + 1) * batch_size / max(time.perf_counter() - epoch_start, 1e-9)
+                    bar.update(task, loss=f"{rows[-1]['loss']:.4f}", rate=f"{rate:.0f}")
                 bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
-            means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+                waited = time.perf_counter()
+            means = {k: v / steps_per_epoch for k, v in sums.items()}
             means.update(method.on_epoch_end(epoch, means) or {})  # e.g. calibration precision
             elapsed = time.perf_counter() - epoch_start
-            append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
-                                         "images_per_s": n_images / max(elapsed, 1e-9), **means})
+            if is_main():
+                append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
+                                             "data_s": data_s, "steps": steps_per_epoch,
+                                             "images_per_s": steps_per_epoch * batch_size / max(elapsed, 1e-9),
+                                             **means})
             if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
                 save(epoch + 1)
+    steps.close()
     if start_epoch >= cfg.epochs and not (run_dir / CHECKPOINT).exists():
         save(cfg.epochs)
+    barrier()  # the last checkpoint is on disk before any rank goes on
     return PretrainOutcome(cfg.epochs - start_epoch, resumed_from, time.perf_counter() - started)

@@ -114,6 +114,8 @@ def test_options_added_later_keep_old_records_on_their_registry_config():
         del before["method"]["augment"][key]
     for key in ("checkpoint", "strict", "pretrained", "pretrained_file"):  # weights to evaluate (issue 13)
         del before["model"][key]
+    for key in ("precision", "sync_bn", "channels_last"):
+        del before["pretrain"][key]
     assert cfg.result_hash() == config_hash(before)
     assert "pose_negatives" in cfg.to_dict()["method"]  # the stored config still shows them
     moved = resolve("pcfrl", "synth-fer", "quick", overrides=["method.pose_negatives=flips_only"]).config

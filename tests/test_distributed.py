@@ -61,3 +61,59 @@ def test_gather_with_grad_gives_the_global_gradient() -> None:
         # each rank receives world_size x its share; DDP's averaging (/2) gives the exact gradient
         assert torch.allclose(ga / 2, a.grad[rank * 4:(rank + 1) * 4], atol=1e-10)
         assert torch.allclose(gb / 2, b.grad[rank * 4:(rank + 1) * 4], atol=1e-10)
+
+
+def test_rank_batch_sampler_of_one_process_is_the_shuffled_data_loader():
+    """The single-process data order is DataLoader(shuffle=True, drop_last=True) with the epoch generator, so
+    the stored reference runs are unchanged."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from pcfrl_bench.distributed import RankBatchSampler
+
+    data = TensorDataset(torch.arange(23))
+    plain = [b[0].tolist() for b in DataLoader(data, batch_size=4, shuffle=True, drop_last=True,
+                                               generator=torch.Generator().manual_seed(5))]
+    g = torch.Generator().manual_seed(5)
+    ours = [b[0].tolist() for b in DataLoader(data, batch_sampler=RankBatchSampler(data, 4, g), generator=g)]
+    assert ours == plain and len(ours) == 5
+
+
+def _rows_worker(rank: int, port: int, out: dict) -> None:
+    from pcfrl_bench.distributed import RankBatchSampler, rank_rows
+    from torch.utils.data import TensorDataset
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    torch.manual_seed(3)
+    draws = rank_rows(lambda m: torch.arange(m * 2.0).view(m, 2), 2, blocks=2)
+    noise = rank_rows(lambda m: torch.randn(m, 3), 2)
+    batches = list(RankBatchSampler(TensorDataset(torch.arange(10)), 4, torch.Generator().manual_seed(5)))
+    out[rank] = (draws, noise, torch.rand(1), batches)
+    dist.destroy_process_group()
+
+
+def test_rank_rows_and_batches_are_each_ranks_block_of_the_global_ones():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = mp.Manager().dict()
+    mp.start_processes(_rows_worker, args=(port, out), nprocs=2, join=True, start_method="fork")
+    torch.manual_seed(3)
+    rows = torch.arange(16.0).view(8, 2)  # 2 blocks of the global 4 rows: rank 0 keeps rows 0,1 and 4,5
+    noise, after = torch.randn(4, 3), torch.rand(1)
+    assert torch.equal(out[0][0], rows[[0, 1, 4, 5]]) and torch.equal(out[1][0], rows[[2, 3, 6, 7]])
+    assert torch.equal(torch.cat([out[0][1], out[1][1]]), noise)
+    assert torch.equal(out[0][2], after) and torch.equal(out[1][2], after)  # RNG streams stay in step
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    whole = list(BatchSampler(RandomSampler(range(10), generator=torch.Generator().manual_seed(5)), 4, True))
+    assert [a + b for a, b in zip(out[0][3], out[1][3])] == whole and len(whole) == 2
+
+
+def test_process_group_is_a_no_op_outside_torchrun(monkeypatch):
+    from pcfrl_bench.distributed import initialised, process_group
+
+    for key in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    with process_group(torch.device("cpu")) as device:
+        assert device == torch.device("cpu") and not initialised()

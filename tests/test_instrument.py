@@ -108,3 +108,11 @@ def test_supervised_ceiling_trains_on_the_task_labels_and_its_checkpoint_is_per_
     fr = resolve("supervised", "synth-fr", "smoke")
     sup = build_task(fr, paths.data_root).supervision(fr.config.data)
     assert (sup.target, sup.outputs) == ("identity", fr.config.data.synthetic.identities)
+
+
+def test_floor_checkpoint_is_reused_on_a_second_task(tmp_path):
+    """A 0-epoch (floor) checkpoint is a valid checkpoint: a second task reuses it instead of failing."""
+    paths = RunPaths(tmp_path / "out", tmp_path / "cache", tmp_path / "data")
+    first = run(resolve("random-init", "synth-fer", "smoke"), paths, RunOptions(progress=False))
+    second = run(resolve("random-init", "synth-hpe", "smoke"), paths, RunOptions(progress=False))
+    assert not first.reused_checkpoint and second.reused_checkpoint

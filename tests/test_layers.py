@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pcfrl_bench"
 
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pcfrl_bench", "errors", "io", "registry", "distributed"),
+    ("pcfrl_bench", "errors", "io", "registry", "distributed", "precision"),
     ("config",),
     ("results",),
     ("catalog",),
@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data",),
     ("models",),
     ("calibration", "losses", "methods"),
-    ("train",),
+    ("train", "steplog"),
     ("evaluation",),
     ("tasks",),
     ("runner",),

@@ -3,7 +3,9 @@
 torchvision's v2 transforms draw one set of parameters per call, i.e. per batch; contrastive views need
 one draw per image. These functions take a batch (B, 3, H, W) in [0, 1] on any device, draw per-sample
 parameters with torch's global RNG (seeded per epoch by the training loop) and run as a few tensor ops,
-so augmentation runs on the GPU next to the model.
+so augmentation runs on the GPU next to the model. Under torchrun every draw is made for the global batch
+and each rank keeps its rows (:func:`~pcfrl_bench.distributed.rank_rows`), so the views do not depend on
+the number of processes.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import hash_neutral
+from ..distributed import rank_rows
 
 _LUMA = (0.299, 0.587, 0.114)
 
 
+def _rand(n: int, device: torch.device) -> Tensor:
+    """(n,) uniform [0, 1) draws, one per image of this rank's share of the global batch."""
+    return rank_rows(lambda m: torch.rand(m, device=device), n)
+
+
 def _uniform(n: int, low: float, high: float, device: torch.device) -> Tensor:
-    return torch.rand(n, device=device) * (high - low) + low
+    return _rand(n, device) * (high - low) + low
 
 
 def _coin(n: int, p: float, device: torch.device) -> Tensor:
     """(n,) bool: True with probability p."""
-    return torch.rand(n, device=device) < p
+    return _rand(n, device) < p
 
 
 def grayscale(x: Tensor) -> Tensor:
@@ -121,8 +129,8 @@ def crop_boxes(b: int, scale: tuple[float, float], ratio: tuple[float, float], d
     r = torch.exp(log_ratio)
     w = torch.sqrt(area * r).clamp(max=1.0)
     h = torch.sqrt(area / r).clamp(max=1.0)
-    cx = w / 2 + torch.rand(b, device=device) * (1 - w)
-    cy = h / 2 + torch.rand(b, device=device) * (1 - h)
+    cx = w / 2 + _rand(b, device) * (1 - w)
+    cy = h / 2 + _rand(b, device) * (1 - h)
     return torch.stack([cx, cy, w, h], 1)
 
 
@@ -239,8 +247,8 @@ def distance_crop_boxes(b: int, ratio: float, device: torch.device) -> tuple[Ten
     """
     if not 0 < ratio <= 0.5:
         raise ValueError(f"distance-crop ratio must be in (0, 0.5], got {ratio}")
-    q1 = torch.randint(0, 4, (b,), device=device)
-    q2 = (q1 + torch.randint(1, 4, (b,), device=device)) % 4  # a different quadrant
+    q1 = rank_rows(lambda m: torch.randint(0, 4, (m,), device=device), b)
+    q2 = (q1 + rank_rows(lambda m: torch.randint(1, 4, (m,), device=device), b)) % 4  # a different quadrant
 
     def boxes(q: Tensor) -> Tensor:
         ox, oy = (q % 2).float() * 0.5, (q // 2).float() * 0.5

@@ -43,6 +43,10 @@ class Method(nn.Module):
         """The loss of one batch (``batch["image"]``: (B, 3, H, W) in [0, 1], on the training device)."""
         raise NotImplementedError
 
+    def forward(self, batch: dict[str, Tensor]) -> StepOutput:
+        """``training_step``: calling the module (or its DDP wrapper, which all-reduces the gradients) trains it."""
+        return self.training_step(batch)
+
     def branches(self, batch: dict[str, Tensor]) -> list[Branch]:
         """The contrastive branches of a batch: training views embedded as in training (the calibration seam).
 

@@ -10,7 +10,7 @@ The training logs and ``pcfrl-bench analyze`` both use these functions, so they 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..calibration import calibrate, calibration_scores, candidate_mask
 from ..losses import calibrated_loss, contrastive_loss, draw_negative_mix, mixed_negative_cosines
+from ..precision import autocast_off, to_fp32
 
 FACE_TRUTH_KEYS = ("identity", "emotion", "label")  # a face (or view) pair is right if it shares any of these
 POSE_TRUTH_KEYS = ("yaw", "pitch")  # a pose pair is right if every one of these is within the tolerance
@@ -70,22 +71,24 @@ def branch_loss(b: Branch, tau: float, denominator: str = "all", neg_mixing_alph
 
     ``neg_mixing_alpha > 0``: the official code's Beta(a, a) negative mixing (one fresh draw per call).
     """
-    cp = b.params
-    mask = scores = None
-    if cp.enabled:
-        scores = calibration_scores(b.z, cp.score, cp.alpha, cp.ns_reduction)  # Eq. 3 (or cosine), no grad
-        mask = calibrate(scores, b.groups, cp.rule, cp.threshold, cp.k)  # Algorithm 1
-    cosines = None
-    if neg_mixing_alpha > 0:
-        mix = draw_negative_mix(b.groups, neg_mixing_alpha, b.allowed)
-        cosines = mixed_negative_cosines(b.z, b.groups, mix, b.allowed)
-    l_con = contrastive_loss(b.z, b.groups, mask, tau, denominator, allowed=b.allowed, cosines=cosines)  # Eq. 6
-    if mask is not None and cp.loss:
-        l_cal = calibrated_loss(b.z, b.groups, mask, scores, cp.beta, tau, cp.similarity, cp.weight_in,
-                                cp.detach_weight, allowed=b.allowed)  # Eq. 7
-    else:
-        l_cal = torch.zeros((), device=b.z.device, dtype=b.z.dtype)
-    return BranchLoss(l_con, l_cal, mask)
+    b = replace(b, z=to_fp32(b.z))  # scores, NS sums and losses in float32 under mixed precision
+    with autocast_off(b.z):
+        cp = b.params
+        mask = scores = None
+        if cp.enabled:
+            scores = calibration_scores(b.z, cp.score, cp.alpha, cp.ns_reduction)  # Eq. 3 (or cosine), no grad
+            mask = calibrate(scores, b.groups, cp.rule, cp.threshold, cp.k)  # Algorithm 1
+        cosines = None
+        if neg_mixing_alpha > 0:
+            mix = draw_negative_mix(b.groups, neg_mixing_alpha, b.allowed)
+            cosines = mixed_negative_cosines(b.z, b.groups, mix, b.allowed)
+        l_con = contrastive_loss(b.z, b.groups, mask, tau, denominator, allowed=b.allowed, cosines=cosines)  # Eq. 6
+        if mask is not None and cp.loss:
+            l_cal = calibrated_loss(b.z, b.groups, mask, scores, cp.beta, tau, cp.similarity, cp.weight_in,
+                                    cp.detach_weight, allowed=b.allowed)  # Eq. 7
+        else:
+            l_cal = torch.zeros((), device=b.z.device, dtype=b.z.dtype)
+        return BranchLoss(l_con, l_cal, mask)
 
 
 # ---- ground truth -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """MoCo v2 (He et al. 2020; Chen et al. 2020): momentum key encoder, queue of negative keys, InfoNCE.
 
 The queue and its pointer are buffers, so they are in the state_dict and a resumed run is exact. The key
-encoder is updated by EMA in ``on_step_end`` (after the optimiser step). No shuffle-BN (single process).
+encoder is updated by EMA in ``on_step_end`` (after the optimiser step). Under torchrun the queue holds
+the keys of the global batch; no shuffle-BN (``pretrain.sync_bn``, on by default, gives global-batch statistics instead).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 
 from ..data.views import AugmentParams, simclr_view
 from ..distributed import gather_no_grad
+from ..precision import fp32
 from .base import METHODS, Method, StepOutput
 from .calibrated import Branch, CalibrationParams, pair_truth, view_labels
 
@@ -24,6 +26,7 @@ def moco_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
 
 
+@fp32
 def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
     """(B, 1 + K) logits [q.k, q.queue] / tau of unit vectors; the positive is column 0."""
     pos = (q * k).sum(1, keepdim=True)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..config import hash_neutral
 from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
-from ..distributed import gather_no_grad, gather_with_grad
+from ..distributed import gather_no_grad, gather_with_grad, rank_rows
 from ..errors import ConfigError
 from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
 from ..models.facecycle import LEAK
@@ -163,7 +163,9 @@ class PCL(Method):
         x = batch["image"]
         x_hat = pose_transform(x, p.pose_rotation_deg)  # s^ of Eq. 1
         clean = torch.cat([x, x_hat])
-        noisy = clean + p.noise_sigma * torch.randn_like(clean)  # denoising PDD: targets stay clean
+        noise = rank_rows(lambda m: torch.randn(m, *x.shape[1:], device=x.device, dtype=x.dtype), x.shape[0],
+                          blocks=2)
+        noisy = clean + p.noise_sigma * noise  # denoising PDD: targets stay clean
         m_pdd = self.trunk(noisy)
         f_all, p_all = self.face_subnet(m_pdd), self.pose_subnet(m_pdd)
         f, f_hat = f_all.chunk(2)

@@ -13,11 +13,13 @@ from torch import Tensor
 from ..data.views import AugmentParams, simclr_view
 from ..distributed import gather_no_grad, gather_with_grad
 from ..models.heads import mlp_head
+from ..precision import fp32
 from .base import METHODS, Method, StepOutput
 from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
                          view_labels)
 
 
+@fp32
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     """NT-Xent over 2B views (positives: the two views of an image), via pytorch-metric-learning."""
     b = z1.shape[0]
