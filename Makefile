@@ -24,15 +24,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## tables: paper tables from your runs (results/runs; Table 10 also from the committed complexity records)
-## and synthetic tables from the committed reference records
-RECORDS ?= results/runs
+## and synthetic tables from the committed reference records (what a bare `pcfrl-bench tables` does)
 tables: $(STAMP)
-	$(BIN)/pcfrl-bench tables --records $(RECORDS) --records results/reference/complexity --preset paper
-	$(BIN)/pcfrl-bench tables --variant synthetic --records results/reference --preset quick
+	$(BIN)/pcfrl-bench tables
 
 ## figures: PNGs from the committed reference records and analyses (results/figures)
 figures: $(STAMP)
-	$(BIN)/pcfrl-bench figures --records results/reference --analysis results/reference/analysis --out results/figures
+	$(BIN)/pcfrl-bench figures --records results/reference --analysis results/reference/analysis --figures-dir results/figures
 
 ## check: the regression check of the ci subset (what .ci/run runs after the tests)
 check: $(STAMP)
@@ -62,7 +60,7 @@ claims: $(STAMP)
 
 # checkpoint analyses and Table 10 measurements: made when missing (delete a file to make it again)
 results/reference/analysis/%-synth-fer-quick-seed0.npz: | $(STAMP)
-	$(BIN)/pcfrl-bench --threads 1 analyze -m $* -t synth-fer --preset quick
+	$(BIN)/pcfrl-bench --threads 1 analyze -m $* -t synth-fer --preset quick --analysis-dir results/reference/analysis
 results/reference/complexity/pcfrl/quick-seed0.json: | $(STAMP)
 	$(BIN)/pcfrl-bench --threads 1 complexity --task synth-fer --preset quick --repeats 20 --out results/reference
 results/reference/complexity/pcfrl/paper-seed0.json: | $(STAMP)

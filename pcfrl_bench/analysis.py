@@ -37,7 +37,6 @@ from rich.console import Console
 from torch import Tensor
 
 from .calibration import calibrate, candidate_mask, cosine_matrix, pair_alignment
-from .catalog import project_root
 from .data.synthetic import SyntheticWorld
 from .errors import ConfigError
 from .io import atomic_write_text, default_data_root, user_cache_dir
@@ -57,7 +56,8 @@ ANALYSIS_KIND = "calibration-analysis"  # the JSON's "kind": tells it apart from
 
 
 def default_analysis_dir() -> Path:
-    return project_root() / "results" / "reference" / "analysis"
+    """``results/runs/analysis`` under the working directory (the committed ones are in results/reference)."""
+    return Path("results/runs/analysis")
 
 
 def analysis_stem(method: str, task: str, preset: str, seed: int) -> str:
@@ -237,7 +237,7 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     """Analyse the (cached, else pretrained now) checkpoint of ``method`` as configured for ``task``.
 
     Writes ``<out_dir>/<method>-<task>-<preset>-seed<seed>.{npz,json}`` (default out_dir:
-    ``results/reference/analysis``) and returns the npz path. The task only selects the config (its
+    ``results/runs/analysis``) and returns the npz path. The task only selects the config (its
     pretraining source must be ``synth``, whose frames carry identity, emotion and pose).
     """
     console = console or Console(quiet=True)
@@ -248,7 +248,7 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
                           f"pretrains on {cfg.data.source!r}. Use a synth-* task.")
     if n < 2:
         raise ConfigError(f"analysis batch size n must be >= 2, got {n}")
-    paths = paths or RunPaths(project_root() / "results" / "runs", user_cache_dir(), default_data_root())
+    paths = paths or RunPaths(Path("results/runs"), user_cache_dir(), default_data_root())
     dev = resolve_device(cfg.run.device)
     model, run_dir, reused, _ = ensure_pretrained(resolved, paths, dev, RunOptions(progress=False), console)
     w = cfg.data.synthetic

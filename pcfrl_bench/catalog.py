@@ -1,5 +1,9 @@
 """The registry's data: ``methods/*.yaml`` and ``tasks/*.yaml`` (one file per method and per task).
 
+They ship inside the package (``pcfrl_bench/resources``, read through ``importlib.resources``) together with
+the transcribed paper tables (``paper/``) and the regression check's ``expected.yaml``; ``$PCFRL_BENCH_HOME``
+(a folder with the same layout) replaces them.
+
 A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
 optional ``base`` (another entry of the same kind whose defaults and presets it extends; files named
 ``_<name>.yaml`` are shared bases that are not listed as entries themselves),
@@ -15,6 +19,7 @@ pins it (``pinned: {model: ...}``).
 from __future__ import annotations
 
 import os
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +31,16 @@ KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "p
               "paper"}
 
 
-def project_root() -> Path:
-    """The folder holding ``methods/`` and ``tasks/``: ``$PCFRL_BENCH_HOME`` or the repository root."""
+def resource_root() -> Path:
+    """The folder holding ``methods/``, ``tasks/``, ``paper/`` and ``expected.yaml``: ``$PCFRL_BENCH_HOME`` or the
+    package's own ``resources`` (a plain folder in both an editable and a wheel install)."""
     env = os.environ.get("PCFRL_BENCH_HOME")
-    return Path(env) if env else Path(__file__).resolve().parents[1]
+    return Path(env) if env else Path(str(resources.files("pcfrl_bench") / "resources"))
+
+
+def project_root() -> Path:
+    """The repository root of a checkout (the folder above the package)."""
+    return Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,7 @@ def _check_sections(data: dict[str, Any], path: Path) -> None:
 
 
 def _folder(kind: str) -> Path:
-    return project_root() / f"{kind}s"
+    return resource_root() / f"{kind}s"
 
 
 def entry(kind: str, name: str) -> Entry:

@@ -1,73 +1,138 @@
-"""The ``pcfrl-bench`` command line: parses options and calls the library; no logic of its own."""
+"""The ``pcfrl-bench`` command line: parses options and calls the library; no logic of its own.
+
+Every subcommand imports what it needs when it runs, so ``--help``, ``list``, ``config`` and ``results`` start
+without loading plotting, tables or the synthetic renderer. ``--out`` is always a folder of result records;
+inputs are ``--records``.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
-import torch
-import yaml
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from . import catalog
 from .config import PRESETS
-from .data.synthetic import EXPORTERS, export_like, preview_grid
 from .errors import PcfrlError
-from .io import default_data_root, user_cache_dir
-from .analysis import analyze_checkpoint
-from .reporting.figures import render_all_figures
-from .reporting.paper import default_paper_dir
-from .reporting.tables import render_all_tables
-from .results import load_records
-from .pairs import PairStatus, pair_statuses
-from .grid import check_expected, grid_cells, load_expected, run_grid, update_expected
-from .runner import UNREADABLE_POLICIES, RunOptions, RunPaths, registry_result_hash, resolve, run, run_complexity
-from .tasks import default_task
 
-console = Console(stderr=True)
-stdout = Console()
+RUNS = Path("results/runs")  # the default records folder, relative to the working directory
+REFERENCE = Path("results/reference")  # the committed reference records of a checkout
 
 
-def friendly_errors(func):
+def _console(stderr: bool = True) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Print user-facing errors as one message (no traceback) and exit with status 2."""
     @wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except PcfrlError as exc:
-            console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+            _console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
             sys.exit(2)
     return wrapper
 
 
-def common_run_options(func):
-    """--method/--task/--preset/--seed/--device/--set shared by ``run`` and ``config``."""
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """torch CPU threads, set when given (0 = torch's default); accepted before or after the subcommand."""
+    if value:
+        import torch
+
+        torch.set_num_threads(value)
+    return value
+
+
+def threads_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--threads", type=click.IntRange(min=0), default=None, envvar="PCFRL_THREADS",
+                        expose_value=False, callback=_set_threads, is_eager=True,
+                        help="CPU threads for torch (0 = torch's default; env PCFRL_THREADS).")(func)
+
+
+def renamed(old: str, new: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A hidden option ``old`` that fails with a pointer to its new name ``new``."""
+    def fail(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            raise click.UsageError(f"{old} is now {new} (--out always names a folder of result records)")
+    return click.option(old, hidden=True, expose_value=False, callback=fail)
+
+
+def paths_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--data-root and --cache-dir of the commands that read data or checkpoints."""
     options = [
-        click.option("--method", "-m", required=True, help="Registered method (see `pcfrl-bench list`)."),
-        click.option("--task", "-t", required=True, help="Registered task (see `pcfrl-bench list`)."),
-        click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
-                     help="Size preset: smoke (seconds, for tests), quick (minutes on a CPU), paper (the paper's)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of pretraining and probe."),
-        click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N."),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override a config key (dotted, typed by the schema); repeatable, e.g. "
-                          "--set pretrain.epochs=5 --set method.temperature=0.2"),
+        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                     help="Dataset root [default: $PCFRL_DATA, else <user cache>/data]."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                     help="Pretraining checkpoints and feature caches [default: $PCFRL_CACHE, else "
+                          "~/.cache/pcfrl-bench]; the data root does not move with it."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def _run_paths(out: Path, data_root: Path | None, cache_dir: Path | None) -> Any:
+    from .io import default_data_root, user_cache_dir
+    from .runner import RunPaths
+
+    return RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
+
+
+DEVICE = click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
+SET = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                   help="Override a config key (dotted, typed by the schema); repeatable, e.g. "
+                        "--set pretrain.epochs=5 --set method.temperature=0.2")
+
+
+def common_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--method/--task/--preset/--seed/--device/--set shared by ``run``, ``config`` and ``analyze``."""
+    options = [
+        click.option("--method", "-m", default=None, help="Registered method (see `pcfrl-bench list`)."),
+        click.option("--task", "-t", default=None, help="Registered task (see `pcfrl-bench list`)."),
+        click.option("--preset", "-p", type=click.Choice(PRESETS), default=None,
+                     help="Size preset: smoke (seconds, for tests), quick (minutes on a CPU), paper (the paper's) "
+                          "[default: quick]."),
+        click.option("--seed", type=int, default=None, help="Seed of pretraining and probe [default: 0]."),
+        DEVICE, SET,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def config_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        default=None, help="Replay a config printed by `pcfrl-bench config` (its run: section names "
+                                           "method, task, preset and seed; --set still applies on top).")(func)
+
+
+def _resolve(method: str | None, task: str | None, preset: str | None, seed: int | None, device: str,
+             overrides: tuple[str, ...], config_file: Path | None = None) -> Any:
+    from .runner import resolve, resolve_file
+
+    if config_file is not None:
+        given = [name for name, value in (("--method", method), ("--task", task), ("--preset", preset),
+                                           ("--seed", seed)) if value is not None]
+        if given:
+            raise click.UsageError(f"--config names the run itself; drop {', '.join(given)} (use --set on top)")
+        return resolve_file(config_file, overrides, None if device == "auto" else device)  # else: the file's
+    missing = [name for name, value in (("--method", method), ("--task", task)) if value is None]
+    if missing:
+        raise click.UsageError(f"Missing option {' and '.join(missing)} (or give --config FILE)")
+    return resolve(method, task, preset or "quick", 0 if seed is None else seed, device, overrides)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pcfrl-bench")
-@click.option("--threads", type=int, default=0, envvar="PCFRL_THREADS", show_default=True,
-              help="CPU threads for torch (0 = torch's default; env PCFRL_THREADS).")
-def main(threads: int) -> None:
+@threads_option
+def main() -> None:
     """Benchmark harness for pose-aware contrastive facial representation learning.
 
     Crosses registered methods (SimCLR, ...) with registered tasks (digits, ...): pretrain once per
@@ -78,11 +143,10 @@ def main(threads: int) -> None:
       pcfrl-bench list
       pcfrl-bench run --method simclr --task digits
       pcfrl-bench run -m simclr -t digits --preset smoke --set pretrain.epochs=2
-      pcfrl-bench config -m simclr -t digits --preset paper
-      pcfrl-bench results
+      pcfrl-bench eval -t cplfw --checkpoint pcl_official.pth.tar
+      pcfrl-bench config -m simclr -t digits --preset paper > my.yaml && pcfrl-bench run --config my.yaml
+      pcfrl-bench results --csv
     """
-    if threads > 0:
-        torch.set_num_threads(threads)
 
 
 @main.command("list")
@@ -111,6 +175,12 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
       pcfrl-bench list --pairs --preset smoke
       pcfrl-bench list --pairs -m pcfrl -t cplfw -t rafdb --json
     """
+    from rich.table import Table
+
+    from . import catalog
+    from .io import default_data_root
+    from .runner import default_task
+
     root = data_root or default_data_root()
     problems: list[str] = []
     methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
@@ -121,7 +191,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
     for problem in problems:
-        console.print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
+        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
@@ -130,6 +200,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
         return
+    stdout = _console(stderr=False)
     table = Table(title="Methods")
     for col in ("name", "description"):
         table.add_column(col)
@@ -147,20 +218,28 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
         print_pairs(statuses)
 
 
-def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[PairStatus]:
+def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[Any]:
     """``pair_statuses`` with a progress bar; unknown method or task names are an error first."""
+    from rich.progress import Progress
+
+    from . import catalog
+    from .pairs import pair_statuses
+
     for kind, names in (("method", methods), ("task", tasks)):
         for name in names:
             catalog.entry(kind, name)
-    with Progress(*Progress.get_default_columns(), console=console, transient=True) as bar:
+    with Progress(*Progress.get_default_columns(), console=_console(), transient=True) as bar:
         job = bar.add_task("checking pairs", total=len(methods) * len(tasks) * len(presets))
         return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.update(job, advance=1))
 
 
-def print_pairs(statuses: list[PairStatus]) -> None:
+def print_pairs(statuses: list[Any]) -> None:
     """One row per method, one column per preset: how many tasks build; then every pair that does not, and why."""
+    from rich.table import Table
+
+    stdout = _console(stderr=False)
     presets = list(dict.fromkeys(s.preset for s in statuses))
-    by_method: dict[str, dict[str, list[PairStatus]]] = {}
+    by_method: dict[str, dict[str, list[Any]]] = {}
     for s in statuses:
         by_method.setdefault(s.method, {}).setdefault(s.preset, []).append(s)
     table = Table(title="Tasks each method builds on")
@@ -187,28 +266,68 @@ def print_pairs(statuses: list[PairStatus]) -> None:
                  f"{failing} failing.")
 
 
+def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir: Path | None, resume: bool,
+                    restart: bool, no_progress: bool, unreadable: str) -> None:
+    from rich.table import Table
+
+    from .runner import RunOptions, run
+
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
+    record = run(resolved, _run_paths(out, data_root, cache_dir),
+                 RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable),
+                 _console())
+    if record is None:  # a torchrun rank other than 0: rank 0 evaluates and reports
+        return
+    cfg = resolved.config.run
+    metric = record.metric
+    final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
+    table = Table(title=f"{cfg.method} on {cfg.task} ({cfg.preset}, seed {cfg.seed})")
+    best_label = "best over epochs" + (f" (epoch {record.best_epoch})" if record.best_epoch else "")
+    for col in ("metric", "final epoch", best_label):
+        table.add_column(col)
+    for name, value in record.metrics.items():
+        table.add_row(name, _number(value), _number(record.best_over_epochs.get(name)))
+    stdout = _console(stderr=False)
+    stdout.print(table)
+    stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
+    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True)
+    stdout.print(f"record: {record.path}" + ("" if record.registry_config else
+                                             f" (config {record.config_hash[:8]}, not the registry's)"),
+                 soft_wrap=True)
+
+
+OUT = click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+                   help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>[-<config hash>].json.")
+RUN_FLAGS = [
+    click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
+    click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
+    click.option("--no-progress", is_flag=True, help="Hide progress bars."),
+    click.option("--unreadable", default="stop", show_default=True, metavar="stop|skip",
+                 help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop "
+                      "with their list, or skip them (and pairs that use them) and list them in the record."),
+]
+
+
 @main.command("run")
 @common_run_options
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
-              help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>.json.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Checkpoints and feature caches [default: $PCFRL_CACHE, else ~/.cache/pcfrl-bench].")
-@click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint.")
-@click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@click.option("--unreadable", type=click.Choice(UNREADABLE_POLICIES), default="stop", show_default=True,
-              help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop with "
-                   "their list, or skip them (and pairs that use them) and list them in the record.")
+@config_file_option
+@OUT
+@paths_options
+@RUN_FLAGS[0]
+@RUN_FLAGS[1]
+@RUN_FLAGS[2]
+@RUN_FLAGS[3]
+@threads_option
 @friendly_errors
-def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache_dir, resume, restart, no_progress,
-            unreadable):
+def run_cmd(method, task, preset, seed, device, overrides, config_file, out, data_root, cache_dir, resume, restart,
+            no_progress, unreadable):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
     same method and settings never pretrains twice. Frozen features are cached per checkpoint, task,
-    split and image size.
+    split and image size. A run whose config differs from the registry's (--set, --config, a checkpoint)
+    is stored under a name with its config hash, so it never replaces a registry record.
 
     \b
     Examples:
@@ -216,42 +335,68 @@ def run_cmd(method, task, preset, seed, device, overrides, out, data_root, cache
       pcfrl-bench run -m simclr -t digits --preset smoke --seed 1 --out /tmp/runs
       pcfrl-bench run -m simclr -t digits --set pretrain.epochs=20 --set method.temperature=0.2
       pcfrl-bench run -m simclr -t digits --resume      # after an interruption
+      pcfrl-bench run -m pcl -t cplfw --set model.checkpoint=pcl.pth.tar   # evaluate given weights
+      pcfrl-bench run --config my.yaml --set eval.probe.epochs=50
       torchrun --nproc_per_node 2 -m pcfrl_bench run -m pcfrl -t synth-fer   # DDP, global batch unchanged
     """
-    if resume and restart:
-        raise click.UsageError("--resume and --restart exclude each other")
-    resolved = resolve(method, task, preset, seed, device, overrides)
-    paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    record = run(resolved, paths, RunOptions(resume=resume, restart=restart, progress=not no_progress,
-                                             unreadable=unreadable), console)
-    if record is None:  # a torchrun rank other than 0: rank 0 evaluates and reports
-        return
-    metric = record.metric
-    final, best = record.metrics.get(metric), record.best_over_epochs.get(metric)
-    table = Table(title=f"{method} on {task} ({preset}, seed {seed})")
-    best_label = "best over epochs" + (f" (epoch {record.best_epoch})" if record.best_epoch else "")
-    for col in ("metric", "final epoch", best_label):
-        table.add_column(col)
-    for name, value in record.metrics.items():
-        best_value = record.best_over_epochs.get(name)
-        table.add_row(name, f"{value:.2f}", "" if best_value is None else f"{best_value:.2f}")
-    stdout.print(table)
-    stdout.print(f"{metric}: {final:.2f} (final epoch; best over epochs {best:.2f})")
-    stdout.print(f"record: {record.path}", soft_wrap=True)
+    resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
+    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable)
+
+
+@main.command("eval")
+@click.option("--task", "-t", required=True, help="Registered task whose protocol is run (see `pcfrl-bench list`).")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Weights: this project's last.pt or backbone.pt, a backbone state dict (prefixes such as "
+                   "backbone. or module.encoder_q. are stripped), or the official PCL checkpoint.")
+@click.option("--method", "-m", default="checkpoint", show_default=True,
+              help="Method whose config builds the backbone (the default takes the task's backbone as is).")
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Size preset of the task's evaluation (image size, probe schedule).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe.")
+@click.option("--non-strict", is_flag=True,
+              help="Load even when backbone keys are missing (they stay random; the record lists them).")
+@DEVICE
+@SET
+@OUT
+@paths_options
+@RUN_FLAGS[2]
+@RUN_FLAGS[3]
+@threads_option
+@friendly_errors
+def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrides, out, data_root, cache_dir,
+             no_progress, unreadable):
+    """Run TASK's protocol on given weights, without pretraining (the same as `run --set model.checkpoint=PATH`).
+
+    The format is detected and named in the record (`weights.format`: pcfrl-bench, state-dict,
+    pcl-official); missing or unexpected backbone keys are an error that lists them.
+
+    \b
+    Examples:
+      pcfrl-bench eval -t digits --checkpoint ~/.cache/pcfrl-bench/pretrain/simclr/<hash>/backbone.pt
+      pcfrl-bench eval -t cplfw --checkpoint PCL_official.pth.tar
+      pcfrl-bench eval -t stl10 --checkpoint moco.pth --set model.backbone=timm:resnet50 --set model.small_stem=false
+    """
+    given = [f"model.checkpoint={checkpoint.resolve()}"] + (["model.strict=false"] if non_strict else [])
+    resolved = _resolve(method, task, preset, seed, device, tuple(given) + tuple(overrides))
+    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable)
 
 
 @main.command("config")
 @common_run_options
+@config_file_option
 @friendly_errors
-def config_cmd(method, task, preset, seed, device, overrides):
-    """Print the resolved config (YAML) of a run without running it.
+def config_cmd(method, task, preset, seed, device, overrides, config_file):
+    """Print the resolved config (YAML) of a run without running it; `run --config FILE` replays it.
 
     \b
     Examples:
       pcfrl-bench config -m simclr -t digits
-      pcfrl-bench config -m simclr -t digits --preset paper --set pretrain.optim.lr=3e-4
+      pcfrl-bench config -m simclr -t digits --preset paper --set pretrain.optim.lr=3e-4 > my.yaml
+      pcfrl-bench run --config my.yaml
     """
-    resolved = resolve(method, task, preset, seed, device, overrides)
+    import yaml
+
+    resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
     click.echo(yaml.safe_dump(resolved.config.to_dict(), sort_keys=False), nl=False)
 
 
@@ -263,36 +408,64 @@ def _number(value: object) -> str:
 
 
 @main.command("results")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
-              help="Folder of result records.")
+@click.option("--records", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+              help="Folder of result records to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per record, primary metric).")
+@click.option("--registry-only", is_flag=True, help="Only records made with the registry's configs.")
+@renamed("--out", "--records")
 @friendly_errors
-def results_cmd(out: Path, as_json: bool) -> None:
-    """List stored result records; corrupt records are reported by path and skipped.
+def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool) -> None:
+    """List stored result records with their config hash and overrides; corrupt records are reported and skipped.
+
+    `registry` says whether a record was made with the registry's config of its method and task (what the
+    tables count) or is a variant (--set overrides, --config, an evaluated checkpoint).
 
     \b
     Examples:
       pcfrl-bench results
-      pcfrl-bench results --out /tmp/runs --json
+      pcfrl-bench results --records results/reference --registry-only --csv > reference.csv
+      pcfrl-bench results --records /tmp/runs --json
     """
-    records, problems = load_records(out)
+    import csv
+
+    from .results import is_registry_record, load_records
+    from .runner import registry_result_hash
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other")
+    found, problems = load_records(records)
+    console = _console()
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    rows = [{"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
-             "path": str(r.path)}
-            for r in records]
+    rows = []
+    for r in found:
+        registry = is_registry_record(r, registry_result_hash)
+        if registry_only and not registry:
+            continue
+        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
+                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
+                     "path": str(r.path)})
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    table = Table(title=f"Result records in {out}")
-    for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs"):
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["task"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Result records in {records}")
+    for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
         table.add_column(col)
     for row in rows:
+        config = row["config_hash"] + ("" if row["registry"] else " (variant)")
         table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
-                      _number(row["final"]), _number(row["best_over_epochs"]))
-    stdout.print(table)
+                      _number(row["final"]), _number(row["best_over_epochs"]), config, row["overrides"])
+    _console(stderr=False).print(table)
 
 
 @main.group("data")
@@ -303,12 +476,15 @@ def data_group() -> None:
 @data_group.command("check")
 @click.option("--task", "-t", "task_name", required=True, help="Registered task (see `pcfrl-bench list`).")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Dataset root [default: $PCFRL_DATA, else <cache dir>/data].")
+              help="Dataset root [default: $PCFRL_DATA, else <user cache>/data].")
+@click.option("--set", "overrides", multiple=True, metavar="task.KEY=VALUE",
+              help="Override a task key (e.g. --set task.test_usage=PublicTest); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
 @click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
               help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
 @friendly_errors
-def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode_sample: str) -> None:
+def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool,
+                   decode_sample: str) -> None:
     """Count a task's samples per split (pairs for verification, classes, subjects) and list every problem.
 
     Exits with status 1 when a problem is found.
@@ -317,14 +493,16 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
     Examples:
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
+      pcfrl-bench data check -t fer2013 --set task.test_usage=PublicTest
       pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
     """
+    from .io import default_data_root
     from .tasks.check import check_task_by_name, format_check_report
 
     if decode_sample != "all" and not (decode_sample.isdigit()):
         raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
     count = None if decode_sample == "all" else int(decode_sample)
-    report = check_task_by_name(task_name, data_root or default_data_root(), count)
+    report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -333,49 +511,67 @@ def data_check_cmd(task_name: str, data_root: Path | None, as_json: bool, decode
         sys.exit(1)
 
 
+PAPER_RECORDS = (RUNS, REFERENCE / "complexity")  # `make tables`: your runs, plus the committed Table 10 records
+
+
 @main.command("tables")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/runs")],
-              show_default=True, help="Folder of result records to aggregate; repeatable.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Writes <out>/tables/tableNN.{md,csv,tex} and <out>/TABLES.md.")
-@click.option("--preset", type=click.Choice(PRESETS), default="paper", show_default=True,
-              help="Which preset's records fill the reproduced columns.")
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=None,
+              help="Folder of result records to aggregate; repeatable [default: results/runs and "
+                   "results/reference/complexity for the paper variant, results/reference for the synthetic one].")
+@click.option("--tables-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Writes <dir>/tables/tableNN.{md,csv,tex} and <dir>/TABLES.md (TABLES_SYNTHETIC.md).")
+@click.option("--preset", type=click.Choice(PRESETS), default=None,
+              help="Which preset's records fill the reproduced columns [default: paper for the paper variant, "
+                   "quick for the synthetic one].")
 @click.option("--selection", type=click.Choice(["final_epoch", "best_over_epochs"]), default="final_epoch",
               show_default=True, help="Probe model selection (best over epochs is marked with a dagger).")
-@click.option("--variant", type=click.Choice(["paper", "synthetic"]), default="paper", show_default=True,
-              help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them.")
+@click.option("--variant", type=click.Choice(["paper", "synthetic"]), default=None,
+              help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them [default: both].")
 @click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
-              help="Transcribed paper tables [default: results/paper].")
+              help="Transcribed paper tables [default: the package's paper/ folder].")
 @click.option("--any-config", is_flag=True,
               help="Also count records run with --set overrides (sweeps); by default only registry configs count.")
+@renamed("--out", "--tables-dir")
 @friendly_errors
-def tables_cmd(records, out, preset, selection, variant, paper_dir, any_config):
+def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_config):
     """Render the paper's Tables 1-10 with reproduced values beside the paper's (Markdown, CSV, LaTeX).
+
+    Without --variant both variants are written, exactly as `make tables` does.
 
     \b
     Examples:
       pcfrl-bench tables
       pcfrl-bench tables --variant synthetic --preset quick --records results/reference
-      pcfrl-bench tables --selection best_over_epochs
-      pcfrl-bench tables --records results/runs --records results/reference/complexity
+      pcfrl-bench tables --variant paper --selection best_over_epochs --tables-dir /tmp/tables
     """
-    written = render_all_tables(paper_dir or default_paper_dir(), records, out, preset=preset, selection=selection,
-                                variant=variant, registry_hash=None if any_config else registry_result_hash)
-    stdout.print(f"wrote {len(written)} files; overview: {written[-1] if written else '-'}", soft_wrap=True)
+    from .reporting.paper import default_paper_dir
+    from .reporting.tables import render_all_tables
+    from .runner import registry_result_hash
+
+    defaults = {"paper": (list(PAPER_RECORDS), "paper"), "synthetic": ([REFERENCE], "quick")}
+    stdout = _console(stderr=False)
+    for name in [variant] if variant else list(defaults):
+        roots, default_preset = defaults[name]
+        written = render_all_tables(paper_dir or default_paper_dir(), list(records) or roots, tables_dir,
+                                    preset=preset or default_preset, selection=selection, variant=name,
+                                    registry_hash=None if any_config else registry_result_hash)
+        stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
+                     soft_wrap=True)
 
 
 @main.command("claims")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
 @click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Which preset's records to compare.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/CLAIMS.md"), show_default=True,
-              help="The Markdown report to write.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/CLAIMS.md"),
+              show_default=True, help="The Markdown report to write.")
 @click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
               help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
 @click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
+@renamed("--out", "--report")
 @friendly_errors
-def claims_cmd(records, preset, out, readme, any_config):
+def claims_cmd(records, preset, report, readme, any_config):
     """Test the paper's claims C1-C6 on stored records: effect, 95 % CI over seeds, verdict.
 
     Each comparison is paired by seed; a task whose supervised ceiling misses its learnability requirement
@@ -386,23 +582,28 @@ def claims_cmd(records, preset, out, readme, any_config):
       pcfrl-bench claims
       pcfrl-bench claims --records results/reference --readme README.md
     """
-    from .reporting.claims import render_claims
+    from rich.table import Table
 
-    outcomes, bounds_md, written = render_claims(records, out, preset, None if any_config else registry_result_hash,
-                                                 readme)
+    from .reporting.claims import render_claims
+    from .runner import registry_result_hash
+
+    outcomes, bounds_md, written = render_claims(records, report, preset,
+                                                 None if any_config else registry_result_hash, readme)
     table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
     for o in outcomes:
         c = o.comparison
         ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
         table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
 
 
 @main.command("instrument")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[Path("results/reference")],
+@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
-@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True)
+@click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Which preset's records to place.")
 @click.option("--methods", default="simclr,moco,pcl,pcfrl", show_default=True,
               help="Methods to place between floor (0) and ceiling (1).")
 @click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
@@ -417,14 +618,15 @@ def instrument_cmd(records, preset, methods, any_config):
     from .reporting.claims import record_tasks
     from .reporting.instrument import bounds_frame, bounds_markdown
     from .reporting.tables import aggregate_records, load_record_folders, records_frame
+    from .runner import registry_result_hash
 
     found, problems = load_record_folders(records, None if any_config else registry_result_hash)
     names = tuple(_csv(methods))
     frame = bounds_frame(aggregate_records(records_frame(found), preset),
                          record_tasks([r for r in found if r.preset == preset]), names)
-    stdout.print(bounds_markdown(frame, names), soft_wrap=True)
+    _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
     for p in problems:
-        console.print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+        _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
 
 
 def _csv(value: str) -> list[str]:
@@ -435,16 +637,18 @@ def _csv(value: str) -> list[str]:
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. simclr,pcl,pcfrl.")
 @click.option("--tasks", required=True, help="Comma-separated tasks, e.g. synth-fer,synth-hpe.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
-@click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every cell.")
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Size preset of every cell.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override for every cell (dotted, typed by the schema); repeatable.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes (one per method x seed).")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@DEVICE
+@OUT
+@paths_options
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
 @click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
 @click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
+@threads_option
 @friendly_errors
 def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
@@ -456,26 +660,30 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
     """
+    from .grid import grid_cells, run_grid
+    from .runner import RunOptions, resolve
+
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
     for cell in cells:  # fail fast on a typo before any training
         resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
-    paths = RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
-    records, skipped = run_grid(cells, paths, jobs=jobs, device=device, skip_existing=not rerun, console=console,
+    records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
+                                skip_existing=not rerun, console=_console(),
                                 options=RunOptions(resume=resume, restart=restart))
-    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
+    _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
+                                 soft_wrap=True)
 
 
 @main.command("check")
-@click.option("--expected", type=click.Path(path_type=Path), default=Path("results/expected.yaml"),
-              show_default=True, help="Expected values with tolerances.")
+@click.option("--expected", type=click.Path(path_type=Path), default=None,
+              help="Expected values with tolerances [default: the package's expected.yaml].")
 @click.option("--subset", default=None, help="Only the cells tagged with this subset (e.g. ci).")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@DEVICE
+@paths_options
 @click.option("--update", is_flag=True,
               help="Store the measured values as the new expected values (after a deliberate change).")
+@threads_option
 @friendly_errors
 def check_cmd(expected, subset, device, data_root, cache_dir, update):
     """Re-run the expected cells and compare with the stored values; exit status 1 if any is off.
@@ -483,12 +691,19 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
     \b
     Examples:
       pcfrl-bench check --subset ci
-      pcfrl-bench check --expected results/expected.yaml
+      pcfrl-bench check --expected my-expected.yaml
       pcfrl-bench check --subset ci --update     # accept new values after a deliberate change
     """
+    from rich.table import Table
+
+    from .catalog import resource_root
+    from .grid import check_expected, load_expected, update_expected
+
+    expected = expected or resource_root() / "expected.yaml"
     expectations = load_expected(expected)
-    results = check_expected(expectations, cache_dir or user_cache_dir(), data_root or default_data_root(),
-                             subset=subset, device=device,
+    paths = _run_paths(RUNS, data_root, cache_dir)
+    console, stdout = _console(), _console(stderr=False)
+    results = check_expected(expectations, paths.cache_dir, paths.data_root, subset=subset, device=device,
                              on_result=lambda r: console.print(
                                  f"{'[green]pass' if r.passed else '[red]FAIL'}[/] {r.expectation.cell.label}",
                                  highlight=False))
@@ -516,51 +731,61 @@ def synth_group() -> None:
 
 
 @synth_group.command("preview")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("synthetic-preview.png"), show_default=True)
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=Path("synthetic-preview.png"),
+              show_default=True, help="The PNG file to write.")
 @click.option("--identities", type=int, default=4, show_default=True, help="Rows of the grid.")
 @click.option("--size", type=int, default=64, show_default=True, help="Rendered image size in pixels.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@renamed("--out", "--png")
 @friendly_errors
-def synth_preview_cmd(out: Path, identities: int, size: int, seed: int) -> None:
+def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
     """Write a labelled grid: rows are identities, columns a yaw sweep then the 7 expressions.
 
     \b
     Examples:
-      pcfrl-bench synth preview --out grid.png
-      pcfrl-bench synth preview --out grid.png --identities 6 --size 96 --seed 3
+      pcfrl-bench synth preview --png grid.png
+      pcfrl-bench synth preview --png grid.png --identities 6 --size 96 --seed 3
     """
-    stdout.print(f"wrote {preview_grid(out, identities, size, seed)}", soft_wrap=True)
+    from .data.synthetic import preview_grid
+
+    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True)
 
 
 @synth_group.command("export")
-@click.option("--like", required=True, type=click.Choice(sorted(EXPORTERS)), help="Official layout to write.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
+@click.option("--like", required=True, metavar="LAYOUT",
+              help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
+@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the dataset into.")
 @click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@renamed("--out", "--dataset-dir")
 @friendly_errors
-def synth_export_cmd(like: str, out: Path, n: int, seed: int) -> None:
+def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
     """Write a small synthetic dataset in exactly the on-disk layout of a real one (see docs/datasets.md).
 
     Useful to see the layout a reader expects, and to test readers on realistic files.
 
     \b
     Examples:
-      pcfrl-bench synth export --like cplfw --out /tmp/fake/CPLFW --n 200
-      pcfrl-bench synth export --like rafdb --out /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
+      pcfrl-bench synth export --like cplfw --dataset-dir /tmp/fake/CPLFW --n 200
+      pcfrl-bench synth export --like rafdb --dataset-dir /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
     """
-    root = export_like(like, out, n, seed)
-    stdout.print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
+    from .data.synthetic import export_like
+
+    root = export_like(like, dataset_dir, n, seed)
+    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
 
 
 @main.command("analyze")
 @common_run_options
 @click.option("--n", type=int, default=256, show_default=True, help="Images in the analysed batch.")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the .npz/.json go [default: results/reference/analysis].")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None)
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--analysis-dir", type=click.Path(file_okay=False, path_type=Path), default=RUNS / "analysis",
+              show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
+@paths_options
+@renamed("--out-dir", "--analysis-dir")
+@threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, out_dir, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
@@ -572,24 +797,30 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, out_dir, data_
       pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
       pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
     """
-    paths = RunPaths(Path("results/runs"), cache_dir or user_cache_dir(), data_root or default_data_root())
-    written = analyze_checkpoint(method, task, preset, seed, tuple(overrides), paths, n, out_dir=out_dir,
-                                 device=device, console=console)
-    stdout.print(f"wrote {written} (+ .json summary)", soft_wrap=True)
+    from .analysis import analyze_checkpoint
+
+    if method is None or task is None:
+        raise click.UsageError("analyze needs --method and --task")
+    written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
+                                 _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
+                                 console=_console())
+    _console(stderr=False).print(f"wrote {written} (+ .json summary)", soft_wrap=True)
 
 
 @main.command("complexity")
 @click.option("--methods", default="pcl,pcfrl", show_default=True, help="Comma-separated methods to measure together.")
 @click.option("--task", "-t", default="rafdb", show_default=True,
               help="Task whose trunk, input size and pretraining batch size are used (no data is read).")
-@click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True)
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True,
+              help="Size preset the methods are built with.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed training steps per method.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
+@DEVICE
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/runs"), show_default=True,
-              help="Records go to <out>/complexity/<method>/<preset>-seed0.json.")
+@click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+              help="Folder of result records: they go to <out>/complexity/<method>/<preset>-seed0.json.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@threads_option
 @friendly_errors
 def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_progress):
     """Measure paper Table 10: seconds per training step, FLOPs, MACs and parameters.
@@ -604,7 +835,12 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
       pcfrl-bench complexity --task synth-fer --preset quick --out results/reference
       pcfrl-bench complexity --methods simclr,pcl,pcfrl --set pretrain.batch_size=64 --device cuda
     """
-    records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress, console)
+    from rich.table import Table
+
+    from .runner import run_complexity
+
+    records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
+                             _console())
     first = records[0]
     table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
                         f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
@@ -614,24 +850,29 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
         m = r.metrics
         table.add_row(r.method, f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
                       f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
+    stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
 
 
 @main.command("figures")
-@click.option("--records", type=click.Path(path_type=Path), default=Path("results/reference"), show_default=True,
+@click.option("--records", type=click.Path(path_type=Path), default=REFERENCE, show_default=True,
               help="Result records (per-epoch calibration logs, sweeps).")
-@click.option("--analysis", type=click.Path(path_type=Path), default=Path("results/reference/analysis"),
+@click.option("--analysis", type=click.Path(path_type=Path), default=REFERENCE / "analysis",
               show_default=True, help="Checkpoint analyses written by `pcfrl-bench analyze`.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
+@click.option("--figures-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/figures"),
+              show_default=True, help="Where the PNGs and their README.md index go.")
+@renamed("--out", "--figures-dir")
 @friendly_errors
-def figures_cmd(records: Path, analysis: Path, out: Path) -> None:
-    """Render the figures (PNG) whose inputs exist; missing ones are listed in <out>/README.md.
+def figures_cmd(records: Path, analysis: Path, figures_dir: Path) -> None:
+    """Render the figures (PNG) whose inputs exist; missing ones are listed in <figures-dir>/README.md.
 
     \b
     Examples:
       pcfrl-bench figures
-      pcfrl-bench figures --records results/runs --out /tmp/figures
+      pcfrl-bench figures --records results/runs --analysis results/runs/analysis --figures-dir /tmp/figures
     """
-    written = render_all_figures(records, analysis, out)
-    stdout.print(f"wrote {len(written)} figures; index: {out / 'README.md'}", soft_wrap=True)
+    from .reporting.figures import render_all_figures
+
+    written = render_all_figures(records, analysis, figures_dir)
+    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True)

@@ -53,6 +53,13 @@ def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], whe
             raise ConfigError(f"{name}: {v!r} is out of range; expected {span}")
 
 
+
+def hash_neutral(default: Any) -> Any:
+    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
+    at that default it is left out of the config hashes, so those records still match their registry config."""
+    return field(default=default, metadata={"hash_neutral": True})
+
+
 @dataclass
 class ModelConfig:
     """The backbone whose frozen features are evaluated (F_s)."""
@@ -67,6 +74,11 @@ class ModelConfig:
     # timm ResNets: zero-initialise the last BatchNorm of each residual branch (timm's default). Off by default:
     # with it a random trunk is the identity per block and its pooled features see only a corner of the image
     zero_init_residual: bool = False
+    # weights to evaluate instead of pretraining (this project's, a backbone state dict, the official PCL's)
+    checkpoint: str = hash_neutral("")
+    strict: bool = hash_neutral(True)  # false: missing backbone keys stay random (recorded)
+    pretrained: bool = hash_neutral(False)  # timm: start from timm's pretrained weights
+    pretrained_file: str = hash_neutral("")  # timm: offline weights file for ``pretrained``
 
 
 @dataclass

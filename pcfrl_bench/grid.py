@@ -46,16 +46,19 @@ def grid_cells(methods: Iterable[str], tasks: Iterable[str], seeds: Iterable[int
 
 
 def stored_record(cell: Cell, out_dir: Path) -> ResultRecord | None:
-    """The stored record of ``cell`` if it exists and was made with the same resolved config."""
-    path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed)
-    if not path.is_file():
-        return None
-    try:
-        record = read_record(path)
-    except (OSError, TypeError, ValueError):
-        return None
-    cfg = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides).config
-    return record if record.config_hash == cfg.result_hash() else None
+    """The stored record of ``cell`` if it exists and was made with the same resolved config (a non-registry
+    config is also found under the plain name that records had before they were named by their hash)."""
+    resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides)
+    wanted = resolved.config.result_hash()
+    for variant in [None] if resolved.is_registry else [wanted, None]:
+        path = record_path(out_dir, cell.method, cell.task, cell.preset, cell.seed, variant)
+        try:
+            record = read_record(path)
+        except (OSError, TypeError, ValueError):
+            continue
+        if record.config_hash == wanted:
+            return record
+    return None
 
 
 def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0,
@@ -147,7 +150,7 @@ class Expectation:
 
 
 def load_expected(path: Path) -> list[Expectation]:
-    """``results/expected.yaml``: a list under ``cells:`` of expectations (errors name file and entry)."""
+    """``pcfrl_bench/resources/expected.yaml``: a list under ``cells:`` of expectations (errors name file and entry)."""
     data = load_yaml(path)
     entries = data.get("cells")
     if not isinstance(entries, list):

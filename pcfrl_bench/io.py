@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from filelock import FileLock, Timeout
 
 from .errors import PcfrlError
@@ -57,6 +56,8 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> Path:
+    import torch  # imported when used: the CLI's light commands never load torch for this module
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -1,4 +1,8 @@
-"""The result store: one JSON record per (method, task, preset, seed), written atomically.
+"""The result store: one JSON record per (method, task, preset, seed[, config]), written atomically.
+
+A run of the registry's own config is ``<task>/<method>/<preset>-seed<seed>.json``; a run whose config differs
+(``--set`` overrides, a checkpoint to evaluate) adds the first 8 characters of its config hash to the name, so
+it can never replace a registry record nor another variant (and vice versa).
 
 A record is a :class:`ResultRecord`: built in one place (:meth:`ResultRecord.create`), read by field. On disk
 it is the flat JSON object it always was (its fields, plus kind-specific ones such as the step times of a
@@ -9,15 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import subprocess
 from dataclasses import MISSING, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .errors import PcfrlError
 from .io import atomic_write_json
@@ -26,6 +35,11 @@ PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-l
 ANALYSIS_DIR = "analysis"
 COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
+SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"}  # selection -> record field
+FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "config_hash", "registry",
+                 "overrides", "created", "path", "device"]
+HASH_CHARS = 8
+TRIVIAL = "trivial"  # pseudo-method: the protocol's feature-free baseline, stored in every record's "trivial"
 
 
 @dataclass
@@ -40,6 +54,9 @@ class ResultRecord:
     metrics: dict[str, Any]  # at the final probe epoch (complexity: time_s, flops_g, macs_g, params_m)
     config: dict[str, Any]  # the whole resolved config
     config_hash: str  # RunConfig.result_hash()
+    registry_config: bool = True  # made with the registry's config of method and task (no --set, no checkpoint)
+    overrides: list[str] = field(default_factory=list)  # the --set overrides it was run with
+    weights: dict[str, Any] = field(default_factory=dict)  # where the evaluated trunk's weights came from
     implementation: str = ""
     higher_is_better: bool = True
     protocol: str = ""
@@ -107,13 +124,17 @@ class ResultRecord:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int) -> Path:
-    return Path(out_dir) / task / method / f"{preset}-seed{seed}.json"
+def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int, variant: str | None = None) -> Path:
+    """Where a record goes; ``variant`` (the config hash of a non-registry config) is added to the file name."""
+    suffix = f"-{variant[:HASH_CHARS]}" if variant else ""
+    return Path(out_dir) / task / method / f"{preset}-seed{seed}{suffix}.json"
 
 
 def write_record(out_dir: Path, record: ResultRecord) -> Path:
-    """Write ``record`` atomically under ``out_dir``; sets and returns ``record.path``."""
-    path = record_path(out_dir, record.method, record.task, record.preset, record.seed)
+    """Write ``record`` atomically under ``out_dir`` (named by its config hash unless ``registry_config``);
+    sets and returns ``record.path``."""
+    variant = None if record.registry_config else record.config_hash
+    path = record_path(out_dir, record.method, record.task, record.preset, record.seed, variant)
     record.path = atomic_write_json(path, record.to_json())
     return record.path
 
@@ -154,6 +175,8 @@ def git_commit() -> dict[str, Any]:
         return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != Path(__file__).resolve().parents[1]:
+            return {"commit": None, "dirty": None}  # an installed copy (e.g. in a venv inside some repository)
         return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -168,3 +191,64 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
             "git": git_commit()}
+
+
+def _device_text(record: ResultRecord) -> str:
+    """Where a record ran, e.g. ``cpu (1 thread)`` or ``cuda (NVIDIA H200)``; '' when not stored."""
+    device = str(record.device or "")
+    if device.startswith("cuda") and record.device_name:
+        return f"{device} ({record.device_name})"
+    if device == "cpu" and record.torch_threads:
+        threads = int(record.torch_threads)
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    return device
+
+
+def records_frame(records: list[ResultRecord], registry: list[bool] | None = None) -> pd.DataFrame:
+    """Long frame, one row per (record, selection, numeric metric): FRAME_COLUMNS. ``registry`` flags each
+    record as made with its registry config (default: the record's own ``registry_config``). A record's
+    ``trivial`` metrics (the protocol's feature-free baseline) become rows of the pseudo-method ``trivial``."""
+    import pandas as pd  # imported when used: runs never need it
+
+    rows = []
+    for i, rec in enumerate(records):
+        is_registry = registry[i] if registry is not None else rec.registry_config
+        sources = [(rec.method, selection, getattr(rec, field_name)) for selection, field_name in SELECTIONS.items()]
+        sources += [(TRIVIAL, selection, rec.trivial) for selection in SELECTIONS]
+        for method, selection, metrics in sources:
+            if not isinstance(metrics, dict):
+                continue
+            for metric, value in metrics.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    rows.append((method, rec.task, rec.preset, rec.seed, selection, str(metric), float(value),
+                                 rec.config_hash, is_registry, " ".join(rec.overrides), str(rec.created or ""),
+                                 str(rec.path or ""), _device_text(rec)))
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+RegistryHash = Callable[[str, str, str, int], "str | None"]  # (method, task, preset, seed) -> result hash
+
+
+def is_registry_record(record: ResultRecord, registry_hash: RegistryHash | None = None) -> bool:
+    """Whether ``record`` was made with its method's and task's registry config (no ``--set``, no checkpoint).
+
+    Without ``registry_hash`` the record's own ``registry_config`` flag (stored when it was written) decides;
+    with it (e.g. ``pcfrl_bench.runner.registry_result_hash``, what the tables and ``pcfrl-bench results`` use)
+    its config hash is judged against today's registry, so records of an older config count as variants;
+    ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
+    if registry_hash is None:
+        return record.registry_config
+    expected = registry_hash(record.method, record.task, record.preset, record.seed)
+    return expected is None or record.config_hash == expected
+
+
+def frame(root: Path | str, registry_only: bool = True, registry_hash: RegistryHash | None = None) -> pd.DataFrame:
+    """The records below ``root`` as a long DataFrame (FRAME_COLUMNS: one row per record, model selection and
+    metric, with ``config_hash``, ``registry`` and ``overrides``). ``registry_only`` keeps the records of the
+    registry's configs only (see :func:`is_registry_record` for ``registry_hash``); sweep points and evaluated
+    checkpoints are the rows with ``registry`` False. Unreadable records are skipped (``pcfrl-bench results``
+    lists them)."""
+    records, _ = load_records(Path(root))
+    flags = [is_registry_record(r, registry_hash) for r in records]
+    out = records_frame(records, flags)
+    return out[out["registry"]].reset_index(drop=True) if registry_only else out

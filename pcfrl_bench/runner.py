@@ -19,19 +19,22 @@ from rich.progress import Progress
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, parse_override, resolve_config, to_plain
+from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, load_yaml, parse_override, resolve_config, to_plain
 from .data.sources import build_source
 from .distributed import barrier, is_main, process_group, world_size
-from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError, UnsupportedPairError
-from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity
+from .errors import (ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError, ResultNotSavedError,
+                     UnsupportedPairError)
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
-from .io import atomic_write_text, ensure_writable_dir, folder_lock
+from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, check_model, feature_dim
+from .models.weights import LoadReport, backbone_state, load_backbone
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .tasks.base import Supervision
-from .train import checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
+from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
+
+BACKBONE_FILE = "backbone.pt"  # the trunk's weights with stripped keys, written next to every pretraining checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,11 +54,19 @@ class Resolved:
     config: RunConfig
     method: Entry
     task: Entry
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def is_registry(self) -> bool:
+        """Whether this is the registry's own config (nothing set on top of the YAML and the run options)."""
+        cfg = self.config.run
+        return registry_result_hash(cfg.method, cfg.task, cfg.preset, cfg.seed) == self.config.result_hash()
 
 
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
-            overrides: tuple[str, ...] | list[str] = ()) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``--set`` overrides.
+            overrides: tuple[str, ...] | list[str] = (), base: dict[str, Any] | None = None) -> Resolved:
+    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``base`` (a config
+    file) -> ``--set`` overrides.
 
     The task owns ``model`` (method files may not set it, see ``catalog``), except for a method that pins its
     own ``model.backbone``: then the task's model keys are left out and the method's pinned model applies.
@@ -71,7 +82,8 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
     task_layers = [t.defaults, t.presets.get(preset, {})]
     if "backbone" in (m.pinned.get("model") or {}):  # a method that pins its own backbone owns the whole model
         task_layers = [{k: v for k, v in layer.items() if k != "model"} for layer in task_layers]
-    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, run_layer]
+    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, base or {},
+              run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
     if cfg.run.method != method or cfg.run.task != task:
@@ -83,7 +95,19 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
         raise UnsupportedPairError(f"{method} pretrains on the task's labelled training data (data.source: "
                                    f"{TASK_SOURCE}), and task {task!r} has none; tasks with labelled training data: "
                                    f"{', '.join(labelled)}")
-    return Resolved(cfg, m, t)
+    return Resolved(cfg, m, t, tuple(overrides))
+
+
+def resolve_file(path: Path, overrides: tuple[str, ...] | list[str] = (), device: str | None = None) -> Resolved:
+    """Replay a config printed by ``pcfrl-bench config``: its ``run`` section names method, task, preset and
+    seed; every other key is a layer on top of the registry's, and ``overrides`` come last."""
+    data = load_yaml(path)
+    run_info = data.get("run")
+    if not isinstance(run_info, dict) or not run_info.get("method") or not run_info.get("task"):
+        raise MalformedFileError(path, None, "expected the output of `pcfrl-bench config` (a 'run:' section "
+                                             "with method and task)")
+    return resolve(str(run_info["method"]), str(run_info["task"]), str(run_info.get("preset", "quick")),
+                   int(run_info.get("seed", 0)), device or str(run_info.get("device", "auto")), overrides, base=data)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,6 +209,7 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
     if state is not None and state.complete:
         console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
         load_weights(method, run_dir)
+        _write_backbone(method, run_dir)
         return method.to(device), run_dir, True, 0.0
     if state is not None and not options.resume:
         raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"
@@ -199,7 +224,36 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
                        num_workers=cfg.data.num_workers, resume=options.resume, progress=options.progress,
                        console=console, description=f"pretrain {cfg.run.method}",
                        metadata={"pretrain_hash": cfg.pretrain_hash(impl)})
+    _write_backbone(method, run_dir)
+    if console is not None:  # a fresh pretraining says where its checkpoint went
+        console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})",
+                      soft_wrap=True)
     return method, run_dir, False, outcome.wall_time_s
+
+
+def _write_backbone(method: Method, run_dir: Path) -> None:
+    """``backbone.pt``: the trunk's state dict with stripped keys, so others can load it (weights only)."""
+    if not (run_dir / BACKBONE_FILE).is_file():
+        atomic_torch_save(backbone_state(method), run_dir / BACKBONE_FILE)
+
+
+def load_given_weights(resolved: Resolved, device: torch.device, console: Console) -> tuple[Method, LoadReport]:
+    """The method with its trunk loaded from ``model.checkpoint`` (no pretraining)."""
+    cfg = resolved.config
+    method = build_method(resolved)
+    report = load_backbone(method.backbone, Path(cfg.model.checkpoint).expanduser(), cfg.model.strict)
+    note = f"; layers left random: {', '.join(report.missing)}" if report.missing else ""
+    console.print(f"Evaluating the {report.format} weights {report.path} (no pretraining){note}", soft_wrap=True)
+    return method.to(device), report
+
+
+def weights_origin(cfg: RunConfig, report: LoadReport | None) -> dict[str, Any]:
+    """Where the evaluated trunk's weights came from (the record's ``weights``)."""
+    if report is not None:
+        return report.to_dict()
+    if cfg.model.pretrained:
+        return {"format": "timm-pretrained", "path": cfg.model.pretrained_file or "timm's default source"}
+    return {"format": "pcfrl-bench", "path": None}
 
 
 def task_features(task: Task, encoder: torch.nn.Module, resolved: Resolved, ckpt_key: str, paths: RunPaths,
@@ -238,14 +292,20 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         raise DatasetLayoutError(where)
     ensure_writable_dir(paths.out_dir, "--out")  # before any work, so a finished result always has a home
     unreadable = apply_unreadable_policy(task, options.unreadable, console)
-    with process_group(device) as device:
-        method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
-        processes, main = world_size(), is_main()
-    if not main:
-        return None
+    report, run_dir = None, None
+    if cfg.model.checkpoint:  # given weights: nothing to train, one process evaluates
+        method, report = load_given_weights(resolved, device, console)
+        reused, pretrain_s, processes = False, 0.0, 1
+    else:
+        with process_group(device) as device:
+            method, run_dir, reused, pretrain_s = ensure_pretrained(resolved, paths, device, options, console, task)
+            processes, main = world_size(), is_main()
+        if not main:
+            return None
     started = time.perf_counter()
     digest = state_digest(method.encoder().state_dict())
-    ckpt_key = f"{run_dir.name}-{digest[:16]}"  # any re-pretraining that changes the weights misses the cache
+    # any re-pretraining that changes the weights misses the cache; given weights are keyed by what they are
+    ckpt_key = f"{run_dir.name if run_dir else 'given'}-{digest[:16]}"
     features = task_features(task, method.encoder(), resolved, ckpt_key, paths, device, options.progress, console)
     warnings = degeneration_warnings(features)
     for line in warnings:
@@ -258,10 +318,12 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         implementation=impl, metric=resolved.task.metric, higher_is_better=resolved.task.higher_is_better,
         protocol=task.protocol, model_selection="final_epoch", metrics=result.metrics, trivial=result.trivial,
         best_over_epochs=result.best_over_epochs, best_epoch=result.best_epoch, counts=result.counts,
-        pretrain_hash=cfg.pretrain_hash(impl), checkpoint=str(run_dir), checkpoint_digest=digest,
-        reused_checkpoint=reused, warnings=warnings, unreadable_images=unreadable, device=str(device),
-        wall_time_s={"pretrain": pretrain_s, "eval": eval_s}, pretrain_log=read_log(run_dir), processes=processes,
-        precision=cfg.pretrain.precision)
+        registry_config=resolved.is_registry, overrides=list(resolved.overrides),
+        pretrain_hash=None if report else cfg.pretrain_hash(impl),
+        checkpoint=str(run_dir) if run_dir else report.path, checkpoint_digest=digest,
+        weights=weights_origin(cfg, report), reused_checkpoint=reused, warnings=warnings,
+        unreadable_images=unreadable, device=str(device), wall_time_s={"pretrain": pretrain_s, "eval": eval_s},
+        pretrain_log=read_log(run_dir) if run_dir else [], processes=processes, precision=cfg.pretrain.precision)
     _store_record(record, paths)
     return record
 
@@ -287,6 +349,7 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
                    progress: bool = True, console: Console | None = None) -> list[ResultRecord]:
     """Paper Table 10 for ``methods``, built as a run of ``task`` at ``preset`` builds them (same trunk,
     input size and batch size), measured together; one record per method under task ``complexity``."""
+    from .evaluation.complexity import PROTOCOL as COMPLEXITY_PROTOCOL, measure_complexity  # slow to import
     console = console or Console()
     resolved = {name: resolve(name, task, preset, 0, device, overrides) for name in dict.fromkeys(methods)}
     sizes = {(r.config.pretrain.batch_size, r.config.data.image_size) for r in resolved.values()}
@@ -309,7 +372,7 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
             implementation=resolved[name].method.implementation, metric="time_s", higher_is_better=False,
             protocol=COMPLEXITY_PROTOCOL, metrics=m.metrics(), step_times_s=list(m.step_times_s),
             batch_size=batch_size, image_size=image_size, repeats=repeats, measured_with=list(built),
-            device=str(dev),
+            registry_config=not overrides, overrides=list(overrides), device=str(dev),
             device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
             wall_time_s={"measure": wall})
         write_record(out_dir, record)

@@ -93,7 +93,7 @@ def test_claims_and_instrument_commands_write_and_print(tmp_path):
     for r in bounded_task("synth-fer", 14.3, 60.0):
         write_record(root, r)
     out = tmp_path / "CLAIMS.md"
-    result = CliRunner().invoke(main, ["claims", "--records", str(root), "--out", str(out), "--any-config"])
+    result = CliRunner().invoke(main, ["claims", "--records", str(root), "--report", str(out), "--any-config"])
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "## C1" in text and "## Floors and ceilings" in text and "synth-fer (accuracy ↑)" in text

@@ -112,6 +112,8 @@ def test_options_added_later_keep_old_records_on_their_registry_config():
         del before["method"][key]
     for key in ("hue_space", "sobel_padding"):
         del before["method"]["augment"][key]
+    for key in ("checkpoint", "strict", "pretrained", "pretrained_file"):  # weights to evaluate (issue 13)
+        del before["model"][key]
     for key in ("precision", "sync_bn", "channels_last"):
         del before["pretrain"][key]
     assert cfg.result_hash() == config_hash(before)

@@ -273,7 +273,7 @@ def test_a_finished_result_is_never_lost(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "write_record", disk_full_under_out)
     with pytest.raises(ResultNotSavedError, match="No space left on device.*saved as .*unsaved-records") as err:
         run(resolved, paths, RunOptions(progress=False), Console(quiet=True))
-    kept = paths.cache_dir / "unsaved-records" / "digits" / "simclr" / "smoke-seed0.json"
+    [kept] = (paths.cache_dir / "unsaved-records" / "digits" / "simclr").glob("smoke-seed0-*.json")  # --set run
     record = json.loads(kept.read_text())
     assert f"accuracy {record['metrics']['accuracy']}" in str(err.value)
 
@@ -308,19 +308,19 @@ def test_results_survive_a_null_metric_and_a_missing_folder(tmp_path):
     record = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy",
               "metrics": {"accuracy": None}, "best_over_epochs": None, "config": {}, "config_hash": "x"}
     atomic_write_text(tmp_path / "runs" / "digits" / "simclr" / "smoke-seed0.json", json.dumps(record))
-    shown = invoke("results", "--out", tmp_path / "runs")
+    shown = invoke("results", "--records", tmp_path / "runs")
     assert shown.exit_code == 0 and said(shown, "simclr")
-    missing = invoke("results", "--out", tmp_path / "nope")
+    missing = invoke("results", "--records", tmp_path / "nope")
     assert missing.exit_code == 2 and said(missing, "no folder of result records")
 
 
 def _registry_copy(tmp_path, monkeypatch):
     import shutil
 
-    from pcfrl_bench.catalog import project_root
+    from pcfrl_bench.catalog import resource_root
     home = tmp_path / "home"
     for kind in ("methods", "tasks"):
-        shutil.copytree(project_root() / kind, home / kind)
+        shutil.copytree(resource_root() / kind, home / kind)
     monkeypatch.setenv("PCFRL_BENCH_HOME", str(home))
     return home
 
@@ -427,7 +427,8 @@ def test_run_stops_before_pretraining_or_skips_and_records_unreadable_images(tmp
     assert not (tmp_path / "cache" / "pretrain").exists()
     skipped = invoke(*args, "--unreadable", "skip")
     assert skipped.exit_code == 0, skipped.output
-    record = json.loads((tmp_path / "runs" / "cplfw" / "simclr" / "smoke-seed0.json").read_text())
+    [path] = (tmp_path / "runs" / "cplfw" / "simclr").glob("smoke-seed0-*.json")  # --set runs: named by config hash
+    record = json.loads(path.read_text())
     assert len(record["unreadable_images"]["test"]) == 1 and "Per_3_2.jpg" in record["unreadable_images"]["test"][0]
     assert record["counts"]["images"] == 19 and record["counts"]["pairs"] == 18
 

@@ -1,12 +1,15 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
-from pcfrl_bench.grid import Expectation, compare, grid_cells
+from pcfrl_bench.grid import Cell, Expectation, compare, grid_cells, stored_record
+from pcfrl_bench.io import atomic_write_json
 from pcfrl_bench.results import ResultRecord
+from pcfrl_bench.runner import resolve
 
 
 def test_grid_cells_order_groups_each_method_and_seed():
@@ -14,6 +17,21 @@ def test_grid_cells_order_groups_each_method_and_seed():
     assert [(c.method, c.seed, c.task) for c in cells[:4]] == [("a", 0, "t1"), ("a", 0, "t2"), ("a", 1, "t1"),
                                                                ("a", 1, "t2")]
     assert len(cells) == 8
+
+
+def test_sweep_records_named_before_config_hashes_still_count_as_stored(tmp_path):
+    """`make reference` skips sweep points stored under the plain name (before records were named by their
+    config hash) when their config matches; new ones carry the hash."""
+    point = ("pretrain.epochs=1",)
+    variant = resolve("simclr", "digits", "smoke", 0, overrides=point).config.result_hash()
+    legacy = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy",
+              "metrics": {"accuracy": 1.0}, "config": {}, "config_hash": variant}
+    plain = atomic_write_json(tmp_path / "digits" / "simclr" / "smoke-seed0.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path).path == plain
+    assert stored_record(Cell("simclr", "digits", "smoke", 0), tmp_path) is None  # the registry cell: other hash
+    plain.unlink()
+    named = atomic_write_json(tmp_path / "digits" / "simclr" / f"smoke-seed0-{variant[:8]}.json", legacy)
+    assert stored_record(Cell("simclr", "digits", "smoke", 0, point), tmp_path).path == named
 
 
 def test_compare_within_and_outside_tolerance():

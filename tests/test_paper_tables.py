@@ -11,16 +11,15 @@ import pandas as pd
 import pytest
 
 from pcfrl_bench.errors import ConfigError, MalformedFileError
-from pcfrl_bench.reporting.paper import (PLANNED_METHODS, PLANNED_TASKS, TABLE_NUMBERS, load_paper_table,
-                                         load_paper_tables, load_synthetic_map, registry_method_names,
+from pcfrl_bench.reporting.paper import (PLANNED_METHODS, PLANNED_TASKS, TABLE_NUMBERS, default_paper_dir,
+                                         load_paper_table, load_paper_tables, load_synthetic_map, registry_method_names,
                                          unknown_registry_names)
 from pcfrl_bench.reporting.tables import (aggregate_records, best_rows, build_table_view, csv_table,
                                           latex_table, lookup, markdown_table, off_registry_problems,
                                           records_frame, render_all_tables, split_off_registry)
 from pcfrl_bench.results import ResultRecord, load_records, write_record
 
-ROOT = Path(__file__).resolve().parents[1]
-PAPER_DIR = ROOT / "results" / "paper"
+PAPER_DIR = default_paper_dir()
 PAPER_TEXT = Path(os.environ.get("PCFRL_PAPER_TEXT", "pcfrl-ijcv2025.txt"))  # a text copy of the paper, if you have one
 
 
@@ -45,7 +44,7 @@ def agg_of(root: Path, preset="paper", selection="final_epoch"):
 
 def test_every_table_present_with_every_cell(tables):
     assert sorted(tables) == list(TABLE_NUMBERS)
-    known_methods = registry_method_names(ROOT) | PLANNED_METHODS
+    known_methods = registry_method_names() | PLANNED_METHODS
     for t in tables.values():
         keys = [c.key for c in t.columns]
         assert t.caption and keys and t.rows
@@ -57,7 +56,7 @@ def test_every_table_present_with_every_cell(tables):
             assert all(v is None or (isinstance(v, float) and math.isfinite(v)) for v in r.values.values())
             assert r.registry is None or r.registry in known_methods, (t.name, r.method, r.registry)
             assert [f.key for f in t.flag_columns] == sorted(r.flags, key=[f.key for f in t.flag_columns].index)
-    assert unknown_registry_names(list(tables.values()), ROOT) == []
+    assert unknown_registry_names(list(tables.values())) == []
     # row counts as printed
     assert [len(tables[n].rows) for n in TABLE_NUMBERS] == [12, 10, 12, 5, 6, 4, 5, 4, 2, 2]
     assert [len(tables[n].columns) for n in TABLE_NUMBERS] == [2, 2, 9, 5, 4, 3, 1, 1, 2, 4]

@@ -32,7 +32,7 @@ def _run(root, task: str, *extra: str, seed: int = 0) -> dict:
             "--no-progress", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
-    path = root / "runs" / task / "simclr" / f"smoke-seed{seed}.json"
+    [path] = (root / "runs" / task / "simclr").glob(f"smoke-seed{seed}-*.json")  # --set runs: named by config hash
     return json.loads(path.read_text())
 
 

@@ -41,10 +41,10 @@ def test_synthetic_splits_are_deterministic_and_disjoint_in_identity(tmp_path):
 def test_synth_cli_preview_and_export_then_data_check(tmp_path):
     runner = CliRunner()
     png = tmp_path / "grid.png"
-    assert runner.invoke(main, ["synth", "preview", "--out", str(png), "--identities", "2"]).exit_code == 0
+    assert runner.invoke(main, ["synth", "preview", "--png", str(png), "--identities", "2"]).exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     root = tmp_path / "data"
-    result = runner.invoke(main, ["synth", "export", "--like", "cplfw", "--out", str(root / "CPLFW"), "--n", "40"])
+    result = runner.invoke(main, ["synth", "export", "--like", "cplfw", "--dataset-dir", str(root / "CPLFW"), "--n", "40"])
     assert result.exit_code == 0, result.output
     check = runner.invoke(main, ["data", "check", "--task", "cplfw", "--data-root", str(root), "--json"])
     assert check.exit_code == 0, check.output
@@ -54,5 +54,5 @@ def test_synth_cli_preview_and_export_then_data_check(tmp_path):
 
 @pytest.mark.parametrize("like", ["lfw", "fer2013"])
 def test_export_unknown_layout_is_rejected(tmp_path, like):
-    bad = CliRunner().invoke(main, ["synth", "export", "--like", like + "x", "--out", str(tmp_path)])
-    assert bad.exit_code == 2
+    bad = CliRunner().invoke(main, ["synth", "export", "--like", like + "x", "--dataset-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and f"Did you mean '{like}'" in bad.output

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from .tensors import resize_batch
@@ -18,6 +16,9 @@ def digits_split(split: str, image_size: int, test_fraction: float = 0.3, split_
     """(images (N, 3, S, S) in [0, 1], labels (N,)) of a fixed stratified train/test split."""
     if split not in ("train", "test"):
         raise ValueError(f"digits split must be 'train' or 'test', got {split!r}")
+    from sklearn.datasets import load_digits  # imported when used: sklearn is slow to import
+    from sklearn.model_selection import train_test_split
+
     data = load_digits()
     index = np.arange(len(data.target))
     train, test = train_test_split(index, test_size=test_fraction, stratify=data.target, random_state=split_seed)

@@ -66,13 +66,11 @@ def verification_accuracy_10fold(scores: np.ndarray, same: np.ndarray, fold: np.
 
 def f1_per_label(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """F1 of each column of binary (N,L) predictions (PCFRL Sec. 4.2.1, F1 per AU); 0 where undefined."""
-    p = np.asarray(pred).astype(bool)
-    t = np.asarray(target).astype(bool)
-    tp = (p & t).sum(axis=0)
-    fp = (p & ~t).sum(axis=0)
-    fn = (~p & t).sum(axis=0)
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    from sklearn.metrics import f1_score  # imported when used: sklearn is slow to import
+
+    p = np.asarray(pred).astype(bool).reshape(len(pred), -1)
+    t = np.asarray(target).astype(bool).reshape(len(target), -1)
+    return f1_score(t, p, average=None, zero_division=0.0)
 
 
 def au_f1_report(pred: np.ndarray, target: np.ndarray, aus: Sequence[int]) -> dict[str, float]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from pytorch_metric_learning.losses import NTXentLoss
 from torch import Tensor
 
 from ..data.views import AugmentParams, simclr_view
@@ -25,6 +24,8 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     """NT-Xent over 2B views (positives: the two views of an image), via pytorch-metric-learning."""
     b = z1.shape[0]
     labels = torch.arange(b, device=z1.device).repeat(2)
+    from pytorch_metric_learning.losses import NTXentLoss  # imported when used: it loads slowly
+
     return NTXentLoss(temperature=temperature)(torch.cat([z1, z2]), labels)
 
 

@@ -6,8 +6,8 @@ A backbone maps (B, 3, H, W) to flat features (B, D); it is what the linear prob
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -46,6 +46,8 @@ def check_model(cfg: ModelConfig) -> None:
     run's config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a
     backbone-specific key (``BACKBONE_SPECIFIC``) set for a backbone that does not take it."""
     if cfg.backbone.startswith("timm:"):
+        import timm  # slow to import: only for timm backbones
+
         name = cfg.backbone.removeprefix("timm:")
         if not timm.is_model(name):
             known = timm.list_models()
@@ -62,12 +64,19 @@ def check_model(cfg: ModelConfig) -> None:
 
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
     """A timm model with its classifier removed (``num_classes=0``): pooled features."""
+    import timm  # imported when a timm backbone is built: it is slow to import (check_model has vetted the name)
+
     kwargs = {}
     if cfg.width != 1.0:
         kwargs["channels"] = tuple(max(1, round(c * cfg.width)) for c in (64, 128, 256, 512))
     if name.startswith(TIMM_RESNETS):
         kwargs["zero_init_last"] = cfg.zero_init_residual
-    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    if cfg.pretrained:
+        if "channels" in kwargs:
+            raise ConfigError(f"model.pretrained: timm's weights of {name} exist at model.width=1 only")
+        if cfg.pretrained_file:  # offline: timm reads the file instead of downloading
+            kwargs["pretrained_cfg_overlay"] = {"file": str(Path(cfg.pretrained_file).expanduser())}
+    model = timm.create_model(name, pretrained=cfg.pretrained, num_classes=0, **kwargs)
     if cfg.small_stem and hasattr(model, "conv1") and hasattr(model, "maxpool"):
         _small_input_stem(model)
     return model
@@ -89,6 +98,9 @@ def build_backbone(cfg: ModelConfig) -> nn.Module:
     check_model(cfg)
     if cfg.backbone.startswith("timm:"):
         model = timm_backbone(cfg.backbone.removeprefix("timm:"), cfg)
+    elif cfg.pretrained:
+        raise ConfigError(f"model.pretrained selects timm's weights (timm:* backbones); for {cfg.backbone!r} give "
+                          "a weights file with model.checkpoint=PATH")
     else:
         model = BACKBONES.get(cfg.backbone)(cfg)
     if cfg.input_norm == "imagenet":

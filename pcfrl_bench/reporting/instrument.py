@@ -13,7 +13,7 @@ from typing import Literal
 
 import pandas as pd
 
-TRIVIAL = "trivial"  # pseudo-method: the protocol's feature-free baseline, stored in every record's "trivial"
+from ..results import TRIVIAL  # pseudo-method: the protocol's feature-free baseline (a record's "trivial")
 FLOORS = (TRIVIAL, "raw-pixels", "random-init")
 CEILING = "supervised"
 BOUNDS = (*FLOORS, CEILING)

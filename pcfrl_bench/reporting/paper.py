@@ -1,4 +1,4 @@
-"""The paper's Tables 1-10 as data (``results/paper/tableNN.yaml``): load and validate.
+"""The paper's Tables 1-10 as data (``pcfrl_bench/resources/paper/tableNN.yaml``): load and validate.
 
 A table file holds ``table`` (its number), ``caption``, optional ``notes``, optional ``group_labels``
 ({group: printed heading}), optional ``flag_columns`` (the check-mark columns of Tables 5, 6 and 9:
@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-from ..catalog import project_root
+from ..catalog import resource_root
 from ..errors import MalformedFileError
 
 TABLE_NUMBERS = tuple(range(1, 11))  # the paper's Tables 1-10
 TABLE_FILE = re.compile(r"^table(\d\d)\.yaml$")
 
 # Method registry names used by the paper tables that are implemented on other branches and may not yet
-# have their methods/<name>.yaml in this checkout (the list of the issue "methods").
+# have their resources/methods/<name>.yaml in the package (the list of the issue "methods").
 PLANNED_METHODS = frozenset({
     "simclr", "moco", "pcl", "pcfrl", "simclr-calib-cos", "simclr-calib-npa", "pcl-calib-cos", "pcl-npa-elim",
     "pcfrl-top1", "pcfrl-top2", "pcfrl-top5", "pcfrl-sim-cos", "pcfrl-sim-attn", "pcfrl-sim-npa", "pcl-official",
@@ -264,15 +264,15 @@ def load_paper_table(path: Path) -> PaperTable:
 
 
 def default_paper_dir() -> Path:
-    return project_root() / "results" / "paper"
+    return resource_root() / "paper"
 
 
 def load_paper_tables(paper_dir: Path | None = None) -> list[PaperTable]:
-    """Every ``tableNN.yaml`` under ``paper_dir`` (default ``results/paper``), sorted by table number."""
+    """Every ``tableNN.yaml`` under ``paper_dir`` (default: the package's ``resources/paper``), sorted by table number."""
     paper_dir = Path(paper_dir) if paper_dir is not None else default_paper_dir()
     files = sorted(p for p in paper_dir.glob("table*.yaml") if TABLE_FILE.match(p.name))
     if not files:
-        raise MalformedFileError(paper_dir, None, "no tableNN.yaml files (expected results/paper/table01.yaml ...)")
+        raise MalformedFileError(paper_dir, None, "no tableNN.yaml files (expected pcfrl_bench/resources/paper/table01.yaml ...)")
     return sorted((load_paper_table(p) for p in files), key=lambda t: t.number)
 
 
@@ -299,8 +299,8 @@ def load_synthetic_map(path: Path | None = None) -> SyntheticMap:
 
 
 def registry_method_names(root: Path | None = None) -> set[str]:
-    """Method names that have a ``methods/<name>.yaml`` under the project root."""
-    root = Path(root) if root is not None else project_root()
+    """Method names that have a ``methods/<name>.yaml`` under ``root`` (default: the registry's resources)."""
+    root = Path(root) if root is not None else resource_root()
     return {p.stem for p in (root / "methods").glob("*.yaml")}
 
 

@@ -61,8 +61,9 @@ def format_check_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16) -> dict[str, Any]:
-    """``check_task`` of the task ``name`` with its YAML defaults."""
+def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16,
+                       overrides: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """``check_task`` of the task ``name`` with its YAML defaults and ``task.*`` overrides."""
     from . import default_task
 
-    return check_task(default_task(name, data_root), decode_sample)
+    return check_task(default_task(name, data_root, overrides), decode_sample)
