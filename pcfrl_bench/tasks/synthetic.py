@@ -121,10 +121,12 @@ class SyntheticActionUnitTask(ExpressionScaled, SyntheticData, AUDetectionTask):
         return {self.au_split: LazyDataset(self.params.n_train, build)}
 
     def supervision(self, data: DataConfig) -> Supervision:
-        """n_train faces of 12 people outside the evaluation pool, AU occurrence (intensity > 1), BCE."""
-        rendered = self.rendered("supervised", data.image_size)
-        dataset = TensorImageDataset(rendered["images"], {"aus": (rendered["aus"] > 1).float()})
-        return Supervision(dataset, "aus", len(self.aus), "bce")
+        """n_train faces of 12 people outside the evaluation pool, AU occurrence (intensity > 1), BCE; rendered
+        only when pretraining reads it (a reused checkpoint renders nothing)."""
+        def build() -> Dataset:
+            rendered = self.rendered("supervised", data.image_size)
+            return TensorImageDataset(rendered["images"], {"aus": (rendered["aus"] > 1).float()})
+        return Supervision(LazyDataset(self.params.n_train, build), "aus", len(self.aus), "bce")
 
 
 @TASKS.register("synth-fr")
