@@ -616,7 +616,7 @@ def instrument_cmd(records, preset, methods, any_config):
       pcfrl-bench instrument --records results/reference --preset quick
     """
     from .reporting.claims import record_tasks
-    from .reporting.instrument import bounds_frame, bounds_markdown
+    from .reporting.instrument import bounds_frame, bounds_markdown, instrument_reading
     from .reporting.tables import aggregate_records, load_record_folders, records_frame
     from .runner import registry_result_hash
 
@@ -625,6 +625,8 @@ def instrument_cmd(records, preset, methods, any_config):
     frame = bounds_frame(aggregate_records(records_frame(found), preset),
                          record_tasks([r for r in found if r.preset == preset]), names)
     _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
+    for sentence in instrument_reading(frame, names):
+        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, highlight=False)
     for p in problems:
         _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
 

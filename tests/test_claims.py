@@ -11,7 +11,7 @@ from pcfrl_bench.cli import main
 from pcfrl_bench.reporting.claims import (
     CLAIMS, FAILS, HOLDS, INCONCLUSIVE, confidence_interval, evaluate_claims, replace_between_markers, verdict,
 )
-from pcfrl_bench.reporting.instrument import task_bounds
+from pcfrl_bench.reporting.instrument import bounds_frame, instrument_reading, task_bounds
 from pcfrl_bench.reporting.tables import aggregate_records, records_frame
 from pcfrl_bench.results import ResultRecord, write_record
 
@@ -99,3 +99,18 @@ def test_claims_and_instrument_commands_write_and_print(tmp_path):
     assert "## C1" in text and "## Floors and ceilings" in text and "synth-fer (accuracy ↑)" in text
     result = CliRunner().invoke(main, ["instrument", "--records", str(root), "--any-config"])
     assert result.exit_code == 0 and "60.10" in result.output and "| yes |" in result.output
+
+
+def test_instrument_reading_is_generated_from_the_table():
+    records = bounded_task("synth-fer", 14.3, 60.0) + bounded_task("synth-hpe", 25.0, 13.0, "mae", False)
+    for s in range(3):  # simclr above every floor of synth-fer, pcl below random-init
+        records += [rec("simclr", "synth-fer", s, 20.0), rec("pcl", "synth-fer", s, 15.0)]
+    agg = aggregate_records(records_frame(records), "quick")
+    frame = bounds_frame(agg, {"synth-fer": ("accuracy", True), "synth-hpe": ("mae", False)}, ("simclr", "pcl"))
+    lines = instrument_reading(frame, ("simclr", "pcl"))
+    assert lines[0] == "The instrument is valid (the ceiling clears its bar) on synth-fer."
+    assert "**not valid** on synth-hpe: supervised 13.10" in lines[1]
+    # best floor of synth-fer: random-init 15.4 (trivial 14.3, raw pixels 14.4); pcl 15.0 is below it
+    assert lines[2] == ("Methods above the best floor, per valid task (means): synth-fer: simclr 20.00 "
+                        "(best floor random-init 15.40).")
+    assert lines[3].endswith("synth-fer: simclr 20.00 (random-init 15.40).")

@@ -25,7 +25,7 @@ from scipy import stats
 
 from ..io import atomic_write_text
 from ..results import COMPLEXITY_TASK, ResultRecord
-from .instrument import REQUIREMENTS, bounds_frame, bounds_markdown, task_bounds
+from .instrument import REQUIREMENTS, bounds_frame, bounds_markdown, instrument_reading, task_bounds
 from .tables import RegistryHash, aggregate_records, load_record_folders, records_frame
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
@@ -230,10 +230,13 @@ CORE_METHODS = ("simclr", "moco", "pcl", "pcfrl")
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 
-def claims_summary_markdown(outcomes: Sequence[Outcome], bounds_md: str, claims: Sequence[Claim] = CLAIMS) -> str:
-    """The README's "what the results say" block: the floor/ceiling table and one line per claim."""
+def claims_summary_markdown(outcomes: Sequence[Outcome], bounds_md: str, reading: Sequence[str] = (),
+                            claims: Sequence[Claim] = CLAIMS) -> str:
+    """The README's "what the results say" block: the floor/ceiling table, its reading (``instrument_reading``)
+    and one line per claim."""
     lines = ["Floors, ceiling and methods per task (mean ± std over seeds; [position] = (method − best floor) / "
-             "(ceiling − best floor)):", "", bounds_md, "What the claims come to (details: results/CLAIMS.md):", ""]
+             "(ceiling − best floor)):", "", bounds_md, "What the table says:", "", *[f"- {s}" for s in reading],
+             "", "What the claims come to (details: results/CLAIMS.md):", ""]
     for claim in claims:
         rows = [o for o in outcomes if o.comparison.claim == claim.key]
         counts = ", ".join(f"{v} ×{sum(o.verdict == v for o in rows)}" for v in (HOLDS, FAILS, INCONCLUSIVE)
@@ -258,14 +261,14 @@ def render_claims(roots: Path | Sequence[Path], out: Path, preset: str, registry
     floor/ceiling Markdown table, written paths)."""
     records, problems = load_record_folders(roots, registry_hash)
     agg = aggregate_records(records_frame(records), preset)
-    bounds_md = bounds_markdown(bounds_frame(agg, record_tasks([r for r in records if r.preset == preset]),
-                                             CORE_METHODS), CORE_METHODS)
+    frame = bounds_frame(agg, record_tasks([r for r in records if r.preset == preset]), CORE_METHODS)
+    bounds_md = bounds_markdown(frame, CORE_METHODS)
     outcomes = evaluate_claims(records, agg, preset)
     text = claims_markdown(outcomes, preset) + "\n## Floors and ceilings\n\n" + bounds_md
     if problems:
         text += "\nRecords skipped:\n\n" + "".join(f"- {p}\n" for p in problems)
     written = [atomic_write_text(Path(out), text)]
     if readme is not None:
-        block = claims_summary_markdown(outcomes, bounds_md)
+        block = claims_summary_markdown(outcomes, bounds_md, instrument_reading(frame, CORE_METHODS))
         written.append(atomic_write_text(Path(readme), replace_between_markers(Path(readme).read_text(), block)))
     return outcomes, bounds_md, written

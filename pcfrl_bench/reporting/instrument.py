@@ -74,6 +74,14 @@ class Bounds:
         return max(known) if self.higher_is_better else min(known)
 
     @property
+    def floor_method(self) -> str:
+        """The name of the best floor ("" where none was measured)."""
+        known = {k: v for k, v in self.values.items() if k in FLOORS and not math.isnan(v)}
+        if not known:
+            return ""
+        return (max if self.higher_is_better else min)(known, key=known.__getitem__)
+
+    @property
     def ceiling(self) -> float:
         return self.values.get(CEILING, math.nan)
 
@@ -116,7 +124,7 @@ def bounds_frame(agg: pd.DataFrame, tasks: dict[str, tuple[str, bool]], methods:
         row = {"task": task, "metric": metric, "higher_is_better": higher}
         for method in BOUNDS:
             row[method], row[f"{method}_std"], row[f"{method}_n"] = b.values[method], b.stds[method], b.seeds[method]
-        row["floor"], row["ceiling"] = b.floor, b.ceiling
+        row["floor"], row["floor_method"], row["ceiling"] = b.floor, b.floor_method, b.ceiling
         row["requirement"] = b.requirement.text() if b.requirement else ""
         row["learnable"] = b.learnable
         for method in methods:
@@ -149,3 +157,39 @@ def bounds_markdown(frame: pd.DataFrame, methods: tuple[str, ...] = ()) -> str:
             cells.append(_cell(r[m], r[f"{m}_std"], r[f"{m}_n"]) + ("" if math.isnan(pos) else f" [{pos:.2f}]"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _beats(value: float, bound: float, higher_is_better: bool) -> bool:
+    return value > bound if higher_is_better else value < bound
+
+
+def instrument_reading(frame: pd.DataFrame, methods: tuple[str, ...]) -> list[str]:
+    """What the floor/ceiling table says, as sentences generated from it (the README's reading; no hand-written
+    conclusions): where the instrument is valid, which methods beat the best floor there, and which beat the
+    random trunk (pretraining changed the representation). Comparisons of means; the claims carry the CIs."""
+    def fmt(r: pd.Series, method: str) -> str:
+        return f"{method} {r[method]:.2f}"
+
+    valid = frame[frame["learnable"] == True]  # noqa: E712  (None = not measured)
+    invalid = frame[frame["learnable"] == False]  # noqa: E712
+    lines = []
+    if len(valid):
+        lines.append(f"The instrument is valid (the ceiling clears its bar) on {', '.join(valid['task'])}.")
+    for _, r in invalid.iterrows():
+        lines.append(f"It is **not valid** on {r['task']}: supervised {r[CEILING]:.2f} misses '{r['requirement']}', "
+                     "so that task's comparisons are inconclusive by rule.")
+    above_floor, above_random = [], []
+    for _, r in valid.iterrows():
+        ran = [m for m in methods if not math.isnan(r[m])]
+        best = [fmt(r, m) for m in ran if _beats(r[m], r["floor"], r["higher_is_better"])]
+        above_floor.append(f"{r['task']}: " + (", ".join(best) if best else "none") +
+                           f" (best floor {r['floor_method']} {r['floor']:.2f})")
+        moved = [fmt(r, m) for m in ran if not math.isnan(r["random-init"])
+                 and _beats(r[m], r["random-init"], r["higher_is_better"])]
+        above_random.append(f"{r['task']}: " + (", ".join(moved) if moved else "none") +
+                            f" (random-init {r['random-init']:.2f})")
+    if above_floor:
+        lines.append("Methods above the best floor, per valid task (means): " + "; ".join(above_floor) + ".")
+        lines.append("Methods above their random-init trunk (pretraining changed the representation): "
+                     + "; ".join(above_random) + ".")
+    return lines
