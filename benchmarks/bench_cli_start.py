@@ -14,8 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-COMMANDS = (["--help"], ["list"], ["config", "-m", "simclr", "-t", "digits"], ["results"])
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+# the last one also reads the committed reference records and judges each against today's registry
+COMMANDS = (["--help"], ["list"], ["config", "-m", "simclr", "-t", "digits"], ["results"],
+            ["results", "--records", str(REFERENCE)])
 
 
 def measure(args: list[str], cwd: str) -> tuple[float, float]:
@@ -33,12 +37,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cwd:  # outside the checkout, no records: the start-up cost only
+        (Path(cwd) / "results" / "runs").mkdir(parents=True)  # `results` lists this empty folder
         measure(["--help"], cwd)  # warm the file cache
-        print(f"{'command':<40} {'wall s (median)':>16} {'CPU s (median)':>15}")
+        print(f"{'command':<50} {'wall s (median)':>16} {'CPU s (median)':>15}")
         for command in COMMANDS:
             runs = [measure(command, cwd) for _ in range(args.repeats)]
             wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-            print(f"{'pcfrl-bench ' + ' '.join(command):<40} {wall:>16.2f} {cpu:>15.2f}")
+            label = "pcfrl-bench " + " ".join(command).replace(str(REFERENCE), "results/reference")
+            print(f"{label:<50} {wall:>16.2f} {cpu:>15.2f}")
 
 
 if __name__ == "__main__":

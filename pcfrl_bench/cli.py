@@ -1,8 +1,9 @@
 """The ``pcfrl-bench`` command line: parses options and calls the library; no logic of its own.
 
 Every subcommand imports what it needs when it runs, so ``--help``, ``list``, ``config`` and ``results`` start
-without loading plotting, tables or the synthetic renderer. ``--out`` is always a folder of result records;
-inputs are ``--records``.
+without loading torch, timm, plotting, tables or the synthetic renderer: they use ``resolution``, ``schema`` and
+``data.task_data``, which import no torch (``tests/test_cli_surface.py`` checks it). ``--out`` is always a folder
+of result records; inputs are ``--records``.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def config_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _resolve(method: str | None, task: str | None, preset: str | None, seed: int | None, device: str,
              overrides: tuple[str, ...], config_file: Path | None = None) -> Any:
-    from .runner import resolve, resolve_file
+    from .resolution import resolve, resolve_file
 
     if config_file is not None:
         given = [name for name, value in (("--method", method), ("--task", task), ("--preset", preset),
@@ -178,8 +179,9 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     from rich.table import Table
 
     from . import catalog
+    from .data.task_data import task_availability
     from .io import default_data_root
-    from .runner import default_task
+    from .resolution import task_params
 
     root = data_root or default_data_root()
     problems: list[str] = []
@@ -187,7 +189,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
                for e in catalog.all_entries("method", problems)]
     tasks = []
     for e in catalog.all_entries("task", problems):
-        available, where = default_task(e.name, root).availability()
+        available, where = task_availability(e.implementation, task_params(e), root)
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
     for problem in problems:
@@ -430,7 +432,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     import csv
 
     from .results import is_registry_record, load_records
-    from .runner import registry_result_hash
+    from .resolution import registry_result_hash
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
@@ -546,7 +548,7 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
     """
     from .reporting.paper import default_paper_dir
     from .reporting.tables import render_all_tables
-    from .runner import registry_result_hash
+    from .resolution import registry_result_hash
 
     defaults = {"paper": (list(PAPER_RECORDS), "paper"), "synthetic": ([REFERENCE], "quick")}
     stdout = _console(stderr=False)
@@ -585,7 +587,7 @@ def claims_cmd(records, preset, report, readme, any_config):
     from rich.table import Table
 
     from .reporting.claims import render_claims
-    from .runner import registry_result_hash
+    from .resolution import registry_result_hash
 
     outcomes, bounds_md, written = render_claims(records, report, preset,
                                                  None if any_config else registry_result_hash, readme)
@@ -618,7 +620,7 @@ def instrument_cmd(records, preset, methods, any_config):
     from .reporting.claims import record_tasks
     from .reporting.instrument import bounds_frame, bounds_markdown, instrument_reading
     from .reporting.tables import aggregate_records, load_record_folders, records_frame
-    from .runner import registry_result_hash
+    from .resolution import registry_result_hash
 
     found, problems = load_record_folders(records, None if any_config else registry_result_hash)
     names = tuple(_csv(methods))

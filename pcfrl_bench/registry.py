@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 from .errors import PcfrlError, UnknownNameError
@@ -11,11 +11,11 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A dict of named implementations filled by the ``register`` decorator."""
+    """A dict of named implementations, given as ``items`` or filled by the ``register`` decorator."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, items: Mapping[str, T] | None = None):
         self.kind = kind
-        self._items: dict[str, T] = {}
+        self._items: dict[str, T] = dict(items or {})
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:

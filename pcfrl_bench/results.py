@@ -23,8 +23,6 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -91,6 +89,8 @@ class ResultRecord:
         """A new record of a run with resolved config ``cfg`` (a RunConfig): the config, its hash, the
         thread count, the creation time and the environment are filled in; ``fields`` sets the rest
         (unknown names go to ``extra``)."""
+        import torch  # imported when a record is made: reading and listing records need no torch
+
         known = {f.name for f in dataclasses.fields(cls)}
         extra = {k: fields.pop(k) for k in list(fields) if k not in known}
         base = {"config": cfg.to_dict(), "config_hash": cfg.result_hash(), "torch_threads": torch.get_num_threads(),
@@ -233,8 +233,8 @@ def is_registry_record(record: ResultRecord, registry_hash: RegistryHash | None 
     """Whether ``record`` was made with its method's and task's registry config (no ``--set``, no checkpoint).
 
     Without ``registry_hash`` the record's own ``registry_config`` flag (stored when it was written) decides;
-    with it (e.g. ``pcfrl_bench.runner.registry_result_hash``, what the tables and ``pcfrl-bench results`` use)
-    its config hash is judged against today's registry, so records of an older config count as variants;
+    with it (e.g. ``pcfrl_bench.resolution.registry_result_hash``, what the tables and ``pcfrl-bench results``
+    use) its config hash is judged against today's registry, so records of an older config count as variants;
     ``registry_hash`` returning None (an unregistered task such as ``complexity``) keeps the record."""
     if registry_hash is None:
         return record.registry_config

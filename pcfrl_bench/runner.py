@@ -1,10 +1,10 @@
-"""One benchmark run: resolve the config, pretrain (or reuse the cached checkpoint), evaluate, store a record."""
+"""One benchmark run: resolve the config (``resolution``), pretrain (or reuse the cached checkpoint), evaluate,
+store a record."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import platform
 import shutil
@@ -17,18 +17,16 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress
 
-from . import catalog
-from .catalog import Entry
-from .config import PRESETS, TASK_SOURCE, RunConfig, config_hash, load_yaml, parse_override, resolve_config, to_plain
+from .config import TASK_SOURCE, RunConfig, config_hash, to_plain
 from .data.sources import build_source
 from .distributed import barrier, is_main, process_group, world_size
-from .errors import (ConfigError, DatasetLayoutError, MalformedFileError, PcfrlError, ResultNotSavedError,
-                     UnsupportedPairError)
+from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
 from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
-from .models.backbones import build_backbone, check_model, feature_dim
+from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
+from .resolution import Resolved, resolve
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
 from .tasks.base import Supervision
@@ -45,79 +43,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
     return device
-
-
-@dataclass
-class Resolved:
-    """A run's typed config and the registry entries it came from."""
-
-    config: RunConfig
-    method: Entry
-    task: Entry
-    overrides: tuple[str, ...] = ()
-
-    @property
-    def is_registry(self) -> bool:
-        """Whether this is the registry's own config (nothing set on top of the YAML and the run options)."""
-        cfg = self.config.run
-        return registry_result_hash(cfg.method, cfg.task, cfg.preset, cfg.seed) == self.config.result_hash()
-
-
-def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
-            overrides: tuple[str, ...] | list[str] = (), base: dict[str, Any] | None = None) -> Resolved:
-    """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``base`` (a config
-    file) -> ``--set`` overrides.
-
-    The task owns ``model`` (method files may not set it, see ``catalog``), except for a method that pins its
-    own ``model.backbone``: then the task's model keys are left out and the method's pinned model applies.
-
-    The result is checked against what its backbone and method accept (``check_model``,
-    ``Method.check_config``) and whether the task has the labelled data ``data.source: task`` trains on, so a
-    config that resolves is one that builds; a pair that cannot go together raises ``UnsupportedPairError``."""
-    if preset not in PRESETS:
-        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    m, t = catalog.entry("method", method), catalog.entry("task", task)
-    method_cls, task_cls = METHODS.get(m.implementation), TASKS.get(t.implementation)
-    run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
-    task_layers = [t.defaults, t.presets.get(preset, {})]
-    if "backbone" in (m.pinned.get("model") or {}):  # a method that pins its own backbone owns the whole model
-        task_layers = [{k: v for k, v in layer.items() if k != "model"} for layer in task_layers]
-    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, base or {},
-              run_layer]
-    layers += [parse_override(o) for o in overrides]
-    cfg = resolve_config(layers, method_cls.Params, task_cls.Params)
-    if cfg.run.method != method or cfg.run.task != task:
-        raise ConfigError("run.method and run.task are chosen with --method and --task, not --set")
-    check_model(cfg.model)
-    method_cls.check_config(cfg)
-    if cfg.data.source == TASK_SOURCE and not task_cls.has_supervision():
-        labelled = [e.name for e in catalog.all_entries("task", []) if TASKS.get(e.implementation).has_supervision()]
-        raise UnsupportedPairError(f"{method} pretrains on the task's labelled training data (data.source: "
-                                   f"{TASK_SOURCE}), and task {task!r} has none; tasks with labelled training data: "
-                                   f"{', '.join(labelled)}")
-    return Resolved(cfg, m, t, tuple(overrides))
-
-
-def resolve_file(path: Path, overrides: tuple[str, ...] | list[str] = (), device: str | None = None) -> Resolved:
-    """Replay a config printed by ``pcfrl-bench config``: its ``run`` section names method, task, preset and
-    seed; every other key is a layer on top of the registry's, and ``overrides`` come last."""
-    data = load_yaml(path)
-    run_info = data.get("run")
-    if not isinstance(run_info, dict) or not run_info.get("method") or not run_info.get("task"):
-        raise MalformedFileError(path, None, "expected the output of `pcfrl-bench config` (a 'run:' section "
-                                             "with method and task)")
-    return resolve(str(run_info["method"]), str(run_info["task"]), str(run_info.get("preset", "quick")),
-                   int(run_info.get("seed", 0)), device or str(run_info.get("device", "auto")), overrides, base=data)
-
-
-@functools.lru_cache(maxsize=4096)
-def registry_result_hash(method: str, task: str, preset: str, seed: int) -> str | None:
-    """The result hash of a run of the registry's own config (no ``--set``), or None where ``method`` or
-    ``task`` is not registered (e.g. Table 10's ``complexity`` records)."""
-    try:
-        return resolve(method, task, preset, seed).config.result_hash()
-    except PcfrlError:
-        return None
 
 
 def build_task(resolved: Resolved, data_root: Path) -> Task:

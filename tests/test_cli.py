@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from pcfrl_bench.cli import main
 from pcfrl_bench.reporting.tables import aggregate_records
 from pcfrl_bench.results import ResultRecord, frame, write_record
-from pcfrl_bench.runner import registry_result_hash, resolve
+from pcfrl_bench.resolution import registry_result_hash, resolve
 
 SMOKE = ["--method", "simclr", "--task", "digits", "--preset", "smoke", "--no-progress"]
 

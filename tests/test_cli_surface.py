@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import fixtures_real as fx
 from pcfrl_bench.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -30,6 +33,35 @@ def test_importing_the_cli_loads_no_heavy_library():
             "print(sorted(m for m in ('torch', 'timm', 'matplotlib', 'pandas', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+NO_TORCH_RUN = """
+import json, sys
+from click.testing import CliRunner
+from pcfrl_bench.cli import main
+data, records = sys.argv[1:]
+runs = [["config", "-m", "simclr", "-t", "digits"], ["config", "-m", "pcfrl", "-t", "synth-au", "--preset", "smoke"],
+        ["list", "--json", "--data-root", data], ["results", "--records", records, "--json"]]
+outputs = [CliRunner().invoke(main, args, catch_exceptions=False).output for args in runs]
+print(json.dumps({"outputs": outputs, "loaded": sorted(m for m in ("torch", "timm") if m in sys.modules)}))
+"""
+
+
+def test_config_list_and_results_import_no_torch(tmp_path):
+    """``config`` (a timm backbone too), ``list`` (reading a real dataset's index) and ``results`` (judging records
+    against today's registry) run without importing torch or timm."""
+    fx.write_rafdb(tmp_path / "data" / "RAF-DB")
+    for record in ("synth-fer/pcfrl/quick-seed0.json", "complexity/pcfrl/quick-seed0.json"):
+        (tmp_path / "records" / record).parent.mkdir(parents=True)
+        shutil.copy(ROOT / "results" / "reference" / record, tmp_path / "records" / record)
+    out = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(tmp_path / "data"), str(tmp_path / "records")],
+                         capture_output=True, text=True, check=True).stdout
+    found = json.loads(out)
+    assert found["loaded"] == []
+    config, _, listed, results = found["outputs"]
+    assert "backbone: timm:resnet18" in config
+    assert {t["name"]: t["available"] for t in json.loads(listed)["tasks"]}["rafdb"]
+    assert [json.loads(line)["registry"] for line in results.splitlines()] == [True, True]
 
 
 def test_every_visible_option_has_help_and_out_is_a_records_folder():

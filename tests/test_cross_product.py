@@ -20,6 +20,7 @@ from pcfrl_bench.errors import ConfigError, UnsupportedPairError
 from pcfrl_bench.models.backbones import BACKBONES
 from pcfrl_bench.pairs import pair_statuses
 from pcfrl_bench.runner import resolve
+from pcfrl_bench.schema import models as schema_models
 from pcfrl_bench.tasks import TASKS as TASK_CLASSES
 from test_real_tasks import make_fixture
 
@@ -131,6 +132,7 @@ def test_pair_statuses_name_the_failing_step(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setitem(BACKBONES._items, "counted", counted)
     monkeypatch.setitem(BACKBONES._items, "broken", broken)
+    monkeypatch.setattr(schema_models, "BACKBONE_NAMES", (*schema_models.BACKBONE_NAMES, "counted", "broken"))
     monkeypatch.setenv("PCFRL_BENCH_HOME", str(tmp_path))
     write(tmp_path / "methods/simclr.yaml", "implementation: simclr\n"
           "defaults: {method: {proj_hidden_dim: 8, proj_dim: 4}}\n")

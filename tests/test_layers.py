@@ -11,8 +11,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pcfrl_bench"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("pcfrl_bench", "errors", "io", "registry", "distributed", "precision"),
     ("config",),
+    ("schema",),
     ("results",),
     ("catalog",),
+    ("resolution",),
     ("reporting",),
     ("data",),
     ("models",),

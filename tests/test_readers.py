@@ -12,7 +12,6 @@ import torch
 from pcfrl_bench.data.readers import (
     DEFAULT_SUBDIRS,
     READERS,
-    ImageIndexDataset,
     SampleIndex,
     dataset_root,
     epoch_frame_index,
@@ -31,6 +30,7 @@ from pcfrl_bench.data.readers import (
     read_voxceleb,
     sample_clip_frames,
 )
+from pcfrl_bench.data.readers.dataset import ImageIndexDataset
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError, UnknownNameError
 from pcfrl_bench.data.readers.disfa import au_subject_folds
 

@@ -9,7 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 import fixtures_real as fx
-from pcfrl_bench.data.readers import ImageIndexDataset, read_lfw, read_stl10
+from pcfrl_bench.data.readers import read_lfw, read_stl10
+from pcfrl_bench.data.readers.dataset import ImageIndexDataset
 from pcfrl_bench.evaluation.protocols import cosine_pair_scores, verification_accuracy_10fold
 
 

@@ -9,7 +9,7 @@ import pytest
 from pcfrl_bench.reporting.claims import SYNTH_TASKS
 from pcfrl_bench.reporting.instrument import REQUIREMENTS, task_bounds
 from pcfrl_bench.reporting.tables import aggregate_records, load_record_folders, records_frame
-from pcfrl_bench.runner import registry_result_hash
+from pcfrl_bench.resolution import registry_result_hash
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 

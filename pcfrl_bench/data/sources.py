@@ -11,7 +11,8 @@ from torch.utils.data import Dataset, Subset
 from ..config import DataConfig
 from ..registry import Registry
 from .digits import digits_split
-from .readers import ImageIndexDataset, SampleIndex, dataset_root, epoch_frame_index, read_dataset, read_voxceleb
+from .readers import SampleIndex, dataset_root, epoch_frame_index, read_dataset, read_voxceleb
+from .readers.dataset import ImageIndexDataset
 from .synthetic import SyntheticClips, SyntheticWorld
 from .tensors import TensorImageDataset
 

@@ -11,15 +11,12 @@ the number of processes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import hash_neutral
 from ..distributed import rank_rows
+from ..schema.methods import AugmentParams, FaceAugmentParams
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -151,24 +148,6 @@ def affine_resample(
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-@dataclass
-class AugmentParams:
-    """Two-view appearance augmentation (SimCLR defaults; every field settable with ``--set method.augment.*``)."""
-
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (0.75, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-    blur_kernel: int = 7
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-
-
 def appearance(x: Tensor, p: AugmentParams) -> Tensor:
     """Colour jitter, grayscale and blur: the appearance part of a view."""
     x = color_jitter(x, p.brightness, p.contrast, p.saturation, p.hue, p.jitter_p)
@@ -189,25 +168,6 @@ def simclr_view(x: Tensor, p: AugmentParams, size: int | None = None) -> Tensor:
 # ---- Face views of PCL / PCFRL (docs/methods.md, "Official code vs paper vs this project") -------------
 
 _SOBEL_GRAY = (65.738 / 256, 129.057 / 256, 25.064 / 256)
-
-
-@dataclass
-class FaceAugmentParams:
-    """The official appearance pipeline ``A`` plus the distance-crop patch size (docs/methods.md)."""
-
-    jitter_p: float = 0.8
-    brightness: float = 0.8
-    contrast: float = 0.8
-    saturation: float = 0.8
-    hue: float = 0.2
-    grayscale_p: float = 0.2
-    blur_p: float = 0.8
-    blur_kernel: int = 7
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    sobel_p: float = 0.6
-    patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
-    hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
-    sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
 
 
 def gradient_magnitude(x: Tensor, padding: str = "replicate") -> Tensor:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ..config import EmptyParams, RunConfig
+from ..config import EmptyParams
 from ..registry import Registry
 from .calibrated import Branch
 
@@ -28,7 +28,8 @@ class StepOutput:
 
 
 class Method(nn.Module):
-    """Base class: ``training_step`` is required, the hooks are optional."""
+    """Base class: ``training_step`` is required, the hooks are optional. ``Params`` is the implementation's
+    entry in ``schema.methods.METHOD_SCHEMAS`` (whose ``check`` vets a config when it resolves)."""
 
     Params: ClassVar[type] = EmptyParams
 
@@ -38,11 +39,6 @@ class Method(nn.Module):
         self.backbone = backbone
         self.feature_dim = feature_dim
         self.image_size = image_size
-
-    @classmethod
-    def check_config(cls, cfg: RunConfig) -> None:
-        """Raise a ConfigError for a resolved config this method cannot be built with (checked when the
-        config is resolved, before anything runs); the default accepts every config."""
 
     def training_step(self, batch: dict[str, Tensor]) -> StepOutput:
         """The loss of one batch (``batch["image"]``: (B, 3, H, W) in [0, 1], on the training device)."""

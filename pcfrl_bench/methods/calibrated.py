@@ -19,30 +19,13 @@ from torch import Tensor
 from ..calibration import calibrate, calibration_scores, candidate_mask
 from ..losses import calibrated_loss, contrastive_loss, draw_negative_mix, mixed_negative_cosines
 from ..precision import autocast_off, to_fp32
+from ..schema.methods import CalibrationParams
 
 FACE_TRUTH_KEYS = ("identity", "emotion", "label")  # a face (or view) pair is right if it shares any of these
 POSE_TRUTH_KEYS = ("yaw", "pitch")  # a pose pair is right if every one of these is within the tolerance
 POSE_TOLERANCE_DEG = 15.0
 MIRRORED_KEYS = ("yaw", "roll")  # a horizontal flip negates these angles
 COUNT_KEYS = ("pairs", "correct", "hits", "findable", "true_pairs")
-
-
-@dataclass
-class CalibrationParams:
-    """False-negative pair calibration of one feature branch (``--set method.<branch>.<field>=...``)."""
-
-    enabled: bool = False
-    score: Literal["npa", "cosine"] = "npa"  # Table 5: NPA (Eq. 3) or plain cosine
-    rule: Literal["threshold", "top1", "topk"] = "threshold"  # Table 7: Algorithm 1, NN, top-K
-    threshold: float = 1.0  # T of Algorithm 1
-    k: int = 1  # K of the top-K rule
-    alpha: float = 10.0  # alpha of Eq. 3 (weight of NS)
-    ns_reduction: Literal["sum", "mean"] = "sum"  # Eq. 5 as printed (sum) or averaged over the 2N-2 terms
-    loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
-    beta: float = 1.0  # beta of Eq. 7
-    similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
-    weight_in: Literal["numerator_and_denominator", "numerator_only"] = "numerator_and_denominator"
-    detach_weight: bool = True
 
 
 @dataclass

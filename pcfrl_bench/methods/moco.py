@@ -8,17 +8,17 @@ the keys of the global batch; no shuffle-BN (``pretrain.sync_bn``, on by default
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.views import AugmentParams, simclr_view
+from ..data.views import simclr_view
 from ..distributed import gather_no_grad
 from ..precision import fp32
+from ..schema.methods import CalibrationParams, MoCoParams
 from .base import METHODS, Method, StepOutput
-from .calibrated import Branch, CalibrationParams, pair_truth, view_labels
+from .calibrated import Branch, pair_truth, view_labels
 
 
 def moco_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
@@ -36,17 +36,9 @@ def moco_logits(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tens
 
 @METHODS.register("moco")
 class MoCo(Method):
-    @dataclass
-    class Params:
-        temperature: float = 0.2
-        momentum: float = 0.999
-        queue_size: int = 4096
-        proj_hidden_dim: int = 2048
-        proj_dim: int = 128
-        symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
-        augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
+    Params = MoCoParams
 
-    def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
+    def __init__(self, params: MoCoParams, backbone: nn.Module, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)
         self.projector = moco_head(feature_dim, params.proj_hidden_dim, params.proj_dim)
         self.key_backbone = copy.deepcopy(backbone)

@@ -9,22 +9,20 @@ alpha from DWA. ``pcl`` has calibration off; ``pcfrl`` on; the Table 5-8 variant
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..config import RunConfig, hash_neutral
-from ..data.views import FaceAugmentParams, face_appearance, face_views, pose_transform, pose_views
+from ..data.views import face_appearance, face_views, pose_transform, pose_views
 from ..distributed import gather_no_grad, gather_with_grad, rank_rows
 from ..errors import ConfigError
 from ..losses import DynamicWeightAverage, orthogonality_loss, reconstruction_loss
 from ..models.facecycle import LEAK
-from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet, decoder_plan
+from ..models.pcl_parts import PDDDecoder, ProjectionHead, Subnet
+from ..schema.methods import PCFRLParams, PCLParams
 from .base import METHODS, Method, StepOutput
-from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
-                         view_labels)
+from .calibrated import Branch, branch_loss, calibration_logs, pair_truth, precision_from_means, view_labels
 
 BRANCHES = ("pose", "face")
 
@@ -67,38 +65,9 @@ def pose_head_outputs(head: nn.Module, features: Tensor, n_positives: int, bn: s
 class PCL(Method):
     """PCL: PDD (Eq. 1, 2) + pose-/face-aware contrastive losses (Eq. 6) weighted by DWA (Eq. 8)."""
 
-    @dataclass
-    class Params:
-        temperature: float = 0.07  # tau of Eq. 6 / 7
-        head_hidden_dim: int = 2048
-        head_dim: int = 512
-        decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
-        noise_sigma: float = 0.4  # Gaussian noise on the PDD inputs (clean targets; official code)
-        pose_rotation_deg: float = 15.0  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
-        orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
-        orth_normalize: bool = False  # paper mode on unit rows (cos^2)
-        rec_weight: float = 1.0
-        orth_weight: float = 1.0
-        denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
-        neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
-        pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
-        # with flips: other images' views are pose negatives too (all), or (official) only the flips are
-        pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
-        pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
-        dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
-        dwa_temperature: float = 2.0
-        alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
-        alpha_face: float = 1.0
-        augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
-        calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
-        calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+    Params = PCLParams
 
-    @classmethod
-    def check_config(cls, cfg: RunConfig) -> None:
-        """The PDD decoder reconstructs the pretraining images: their side must be a multiple of 8."""
-        decoder_plan(cfg.data.image_size)
-
-    def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
+    def __init__(self, params: PCLParams, backbone: nn.Module, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)
         self.has_map = hasattr(backbone, "forward_map") and hasattr(backbone, "out_channels")
         if self.has_map:
@@ -210,9 +179,4 @@ class PCL(Method):
 class PCFRL(PCL):
     """PCFRL: PCL + NPA calibration of pose and face features (Algorithm 1 twice) + calibrated losses (Eq. 7)."""
 
-    @dataclass
-    class Params(PCL.Params):
-        calib_pose: CalibrationParams = field(
-            default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=0.2))
-        calib_face: CalibrationParams = field(
-            default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=1.0))
+    Params = PCFRLParams

@@ -5,18 +5,16 @@ Optional NPA / cosine false-negative calibration (PCFRL Table 5, ``simclr-calib-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import Tensor
 
-from ..data.views import AugmentParams, simclr_view
+from ..data.views import simclr_view
 from ..distributed import gather_no_grad, gather_with_grad
 from ..models.heads import mlp_head
 from ..precision import fp32
+from ..schema.methods import SimCLRParams
 from .base import METHODS, Method, StepOutput
-from .calibrated import (Branch, CalibrationParams, branch_loss, calibration_logs, pair_truth, precision_from_means,
-                         view_labels)
+from .calibrated import Branch, branch_loss, calibration_logs, pair_truth, precision_from_means, view_labels
 
 
 @fp32
@@ -31,15 +29,9 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
 
 @METHODS.register("simclr")
 class SimCLR(Method):
-    @dataclass
-    class Params:
-        temperature: float = 0.5
-        proj_hidden_dim: int = 2048
-        proj_dim: int = 128
-        augment: AugmentParams = field(default_factory=AugmentParams)
-        calibration: CalibrationParams = field(default_factory=CalibrationParams)
+    Params = SimCLRParams
 
-    def __init__(self, params: Params, backbone, feature_dim: int, image_size: int):
+    def __init__(self, params: SimCLRParams, backbone, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)
         self.projector = mlp_head(feature_dim, params.proj_hidden_dim, params.proj_dim)
 

@@ -7,13 +7,11 @@ outputs and the loss; the runner fills ``target``, ``outputs`` and ``loss`` befo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..schema.methods import SupervisedParams
 from .base import METHODS, Method, StepOutput
 
 SUPERVISED_LOSSES = {
@@ -25,14 +23,9 @@ SUPERVISED_LOSSES = {
 
 @METHODS.register("supervised")
 class Supervised(Method):
-    @dataclass
-    class Params:
-        target: str = ""  # batch key of the labels (set from the task)
-        outputs: int = 0  # classes or regression outputs (set from the task)
-        loss: Literal["cross_entropy", "l1", "bce"] = "cross_entropy"
-        head: Literal["linear", "bn_linear"] = "bn_linear"  # BatchNorm1d on the features keeps small trunks trainable
+    Params = SupervisedParams
 
-    def __init__(self, params: Params, backbone: nn.Module, feature_dim: int, image_size: int):
+    def __init__(self, params: SupervisedParams, backbone: nn.Module, feature_dim: int, image_size: int):
         super().__init__(params, backbone, feature_dim, image_size)
         if not params.target or params.outputs < 1:
             raise ConfigError("supervised: method.target and method.outputs are set from the task; "

@@ -1,4 +1,5 @@
-"""Backbones by name: ``timm:<model>`` (pooled features) and in-repo trunks registered in BACKBONES.
+"""Backbones by name: ``timm:<model>`` (pooled features) and in-repo trunks registered in BACKBONES (their names
+and the model keys each backbone takes are in ``schema.models``, which ``check_model`` reads without torch).
 
 A backbone maps (B, 3, H, W) to flat features (B, D); it is what the linear probes see (F_s).
 """
@@ -12,8 +13,9 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError
 from ..registry import Registry
+from ..schema.models import TIMM_RESNETS, check_model
 
 BackboneBuilder = Callable[[ModelConfig], nn.Module]
 BACKBONES: Registry[BackboneBuilder] = Registry("backbone")
@@ -28,38 +30,6 @@ def _small_input_stem(model: nn.Module) -> None:
         first = conv[0]
         conv[0] = nn.Conv2d(first.in_channels, first.out_channels, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
-
-
-TIMM_RESNETS = ("resnet", "test_resnet")  # timm names whose residual branches end in a zero-initialisable BN
-
-# Model keys that only some backbones take: key -> (the value that means "not used", whether a backbone takes
-# it, those backbones in words). Any other value with another backbone is an error when the config resolves.
-BACKBONE_SPECIFIC: dict[str, tuple[object, Callable[[str], bool], str]] = {
-    "width": (1.0, lambda b: b == "facecycle" or b.startswith("timm:resnet"), "facecycle and timm ResNets"),
-    "batchnorm": (False, lambda b: b == "facecycle", "facecycle"),
-    "zero_init_residual": (False, lambda b: b.startswith(tuple(f"timm:{n}" for n in TIMM_RESNETS)), "timm ResNets"),
-}
-
-
-def check_model(cfg: ModelConfig) -> None:
-    """Raise a ConfigError for a model section that ``build_backbone`` would reject or ignore (checked when a
-    run's config is resolved, so ``config`` rejects what ``run`` would): an unknown backbone, or a
-    backbone-specific key (``BACKBONE_SPECIFIC``) set for a backbone that does not take it."""
-    if cfg.backbone.startswith("timm:"):
-        import timm  # slow to import: only for timm backbones
-
-        name = cfg.backbone.removeprefix("timm:")
-        if not timm.is_model(name):
-            known = timm.list_models()
-            raise UnknownNameError("timm model", name, known,
-                                   f"{len(known)} timm models exist: python -c 'import timm; print(timm.list_models())'")
-    elif cfg.backbone not in BACKBONES:
-        raise UnknownNameError("backbone", cfg.backbone, [*BACKBONES.names(), "timm:<model>"])
-    for key, (unused, takes, which) in BACKBONE_SPECIFIC.items():
-        value = getattr(cfg, key)
-        if value != unused and not takes(cfg.backbone):
-            raise ConfigError(f"model.{key}={value} applies to {which}, not {cfg.backbone} (the task chooses "
-                              f"the backbone; set model.{key} only with a backbone that takes it)")
 
 
 def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.models.facecycle import LEAK, FaceCycleBackbone, conv, conv_lrelu, init_official, scaled
+from pcfrl_bench.schema.methods import decoder_plan
 
 DECODER_OUTPUTS = ("sigmoid", "tanh", "none")
 
@@ -47,15 +48,6 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
-
-
-def decoder_plan(out_size: int) -> tuple[int, int]:
-    """(start side b, number of x2 stages n) with ``out_size = b * 2**n``, b odd; a ConfigError unless n >= 3
-    (the decoder's channel plan needs three stages: out_size a multiple of 8)."""
-    n_stages = (out_size & -out_size).bit_length() - 1 if out_size > 0 else 0
-    if n_stages < 3:
-        raise ConfigError(f"PDD decoder out_size (data.image_size) must be a positive multiple of 8, got {out_size}")
-    return out_size >> n_stages, n_stages
 
 
 class PDDDecoder(nn.Module):

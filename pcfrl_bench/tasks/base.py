@@ -17,6 +17,7 @@ from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, accuracy, train_probe
 from ..evaluation.protocols import majority_class_accuracy
 from ..registry import Registry
+from ..schema.tasks import BUILT_IN
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Supervision:
 
 
 class Task:
-    """Base class. Subclasses give ``splits`` (evaluation data) and ``evaluate`` (the protocol)."""
+    """Base class. Subclasses give ``splits`` (evaluation data) and ``evaluate`` (the protocol); ``Params`` and
+    ``has_supervision`` agree with the implementation's entry in ``schema.tasks.TASK_SCHEMAS``."""
 
     Params: ClassVar[type] = EmptyParams
     protocol: ClassVar[str] = ""
@@ -61,7 +63,7 @@ class Task:
 
     def availability(self) -> tuple[bool, str]:
         """(whether the data is present, where it is or what is missing)."""
-        return True, "built in"
+        return True, BUILT_IN
 
     def data_identity(self) -> dict[str, Any]:
         """What identifies the data on disk (folder, sizes) for the feature cache key; {} for built-in data."""

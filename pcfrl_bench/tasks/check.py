@@ -8,17 +8,18 @@ from typing import Any
 from ..data.readers import check_dataset
 from ..errors import PcfrlError
 from .base import Task
+from .real import DatasetMixin
 
 
 def check_task(task: Task, decode_sample: int | None = 16) -> dict[str, Any]:
     """{"task", "dataset", "root", "splits": {split: counts}, "problems": [...]}.
 
-    Tasks backed by a reader (``task.dataset``) use ``check_dataset`` (samples, pairs for verification,
+    Tasks backed by a reader (``DatasetMixin``) use ``check_dataset`` (samples, pairs for verification,
     classes, subjects for DISFA; missing and undecodable images); other tasks report their splits' sizes.
     """
-    dataset = getattr(task, "dataset", "")
-    if dataset:
-        report = check_dataset(dataset, task.dataset_dir(), decode_sample=decode_sample, **task.check_options())
+    if isinstance(task, DatasetMixin):
+        data = task.data
+        report = check_dataset(data.reader.name, data.folder(), decode_sample=decode_sample, **data.check_options())
         report = {"task": task.name, **report}
         if not report["problems"]:
             available, where = task.availability()  # the task's own reading (e.g. strict missing-frame rule)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch.utils.data import Dataset
 
 from ..data.digits import digits_split
 from ..data.tensors import TensorImageDataset
+from ..schema.tasks import DigitsParams
 from .base import TASKS, ClassificationTask
 
 
@@ -15,10 +14,7 @@ from .base import TASKS, ClassificationTask
 class DigitsTask(ClassificationTask):
     num_classes = 10
 
-    @dataclass
-    class Params:
-        test_fraction: float = 0.3
-        split_seed: int = 0
+    Params = DigitsParams
 
     def splits(self, image_size: int) -> dict[str, Dataset]:
         out = {}

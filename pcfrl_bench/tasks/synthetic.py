@@ -6,7 +6,6 @@ Each task renders its data once per object and split, lazily, so a feature-cache
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,20 +16,9 @@ from ..config import DataConfig
 from ..data.sources import synthetic_source
 from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, synthetic_task_data
 from ..data.tensors import LazyDataset, TensorImageDataset
+from ..schema.tasks import SYNTHETIC_WORLD, SyntheticExpressionParams, SyntheticTaskParams
 from .base import TASKS, ClassificationTask, Supervision
 from .families import AUDetectionTask, HeadPoseTask, VerificationTask
-
-
-@dataclass
-class SyntheticTaskParams:
-    n_train: int = 2000  # images of the probe's training split
-    n_test: int = 1000  # images of the test split (pairs for synth-fr)
-    seed: int = 0  # seed of the evaluation data (identities, factors, nuisance)
-
-
-@dataclass
-class SyntheticExpressionParams(SyntheticTaskParams):
-    expression_scale: float = 1.0  # multiplies the rendered AU intensities (expression strength of synth-fer/-au)
 
 
 class SyntheticData:
@@ -40,7 +28,7 @@ class SyntheticData:
     Params = SyntheticTaskParams
 
     def availability(self) -> tuple[bool, str]:
-        return True, "built in (synthetic world)"
+        return True, SYNTHETIC_WORLD
 
     def data_identity(self) -> dict[str, Any]:
         return {"synthetic": self.kind}

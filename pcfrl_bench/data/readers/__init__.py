@@ -1,4 +1,5 @@
-"""Readers for the real datasets in their owners' on-disk formats (see docs/datasets.md)."""
+"""Readers for the real datasets in their owners' on-disk formats (see docs/datasets.md): each returns the
+`SampleIndex` of every split, without torch; `dataset.ImageIndexDataset` decodes one for training and evaluation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from pcfrl_bench.errors import UnknownNameError
 
-from .base import ImageIndexDataset, SampleIndex
+from .base import SampleIndex
 from .bu3dfe import read_bu3dfe
 from .check import check_dataset
 from .cifar10 import read_cifar10
@@ -73,7 +74,6 @@ __all__ = [
     "FER_CLASSES",
     "RAFDB_CLASSES",
     "READERS",
-    "ImageIndexDataset",
     "SampleIndex",
     "check_dataset",
     "dataset_root",

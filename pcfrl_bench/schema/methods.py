@@ -1,0 +1,177 @@
+"""Method parameters (``method.*`` of a config) by implementation, with the nested augmentation and calibration
+parameters, and each method's check of a resolved config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..config import EmptyParams, RunConfig, hash_neutral
+from ..errors import ConfigError
+from ..registry import Registry
+
+
+@dataclass
+class AugmentParams:
+    """Two-view appearance augmentation (SimCLR defaults; every field settable with ``--set method.augment.*``)."""
+
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 4 / 3)
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_p: float = 0.2
+    blur_p: float = 0.0
+    blur_kernel: int = 7
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+
+
+@dataclass
+class FaceAugmentParams:
+    """The official appearance pipeline ``A`` plus the distance-crop patch size (docs/methods.md)."""
+
+    jitter_p: float = 0.8
+    brightness: float = 0.8
+    contrast: float = 0.8
+    saturation: float = 0.8
+    hue: float = 0.2
+    grayscale_p: float = 0.2
+    blur_p: float = 0.8
+    blur_kernel: int = 7
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    sobel_p: float = 0.6
+    patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
+    hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
+    sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
+
+
+@dataclass
+class CalibrationParams:
+    """False-negative pair calibration of one feature branch (``--set method.<branch>.<field>=...``)."""
+
+    enabled: bool = False
+    score: Literal["npa", "cosine"] = "npa"  # Table 5: NPA (Eq. 3) or plain cosine
+    rule: Literal["threshold", "top1", "topk"] = "threshold"  # Table 7: Algorithm 1, NN, top-K
+    threshold: float = 1.0  # T of Algorithm 1
+    k: int = 1  # K of the top-K rule
+    alpha: float = 10.0  # alpha of Eq. 3 (weight of NS)
+    ns_reduction: Literal["sum", "mean"] = "sum"  # Eq. 5 as printed (sum) or averaged over the 2N-2 terms
+    loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
+    beta: float = 1.0  # beta of Eq. 7
+    similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
+    weight_in: Literal["numerator_and_denominator", "numerator_only"] = "numerator_and_denominator"
+    detach_weight: bool = True
+
+
+@dataclass
+class SimCLRParams:
+    """SimCLR (``methods/simclr.py``)."""
+
+    temperature: float = 0.5
+    proj_hidden_dim: int = 2048
+    proj_dim: int = 128
+    augment: AugmentParams = field(default_factory=AugmentParams)
+    calibration: CalibrationParams = field(default_factory=CalibrationParams)
+
+
+@dataclass
+class MoCoParams:
+    """MoCo v2 (``methods/moco.py``)."""
+
+    temperature: float = 0.2
+    momentum: float = 0.999
+    queue_size: int = 4096
+    proj_hidden_dim: int = 2048
+    proj_dim: int = 128
+    symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
+    augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
+
+
+@dataclass
+class PCLParams:
+    """PCL (``methods/pcl.py``): calibration off."""
+
+    temperature: float = 0.07  # tau of Eq. 6 / 7
+    head_hidden_dim: int = 2048
+    head_dim: int = 512
+    decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
+    noise_sigma: float = 0.4  # Gaussian noise on the PDD inputs (clean targets; official code)
+    pose_rotation_deg: float = 15.0  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+    orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
+    orth_normalize: bool = False  # paper mode on unit rows (cos^2)
+    rec_weight: float = 1.0
+    orth_weight: float = 1.0
+    denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
+    neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
+    pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
+    # with flips: other images' views are pose negatives too (all), or (official) only the flips are
+    pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
+    pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
+    dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
+    dwa_temperature: float = 2.0
+    alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
+    alpha_face: float = 1.0
+    augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
+    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+
+
+@dataclass
+class PCFRLParams(PCLParams):
+    """PCFRL: PCL with NPA calibration of the pose and face features on."""
+
+    calib_pose: CalibrationParams = field(
+        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=0.2))
+    calib_face: CalibrationParams = field(
+        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=1.0))
+
+
+@dataclass
+class SupervisedParams:
+    """The supervised ceiling (``methods/supervised.py``)."""
+
+    target: str = ""  # batch key of the labels (set from the task)
+    outputs: int = 0  # classes or regression outputs (set from the task)
+    loss: Literal["cross_entropy", "l1", "bce"] = "cross_entropy"
+    head: Literal["linear", "bn_linear"] = "bn_linear"  # BatchNorm1d on the features keeps small trunks trainable
+
+
+def decoder_plan(out_size: int) -> tuple[int, int]:
+    """(start side b, number of x2 stages n) with ``out_size = b * 2**n``, b odd; a ConfigError unless n >= 3
+    (the decoder's channel plan needs three stages: out_size a multiple of 8)."""
+    n_stages = (out_size & -out_size).bit_length() - 1 if out_size > 0 else 0
+    if n_stages < 3:
+        raise ConfigError(f"PDD decoder out_size (data.image_size) must be a positive multiple of 8, got {out_size}")
+    return out_size >> n_stages, n_stages
+
+
+def check_decoder_size(cfg: RunConfig) -> None:
+    """PCL/PCFRL: the PDD decoder reconstructs the pretraining images, so their side must be a multiple of 8."""
+    decoder_plan(cfg.data.image_size)
+
+
+def accept_any(cfg: RunConfig) -> None:
+    """The check of a method that can be built with every resolved config."""
+
+
+@dataclass(frozen=True)
+class MethodSchema:
+    """A method implementation's ``Params`` and its check of a resolved config (raises a ConfigError for a
+    config it cannot be built with; run when the config resolves, before anything runs)."""
+
+    Params: type
+    check: Callable[[RunConfig], None] = accept_any
+
+
+METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", {
+    "frozen": MethodSchema(EmptyParams),
+    "simclr": MethodSchema(SimCLRParams),
+    "moco": MethodSchema(MoCoParams),
+    "pcl": MethodSchema(PCLParams, check_decoder_size),
+    "pcfrl": MethodSchema(PCFRLParams, check_decoder_size),
+    "supervised": MethodSchema(SupervisedParams),
+})
