@@ -52,13 +52,6 @@ def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], whe
             raise ConfigError(f"{name}: {v!r} is out of range; expected {span}")
 
 
-
-def hash_neutral(default: Any) -> Any:
-    """A config field added after records were stored, whose ``default`` is the behaviour before it existed:
-    at that default it is left out of the config hashes, so those records still match their registry config."""
-    return field(default=default, metadata={"hash_neutral": True})
-
-
 @dataclass
 class ModelConfig:
     """The backbone whose frozen features are evaluated (F_s)."""
