@@ -18,6 +18,8 @@ pins it (``pinned: {model: ...}``).
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from importlib import resources
 from dataclasses import dataclass, field
@@ -78,11 +80,23 @@ def _check_task_owned(path: Path, defaults: dict[str, Any], presets: dict[str, d
                     f"{section}.<key>=..., or under 'pinned' if the method is defined by its {section}")
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """A registry file's YAML, parsed once per version of the file (resolving hundreds of records re-reads the
+    same few files); callers get a deep copy."""
+    return load_yaml(path)
+
+
+def _read_entry_file(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
+
+
 def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
     path = folder / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError(kind, name, [p.stem for p in folder.glob("*.yaml")])
-    data = load_yaml(path)
+    data = _read_entry_file(path)
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
