@@ -178,6 +178,13 @@ def test_find_sweeps_and_series_by_hand() -> None:
     assert point.epoch == 2 and point.n == 2 and point.mean == pytest.approx(0.3)
     assert point.std == pytest.approx(np.std([0.2, 0.4], ddof=1))
     assert config_labels([{"a": 1, "b": 2}, {"a": 1, "b": 3}, {"a": 1, "b": 2}]) == ["", "b=3", ""]
+    # a record made after an option was added stores it; older ones do not: not a sweep, one series
+    newer = _record(1.0, 2, 0.55)
+    newer.config["method"]["augment"] = {"hue_space": "hsv"}
+    [joined] = calibration_series([recs[0], newer])
+    assert joined.label == "pcfrl [2 seeds]" and not joined.swept
+    [s2] = find_sweeps([recs[0], newer, recs[2]], "alpha")
+    assert s2.x == [1.0, 10.0] and s2.n == [2, 1]
     stems = ["pcl-synth-fer-quick-seed0", "pcfrl-synth-fer-quick-seed0", "pcfrl-top2-synth-fer-quick-seed0",
              "pcl-synth-hpe-quick-seed0"]
     assert pcl_pcfrl_pairs(stems) == {

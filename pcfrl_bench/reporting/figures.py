@@ -146,11 +146,12 @@ def calibration_series(records: Iterable[ResultRecord]) -> list[CalibrationSerie
     """
     groups: dict[tuple, dict[int, ResultRecord]] = defaultdict(dict)
     configs: dict[tuple, dict[str, Any]] = {}
-    for rec in records:
-        log = rec.pretrain_log or []
-        if not any(k.endswith(("_cal_precision", "_cal_rate", "_cal_recall")) for row in log for k in row):
-            continue
-        flat = {k: v for k, v in flatten(rec.config or {}).items() if k.startswith(PRETRAIN_PREFIXES)}
+    logged = [rec for rec in records if any(k.endswith(("_cal_precision", "_cal_rate", "_cal_recall"))
+                                            for row in rec.pretrain_log or [] for k in row)]
+    flats = [{k: v for k, v in flatten(rec.config or {}).items() if k.startswith(PRETRAIN_PREFIXES)} for rec in logged]
+    shared = _shared_keys([rec.method for rec in logged], flats)
+    for rec, flat in zip(logged, flats):
+        flat = {k: v for k, v in flat.items() if k in shared[rec.method]}
         key = (rec.method, tuple(sorted((k, repr(v)) for k, v in flat.items())))
         groups[key].setdefault(rec.seed, rec)
         configs[key] = flat
@@ -195,18 +196,29 @@ class Sweep:
         return f"{self.method} ({self.preset})"
 
 
+def _shared_keys(groups: Sequence[Any], flats: Sequence[dict[str, Any]]) -> dict[Any, set[str]]:
+    """Per group, the config keys every record of it stores: a key that only newer records have is an option
+    added since (stored at its default), not a swept parameter, so configs are compared on shared keys only."""
+    shared: dict[Any, set[str]] = {}
+    for group, flat in zip(groups, flats):
+        shared[group] = shared[group] & set(flat) if group in shared else set(flat)
+    return shared
+
+
 def find_sweeps(records: Sequence[ResultRecord], parameter: str) -> list[Sweep]:
     """Groups of records whose configs differ only in ``parameter``'s keys (and the seed), with >= 2 values."""
     keys = SWEEPS[parameter]
     groups: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     info: dict[tuple, tuple[str, str, str, str]] = {}
-    for rec in records:
+    flats = [flatten(rec.config or {}) for rec in records]
+    shared = _shared_keys([(rec.task, rec.method, rec.preset) for rec in records], flats)
+    for rec, flat in zip(records, flats):
         value = record_metric(rec)
-        flat = flatten(rec.config or {})
         present = [k for k in keys if k in flat]
         if value is None or not present or not isinstance(flat[present[0]], (int, float)):
             continue
-        rest = tuple(sorted((k, repr(v)) for k, v in flat.items() if k not in keys and k not in IGNORED_KEYS))
+        rest = tuple(sorted((k, repr(v)) for k, v in flat.items()
+                            if k not in keys and k not in IGNORED_KEYS and k in shared[(rec.task, rec.method, rec.preset)]))
         group = (rec.task, rec.method, rec.preset, rec.metric, rest)
         groups[group][float(flat[present[0]])].append(value)
         info[group] = (rec.task, rec.method, rec.preset, rec.metric)
