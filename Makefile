@@ -45,8 +45,9 @@ CORE := simclr,moco,pcl,pcfrl,supervised,random-init,raw-pixels
 VARIANTS := pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa,simclr-calib-cos,pcl-calib-cos,pcfrl-sim-attn,pcfrl-sim-npa,pcfrl-ns-mean
 REFERENCE_FLAGS ?=
 GRID := $(BIN)/pcfrl-bench --threads 1 grid --preset quick --jobs 2 $(REFERENCE_FLAGS)
+C2_ANALYSES := $(foreach s,1 2 3 4,results/reference/analysis/pcfrl-synth-fer-quick-seed$(s).json)
 REFERENCE_FILES := results/reference/analysis/pcl-synth-fer-quick-seed0.npz results/reference/analysis/pcfrl-synth-fer-quick-seed0.npz \
-	results/reference/complexity/pcfrl/quick-seed0.json results/reference/complexity/pcfrl/paper-seed0.json
+	$(C2_ANALYSES) results/reference/complexity/pcfrl/quick-seed0.json results/reference/complexity/pcfrl/paper-seed0.json
 reference: $(STAMP) $(REFERENCE_FILES)
 	$(GRID) --methods $(CORE) --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
 	$(GRID) --methods pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
@@ -61,6 +62,9 @@ claims: $(STAMP)
 # checkpoint analyses and Table 10 measurements: made when missing (delete a file to make it again)
 results/reference/analysis/%-synth-fer-quick-seed0.npz: | $(STAMP)
 	$(BIN)/pcfrl-bench --threads 1 analyze -m $* -t synth-fer --preset quick --analysis-dir results/reference/analysis
+# claim C2 (NPA vs cosine on the same checkpoints): the numbers of PCFRL's other seeds, without figure arrays
+results/reference/analysis/pcfrl-synth-fer-quick-seed%.json: | $(STAMP)
+	$(BIN)/pcfrl-bench --threads 1 analyze -m pcfrl -t synth-fer --preset quick --seed $* --summary-only --analysis-dir results/reference/analysis
 results/reference/complexity/pcfrl/quick-seed0.json: | $(STAMP)
 	$(BIN)/pcfrl-bench --threads 1 complexity --task synth-fer --preset quick --repeats 20 --out results/reference
 results/reference/complexity/pcfrl/paper-seed0.json: | $(STAMP)

@@ -40,6 +40,7 @@ from .calibration import calibrate, candidate_mask, cosine_matrix, pair_alignmen
 from .data.synthetic import SyntheticWorld
 from .errors import ConfigError
 from .io import atomic_write_text, default_data_root, user_cache_dir
+from .results import ANALYSIS_KIND
 from .methods.calibrated import CalibrationParams, calibration_counts, calibration_quality, truth_description
 from .runner import RunOptions, RunPaths, ensure_pretrained, resolve, resolve_device
 from .train import seed_everything
@@ -52,7 +53,6 @@ PCA_DIMS = 50
 SCORE_SAMPLES = 20_000  # candidate-pair scores kept per (branch, scoring)
 LABEL_KEYS = ("identity", "emotion", "yaw", "pitch", "roll")
 MAX_FILE_BYTES = 1_000_000
-ANALYSIS_KIND = "calibration-analysis"  # the JSON's "kind": tells it apart from result records
 
 
 def default_analysis_dir() -> Path:
@@ -195,9 +195,15 @@ def analyze_model(model: torch.nn.Module, images: Tensor, labels: dict[str, Tens
     return arrays, summary
 
 
-def write_analysis(arrays: dict[str, np.ndarray], summary: dict[str, Any], out_dir: Path, stem: str) -> Path:
-    """``<stem>.npz`` (compressed; score samples halved until < 1 MB) and ``<stem>.json``; returns the npz."""
+def write_analysis(arrays: dict[str, np.ndarray], summary: dict[str, Any], out_dir: Path, stem: str,
+                   summary_only: bool = False) -> Path:
+    """``<stem>.npz`` (compressed; score samples halved until < 1 MB) and ``<stem>.json``; returns the npz, or
+    with ``summary_only`` writes only the JSON (the numbers, without the arrays figures draw) and returns it."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if summary_only:
+        path = out_dir / f"{stem}.json"
+        atomic_write_text(path, json.dumps(_finite({**summary, "npz": None, "arrays": {}}), indent=1) + "\n")
+        return path
     npz = out_dir / f"{stem}.npz"
     tmp = out_dir / f".{stem}.tmp.npz"
     while True:
@@ -233,7 +239,8 @@ def _finite(obj: Any) -> Any:
 
 def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int = 0,
                        overrides: tuple[str, ...] | list[str] = (), paths: RunPaths | None = None, n: int = 256,
-                       *, out_dir: Path | None = None, device: str = "auto", console: Console | None = None) -> Path:
+                       *, out_dir: Path | None = None, device: str = "auto", console: Console | None = None,
+                       summary_only: bool = False) -> Path:
     """Analyse the (cached, else pretrained now) checkpoint of ``method`` as configured for ``task``.
 
     Writes ``<out_dir>/<method>-<task>-<preset>-seed<seed>.{npz,json}`` (default out_dir:
@@ -262,7 +269,7 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
                "epochs": cfg.pretrain.epochs, "image_size": cfg.data.image_size, "truth": truth_description(),
                **summary}
     return write_analysis(arrays, summary, Path(out_dir) if out_dir else default_analysis_dir(),
-                          analysis_stem(method, task, preset, seed))
+                          analysis_stem(method, task, preset, seed), summary_only)
 
 
 __all__ = [

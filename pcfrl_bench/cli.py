@@ -785,11 +785,13 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
 @click.option("--n", type=int, default=256, show_default=True, help="Images in the analysed batch.")
 @click.option("--analysis-dir", type=click.Path(file_okay=False, path_type=Path), default=RUNS / "analysis",
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
+@click.option("--summary-only", is_flag=True,
+              help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
 @paths_options
 @renamed("--out-dir", "--analysis-dir")
 @threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
@@ -807,8 +809,8 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, 
         raise click.UsageError("analyze needs --method and --task")
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
-                                 console=_console())
-    _console(stderr=False).print(f"wrote {written} (+ .json summary)", soft_wrap=True)
+                                 console=_console(), summary_only=summary_only)
+    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
 
 
 @main.command("complexity")

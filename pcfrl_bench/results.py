@@ -31,6 +31,7 @@ from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
 ANALYSIS_DIR = "analysis"
+ANALYSIS_KIND = "calibration-analysis"  # the "kind" of an analysis JSON (pcfrl-bench analyze), not a record
 COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
 SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"}  # selection -> record field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -9,7 +10,8 @@ from click.testing import CliRunner
 
 from pcfrl_bench.cli import main
 from pcfrl_bench.reporting.claims import (
-    CLAIMS, FAILS, HOLDS, INCONCLUSIVE, confidence_interval, evaluate_claims, replace_between_markers, verdict,
+    CLAIMS, FAILS, HOLDS, INCONCLUSIVE, confidence_interval, evaluate_claims, load_analyses, replace_between_markers,
+    verdict,
 )
 from pcfrl_bench.reporting.instrument import bounds_frame, instrument_reading, task_bounds
 from pcfrl_bench.reporting.tables import aggregate_records, records_frame
@@ -79,6 +81,36 @@ def test_cost_claim_pairs_step_times():
     c5 = [c for c in CLAIMS if c.key == "C5"]
     (o,) = evaluate_claims(records, aggregate_records(records_frame(records), "quick"), "quick", c5)
     assert o.effect == pytest.approx(1.02) and o.verdict == HOLDS
+
+
+def analysis(seed, face, pose, method="pcfrl", overrides=()):
+    """An analysis summary as `pcfrl-bench analyze` writes it: (npa, cosine) top-1 precision per branch."""
+    return {"kind": "calibration-analysis", "method": method, "task": "synth-fer", "preset": "quick", "seed": seed,
+            "overrides": list(overrides),
+            "branches": {b: {"npa": {"share_best_candidate_true": v[0]}, "cosine": {"share_best_candidate_true": v[1]}}
+                         for b, v in (("face", face), ("pose", pose))}}
+
+
+def test_npa_precision_claim_pairs_npa_and_cosine_of_each_checkpoint(tmp_path):
+    folder = tmp_path / "records" / "analysis"
+    folder.mkdir(parents=True)
+    found = [analysis(0, (0.30, 0.20), (0.10, 0.15)), analysis(1, (0.40, 0.28), (0.12, 0.20)),
+             analysis(2, (0.38, 0.30), (0.20, 0.10)),
+             analysis(3, (0.9, 0.0), (0.9, 0.0), overrides=["method.calib_face.alpha=5"]),  # not the registry config
+             analysis(4, (0.9, 0.0), (0.9, 0.0), method="pcl")]
+    for a in found:
+        (folder / f"{a['method']}-{a['seed']}{len(a['overrides'])}.json").write_text(json.dumps(a))
+    (folder / "broken.json").write_text("{")
+    analyses, problems = load_analyses(tmp_path / "records")
+    assert len(analyses) == 5 and len(problems) == 1 and "broken.json" in problems[0]
+    c2 = [c for c in CLAIMS if c.key == "C2"]
+    out = {o.comparison.metric: o for o in evaluate_claims([], None, "quick", c2, analyses)}
+    face, pose = out["analysis:face"], out["analysis:pose"]
+    assert face.n == 3 and face.effect == pytest.approx(0.10)  # paired differences 0.10, 0.12, 0.08
+    assert face.method_mean == pytest.approx(1.08 / 3) and face.baseline_mean == pytest.approx(0.26)
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t(0.975, 2) * sd(0.10, 0.12, 0.08) / sqrt(3)
+    assert (face.low, face.high) == pytest.approx((0.10 - half, 0.10 + half)) and face.verdict == HOLDS
+    assert pose.effect == pytest.approx((-0.05 - 0.08 + 0.10) / 3) and pose.verdict == INCONCLUSIVE
 
 
 def test_readme_section_is_replaced_between_markers():

@@ -103,6 +103,14 @@ def test_write_analysis_keeps_files_under_one_megabyte(tmp_path: Path) -> None:
         assert len(f["labels_yaw"]) == 5
 
 
+def test_write_analysis_summary_only_writes_just_the_json(tmp_path: Path) -> None:
+    arrays = {"face_npa_scores": np.zeros(10, np.float32)}
+    path = write_analysis(arrays, {"table": [{"rule": "top1", "precision": 0.5}]}, tmp_path, "x", summary_only=True)
+    assert path == tmp_path / "x.json" and sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+    summary = json.loads(path.read_text())
+    assert summary["table"] == [{"rule": "top1", "precision": 0.5}] and summary["npz"] is None
+
+
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("analysis")

@@ -14,6 +14,7 @@ interval is Student's t over the n paired differences. Verdict rule (docs/claims
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,20 +25,24 @@ import numpy as np
 from scipy import stats
 
 from ..io import atomic_write_text
-from ..results import COMPLEXITY_TASK, ResultRecord
+from ..results import ANALYSIS_DIR, ANALYSIS_KIND, COMPLEXITY_TASK, ResultRecord
 from .instrument import REQUIREMENTS, bounds_frame, bounds_markdown, instrument_reading, task_bounds
 from .tables import RegistryHash, aggregate_records, load_record_folders, records_frame
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 SYNTH_TASKS = {"synth-fer": ("accuracy", True), "synth-posecls": ("accuracy", True), "synth-hpe": ("mae", False),
                "synth-fr": ("accuracy", True), "synth-au": ("f1", True)}
+ANALYSIS_METRIC = "analysis:"
+BEST_CANDIDATE_TRUE = "share_best_candidate_true"  # top-1 precision of a scoring in an analysis JSON
 COST_MARGIN = 0.10  # C5: calibration may add at most 10 % to the time of a PCL training step (paper: 2.7 %)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """``method`` vs ``baseline`` on ``task``: a metric of the records, or the last epoch of a pretraining-log key
-    (``log:<key>``)."""
+    """``method`` vs ``baseline`` on ``task``: a metric of the records, the last epoch of a pretraining-log key
+    (``log:<key>``), or ``analysis:<branch>``: in the checkpoint analyses of ``method`` (``pcfrl-bench analyze``),
+    the share of anchors whose best-scored candidate is a true false negative, scored by NPA (the method's side)
+    and by the scoring named ``baseline`` (same checkpoint, same batch)."""
 
     claim: str
     method: str
@@ -64,9 +69,9 @@ CLAIMS: tuple[Claim, ...] = (
                 "than SimCLR", "Tables 2 and 4, Sec. 4.3",
           _task_comparisons("C1", [("pcl", "simclr"), ("pcfrl", "simclr")], ["synth-posecls", "synth-hpe", "synth-fr"])),
     Claim("C2", "NPA finds true false negatives with higher precision than cosine similarity",
-          "Sec. 3.3, Fig. 9, Table 8",
-          tuple(Comparison("C2", "pcfrl", "pcfrl-sim-cos", "synth-fer", f"log:{k}") for k in
-                ("face_cal_precision", "pose_cal_precision"))),
+          "Sec. 3.3, Fig. 9, Table 5",
+          tuple(Comparison("C2", "pcfrl", "cosine", "synth-fer", f"{ANALYSIS_METRIC}{branch}")
+                for branch in ("face", "pose"))),
     Claim("C3", "A threshold on the NPA score beats calibrating a fixed top-K", "Table 7",
           _task_comparisons("C3", [("pcfrl", "pcfrl-top1"), ("pcfrl", "pcfrl-top2"), ("pcfrl", "pcfrl-top5")],
                             ["synth-fer"])),
@@ -156,24 +161,61 @@ def _cost_outcome(c: Comparison, records: Sequence[ResultRecord], preset: str) -
                    f"ratio of paired step times; holds if the CI is below {limit:.2f}")
 
 
+def load_analyses(roots: Path | Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The checkpoint analyses (``<root>/analysis/*.json`` of ``pcfrl-bench analyze``) and the problems met."""
+    analyses, problems = [], []
+    for root in [roots] if isinstance(roots, (str, Path)) else roots:
+        for path in sorted((Path(root) / ANALYSIS_DIR).glob("*.json")):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                problems.append(f"{path}: unreadable analysis ({exc})")
+                continue
+            if isinstance(data, dict) and data.get("kind") == ANALYSIS_KIND:
+                analyses.append(data)
+    return analyses, problems
+
+
+def _analysis_by_seed(analyses: Sequence[dict[str, Any]], c: Comparison, preset: str
+                      ) -> tuple[dict[int, float], dict[int, float]]:
+    """Both sides of an ``analysis:<branch>`` comparison per seed: NPA's and ``c.baseline``'s top-1 precision in
+    the analyses of ``c.method`` on ``c.task`` (registry configs: analyses run with overrides are left out)."""
+    branch = c.metric[len(ANALYSIS_METRIC):]
+    npa, other = {}, {}
+    for a in analyses:
+        if (a.get("method"), a.get("task"), a.get("preset")) != (c.method, c.task, preset) or a.get("overrides"):
+            continue
+        scorings = a.get("branches", {}).get(branch, {})
+        m = scorings.get("npa", {}).get(BEST_CANDIDATE_TRUE)
+        b = scorings.get(c.baseline, {}).get(BEST_CANDIDATE_TRUE)
+        if isinstance(m, (int, float)) and isinstance(b, (int, float)):
+            npa[int(a["seed"])], other[int(a["seed"])] = float(m), float(b)
+    return npa, other
+
+
 def evaluate_claims(records: Sequence[ResultRecord], agg_for_bounds: Any, preset: str,
-                    claims: Sequence[Claim] = CLAIMS) -> list[Outcome]:
-    """Every comparison of ``claims`` on ``records`` (registry configs only: filter before calling);
-    ``agg_for_bounds`` is the aggregate frame the instrument check reads (:func:`..tables.aggregate_records`)."""
+                    claims: Sequence[Claim] = CLAIMS, analyses: Sequence[dict[str, Any]] = ()) -> list[Outcome]:
+    """Every comparison of ``claims`` on ``records`` (registry configs only: filter before calling) and the
+    checkpoint ``analyses`` (:func:`load_analyses`); ``agg_for_bounds`` is the aggregate frame the instrument
+    check reads (:func:`..tables.aggregate_records`)."""
     outcomes = []
     for claim in claims:
         for c in claim.comparisons:
             if c.task == "complexity":
                 outcomes.append(_cost_outcome(c, records, preset))
                 continue
-            m = _by_seed(records, c.method, c.task, preset, c.metric)
-            b = _by_seed(records, c.baseline, c.task, preset, c.metric)
+            from_analysis = c.metric.startswith(ANALYSIS_METRIC)
+            if from_analysis:
+                m, b = _analysis_by_seed(analyses, c, preset)
+            else:
+                m = _by_seed(records, c.method, c.task, preset, c.metric)
+                b = _by_seed(records, c.baseline, c.task, preset, c.metric)
             seeds = sorted(set(m) & set(b))
             sign = 1.0 if c.higher_is_better else -1.0
             mean, low, high = confidence_interval([sign * (m[s] - b[s]) for s in seeds])
             reason = f"paired over seeds {','.join(map(str, seeds)) or '-'}"
             v = verdict(low, high, len(seeds))
-            if c.task in REQUIREMENTS:
+            if c.task in REQUIREMENTS and not from_analysis:  # an analysis scores pretraining pairs, not a probe
                 metric, higher = SYNTH_TASKS[c.task]
                 learnable = task_bounds(agg_for_bounds, c.task, metric, higher).learnable
                 if learnable is not True:
@@ -260,10 +302,12 @@ def render_claims(roots: Path | Sequence[Path], out: Path, preset: str, registry
     None), write ``out`` (CLAIMS.md) and, with ``readme``, its claims section. Returns (outcomes, the
     floor/ceiling Markdown table, written paths)."""
     records, problems = load_record_folders(roots, registry_hash)
+    analyses, unreadable = load_analyses(roots)
+    problems += unreadable
     agg = aggregate_records(records_frame(records), preset)
     frame = bounds_frame(agg, record_tasks([r for r in records if r.preset == preset]), CORE_METHODS)
     bounds_md = bounds_markdown(frame, CORE_METHODS)
-    outcomes = evaluate_claims(records, agg, preset)
+    outcomes = evaluate_claims(records, agg, preset, analyses=analyses)
     text = claims_markdown(outcomes, preset) + "\n## Floors and ceilings\n\n" + bounds_md
     if problems:
         text += "\nRecords skipped:\n\n" + "".join(f"- {p}\n" for p in problems)
