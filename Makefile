@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test tables figures check reference claims clean-venv
+.PHONY: install demo test tables figures check reference sweeps claims clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,17 @@ reference: $(STAMP) $(REFERENCE_FILES)
 	$(GRID) --methods simclr,simclr-calib-npa,supervised,random-init,raw-pixels --tasks digits --seeds 0,1,2 --out results/reference
 	$(GRID) --methods $(CORE) --tasks $(SYNTH_TASKS) --seeds 3,4 --out results/reference
 	$(GRID) --methods $(VARIANTS) --tasks $(SYNTH_TASKS) --seeds 0,1,2 --out results/reference
+
+## sweeps: the paper's parameter sweeps (Fig. 6a alpha, Fig. 6b beta, Fig. 7c T) with PCFRL, seed 0, on synth-fer and
+## synth-fr; the registry record is the default point. Records go to results/reference/sweeps/<key>=<value>/.
+SWEEP = $(BIN)/pcfrl-bench --threads 1 grid --preset quick --methods pcfrl --tasks synth-fer,synth-fr --seeds 0 $(REFERENCE_FLAGS)
+SWEEP_POINTS := alpha=1 alpha=5 alpha=20 beta_pose=0.5 beta_pose=1 beta_face=0.2 beta_face=0.5 T=0.5 T=2 T=5
+sweep_sets = $(if $(filter alpha,$(1)),--set method.calib_face.alpha=$(2) --set method.calib_pose.alpha=$(2),$(if \
+	$(filter T,$(1)),--set method.calib_face.threshold=$(2) --set method.calib_pose.threshold=$(2),--set \
+	method.calib_$(subst beta_,,$(1)).beta=$(2)))
+sweeps: $(STAMP)
+	$(foreach p,$(SWEEP_POINTS),$(SWEEP) $(call sweep_sets,$(word 1,$(subst =, ,$(p))),$(word 2,$(subst =, ,$(p)))) \
+		--out results/reference/sweeps/$(p) &&) true
 
 ## claims: results/CLAIMS.md and the README's results section from the reference records
 claims: $(STAMP)
