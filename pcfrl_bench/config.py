@@ -140,6 +140,9 @@ class EvalConfig:
     max_train: int = bounded(0, 0)  # 0 = all; smoke presets cap the probe's data
     max_test: int = bounded(0, 0)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    # verification (LFW/CPLFW/synth-fr): "train_folds" subtracts the mean feature of the 9 folds that choose the
+    # threshold before the cosine (FaceNet's LFW evaluation option); "none" is the paper's plain cosine
+    verification_center: Literal["none", "train_folds"] = hash_neutral("none")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pcfrl_bench.evaluation.protocols import (
     best_threshold,
     cosine_pair_scores,
     f1_per_label,
+    fold_centred_pair_scores,
     mae_per_angle,
     verification_accuracy_10fold,
 )
@@ -42,6 +43,24 @@ def test_best_threshold_counts_ties_and_all_different():
 def test_verification_rejects_shape_mismatch():
     with pytest.raises(ValueError):
         verification_accuracy_10fold(np.zeros(4), np.zeros(3, bool), np.zeros(4))
+
+
+def test_fold_centred_scores_use_only_the_threshold_folds():
+    f = np.array([[1.0, 0.0], [5.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
+    pairs, fold = np.array([[0, 1], [2, 3]]), np.array([0, 1])
+    s = fold_centred_pair_scores(f, pairs, fold)
+    # fold 0 held out: mean of images 2, 3 = (2, 0) -> (-1,0)·(3,0) = -1 and (0,1)·(0,-1) = -1
+    # fold 1 held out: mean of images 0, 1 = (3, 0) -> (-2,0)·(2,0) = -1 and (-1,1)·(-1,-1) = 0
+    assert s == pytest.approx(np.array([[-1.0, -1.0], [-1.0, 0.0]]))
+
+
+def test_verification_10fold_takes_one_score_row_per_held_out_fold():
+    scores = np.array([[0.9, 0.1, 0.8, 0.2],  # fold 0 held out: t = 0.8 from fold 1, fold 0 all right
+                       [0.3, 0.5, 0.6, 0.4]])  # fold 1 held out: t = 0.3 from fold 0 (tie with inf), 1 of 2 right
+    r = verification_accuracy_10fold(scores, np.array([True, False, True, False]), np.array([0, 0, 1, 1]))
+    assert r["thresholds"] == pytest.approx([0.8, 0.3]) and r["fold_accuracies"] == pytest.approx([1.0, 0.5])
+    with pytest.raises(ValueError):
+        verification_accuracy_10fold(scores[:1], np.array([True, False, True, False]), np.array([0, 0, 1, 1]))
 
 
 def test_cosine_pair_scores():

@@ -20,7 +20,10 @@ from pcfrl_bench.tasks.families import (
     au_f1_metric,
     average_fold_results,
     head_pose_metric,
+    verification_metrics,
 )
+from pcfrl_bench.errors import ConfigError
+from pcfrl_bench.evaluation.protocols import fold_centred_pair_scores, verification_accuracy_10fold
 
 CPU = torch.device("cpu")
 
@@ -70,6 +73,19 @@ def test_verification_uses_index_target_to_place_rows():
     assert r.metrics["accuracy"] == pytest.approx(100.0)
     shuffled = FeatureSet(base[rev], {})  # without the index the rows are misplaced and the answer changes
     assert PairTask(pairs, same, fold).evaluate({"test": shuffled}, EvalConfig(), 0, CPU).metrics["accuracy"] < 100
+
+
+def test_verification_centring_option_scores_with_the_threshold_folds_mean():
+    rng = np.random.default_rng(0)
+    feats = rng.standard_normal((40, 3)) + np.array([4.0, 0.0, 0.0])  # a shared direction dominates the cosine
+    pairs, same, fold = np.arange(40).reshape(20, 2), rng.random(20) < 0.5, np.repeat(np.arange(10), 2)
+    cfg = EvalConfig(verification_center="train_folds")
+    r = PairTask(pairs, same, fold).evaluate({"test": FeatureSet(torch.tensor(feats), {})}, cfg, 0, CPU)
+    expected = verification_accuracy_10fold(fold_centred_pair_scores(feats, pairs, fold), same, fold)
+    assert r.metrics["accuracy"] == pytest.approx(100 * expected["accuracy_mean"])
+    assert r.metrics["accuracy"] != pytest.approx(verification_metrics(feats, pairs, same, fold)["accuracy"])
+    with pytest.raises(ConfigError, match="train_folds"):
+        verification_metrics(feats, pairs, same, fold, center="mean")
 
 
 def test_au_f1_metric_by_hand():

@@ -17,6 +17,19 @@ def cosine_pair_scores(features: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", f[p[:, 0]], f[p[:, 1]])
 
 
+def fold_centred_pair_scores(features: np.ndarray, pairs: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """(K, P) cosine scores: row k after subtracting the mean feature of the images in the pairs of every fold
+    but the k-th of ``np.unique(fold)`` (the folds that choose fold k's threshold; no test-fold statistics)."""
+    f = np.asarray(features, dtype=np.float64)
+    p = np.asarray(pairs, dtype=np.int64)
+    fold = np.asarray(fold)
+    rows = []
+    for k in np.unique(fold):  # loop over the folds only
+        images = np.unique(p[fold != k].reshape(-1))
+        rows.append(cosine_pair_scores(f - f[images].mean(0), p))
+    return np.stack(rows)
+
+
 def _accuracy_at(scores: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Accuracy of 'same iff score >= t' for every t, via sorted scores (no loop over pairs)."""
     pos, neg = np.sort(scores[same]), np.sort(scores[~same])
@@ -36,6 +49,8 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
 def verification_accuracy_10fold(scores: np.ndarray, same: np.ndarray, fold: np.ndarray) -> dict:
     """LFW View-2 protocol (README 'Test procedure', datasets.md §3): per fold, the accuracy-maximising threshold
     on the other folds is applied to the held-out fold. Pairs with score >= threshold are called 'same'.
+    ``scores`` is (P,), or (folds, P) with row k used when the k-th of ``np.unique(fold)`` is held out
+    (:func:`fold_centred_pair_scores`).
 
     Returns accuracy_mean, accuracy_std (population std, as insightface), accuracy_sem (std(ddof=1)/sqrt(k),
     as FaceX-Zoo), fold_accuracies and thresholds.
@@ -43,16 +58,17 @@ def verification_accuracy_10fold(scores: np.ndarray, same: np.ndarray, fold: np.
     scores = np.asarray(scores, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
     fold = np.asarray(fold)
-    if not (scores.shape == same.shape == fold.shape):
-        raise ValueError("scores, same and fold must have the same shape")
     folds = np.unique(fold)
+    per_fold = scores if scores.ndim == 2 else np.broadcast_to(scores, (len(folds), *scores.shape))
+    if not (per_fold.shape[1:] == same.shape == fold.shape) or len(per_fold) != len(folds):
+        raise ValueError("scores (P,) or (folds, P), same (P,) and fold (P,) do not match")
     if len(folds) < 2:
         raise ValueError("verification_accuracy_10fold needs at least two folds")
     accs, thresholds = [], []
-    for k in folds:  # loop over the 10 folds only
+    for k, s in zip(folds, per_fold):  # loop over the 10 folds only
         test = fold == k
-        t, _ = best_threshold(scores[~test], same[~test])
-        accs.append(float(np.mean((scores[test] >= t) == same[test])))
+        t, _ = best_threshold(s[~test], same[~test])
+        accs.append(float(np.mean((s[test] >= t) == same[test])))
         thresholds.append(t)
     a = np.asarray(accs)
     return {

@@ -22,8 +22,9 @@ from ..evaluation.features import FeatureSet
 from ..evaluation.probes import ProbeResult, train_probe
 from ..data.readers.disfa import au_subject_folds
 from ..data.readers.headpose import head_pose_filter
-from ..evaluation.protocols import (ANGLE_NAMES, cosine_pair_scores, f1_per_label, mae_per_angle, mean_average_precision,
-                                    median_angles_mae, verification_accuracy_10fold)
+from ..evaluation.protocols import (ANGLE_NAMES, cosine_pair_scores, f1_per_label, fold_centred_pair_scores,
+                                    mae_per_angle, mean_average_precision, median_angles_mae,
+                                    verification_accuracy_10fold)
 from .base import ClassificationTask, EvalResult, Supervision, Task
 
 __all__ = [
@@ -42,10 +43,14 @@ __all__ = [
 
 
 def verification_metrics(features: Tensor | np.ndarray, pairs: np.ndarray, same: np.ndarray,
-                         fold: np.ndarray) -> dict[str, float]:
+                         fold: np.ndarray, center: str = "none") -> dict[str, float]:
     """Cosine of frozen features on pairs, 10-fold protocol (datasets.md §3): accuracy mean/std/sem in percent
-    and each fold's accuracy."""
-    scores = cosine_pair_scores(np.asarray(features, dtype=np.float64), pairs)
+    and each fold's accuracy. ``center="train_folds"``: features minus the threshold folds' mean feature."""
+    features = np.asarray(features, dtype=np.float64)
+    if center not in ("none", "train_folds"):
+        raise ConfigError(f"unknown verification centring {center!r}; choose none or train_folds")
+    scores = (fold_centred_pair_scores(features, pairs, fold) if center == "train_folds"
+              else cosine_pair_scores(features, pairs))
     r = verification_accuracy_10fold(scores, same, fold)
     out = {"accuracy": 100.0 * r["accuracy_mean"], "accuracy_std": 100.0 * r["accuracy_std"],
            "accuracy_sem": 100.0 * r["accuracy_sem"]}
@@ -77,7 +82,8 @@ class VerificationTask(Task):
         pairs = np.asarray(pairs, dtype=np.int64)
         if len(pairs) and (pairs.max() >= len(x) or torch.isnan(x[torch.from_numpy(pairs.reshape(-1))]).any()):
             raise ConfigError(f"{self.name}: a pair refers to an image without features")
-        metrics = verification_metrics(x, pairs, np.asarray(same, dtype=bool), np.asarray(fold))
+        metrics = verification_metrics(x, pairs, np.asarray(same, dtype=bool), np.asarray(fold),
+                                       cfg.verification_center)
         counts = {"images": len(fs.features), "pairs": len(pairs), "folds": int(len(np.unique(fold)))}
         # floor: features that say nothing (every score equal), through the same 10-fold protocol
         constant = verification_metrics(np.ones((len(x), 1)), pairs, np.asarray(same, dtype=bool), np.asarray(fold))
