@@ -8,6 +8,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from pcfrl_bench.config import ModelConfig, ProbeConfig
+from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.evaluation.protocols import majority_class_accuracy, mean_average_precision, median_angles_mae
 from pcfrl_bench.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 from pcfrl_bench.runner import RunOptions, RunPaths, build_task, ensure_pretrained, pretrain_dir, resolve, run
@@ -107,7 +108,25 @@ def test_supervised_ceiling_trains_on_the_task_labels_and_its_checkpoint_is_per_
     assert (sup.target, sup.outputs, sup.loss) == ("aus", 8, "bce")
     fr = resolve("supervised", "synth-fr", "smoke")
     sup = build_task(fr, paths.data_root).supervision(fr.config.data)
-    assert (sup.target, sup.outputs) == ("identity", fr.config.data.synthetic.identities)
+    assert (sup.target, sup.outputs, len(sup.dataset)) == ("identity", 8, fr.config.task.n_train)
+    clips = resolve("supervised", "synth-fr", "smoke", overrides=["task.supervision=clips"])
+    sup = build_task(clips, paths.data_root).supervision(clips.config.data)
+    assert (sup.target, sup.outputs) == ("identity", clips.config.data.synthetic.identities)
+    assert pretrain_dir(clips, paths.cache_dir) != pretrain_dir(fr, paths.cache_dir)
+
+
+def test_fr_ceiling_faces_are_other_people_with_nuisance_drawn_per_face():
+    from pcfrl_bench.data.synthetic import synthetic_task_data
+
+    data = synthetic_task_data("fr", "supervised", 32, 40, 0, train_identities=4)
+    assert data["images"].shape == (40, 3, 32, 32) and torch.bincount(data["labels"]).tolist() == [10] * 4
+    same = data["images"][data["labels"] == 0]
+    corners = same[:, :, :4, :4].mean((2, 3))  # background colour of each face of one person
+    assert (corners - corners[0]).abs().amax() > 0.1  # drawn per face, not fixed per person or clip
+    pairs = synthetic_task_data("fr", "test", 32, 20, 0)
+    assert not any(torch.equal(a, b) for a in data["images"][:4] for b in pairs["images"][:4])
+    with pytest.raises(ConfigError, match="2 training identities"):
+        synthetic_task_data("fr", "supervised", 32, 4, 0, train_identities=1)
 
 
 def test_floor_checkpoint_is_reused_on_a_second_task(tmp_path):

@@ -20,13 +20,7 @@ def reference_aggregate():
     return aggregate_records(records_frame(records), "quick")
 
 
-# synth-fr misses its bar at the reference budget (supervised cross-pose verification 65.8 %, README "A valid
-# instrument"): its claims are reported inconclusive. Strict, so a fixed instrument makes this test say so.
-KNOWN_INVALID = {"synth-fr": "supervised FR ceiling below 80 % at the quick budget"}
-
-
-@pytest.mark.parametrize("task", [pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_INVALID[t], strict=True))
-                                  if t in KNOWN_INVALID else t for t in sorted(REQUIREMENTS)])
+@pytest.mark.parametrize("task", sorted(REQUIREMENTS))
 def test_reference_ceiling_clears_its_floor(reference_aggregate, task):
     metric, higher = SYNTH_TASKS[task]
     bounds = task_bounds(reference_aggregate, task, metric, higher)

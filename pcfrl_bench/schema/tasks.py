@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from ..config import hash_neutral
 from ..registry import Registry
 
 
@@ -27,6 +29,14 @@ class SyntheticTaskParams:
 @dataclass
 class SyntheticExpressionParams(SyntheticTaskParams):
     expression_scale: float = 1.0  # multiplies the rendered AU intensities (expression strength of synth-fer/-au)
+
+
+@dataclass
+class SyntheticVerificationParams(SyntheticTaskParams):
+    # the supervised ceiling's identity data: "clips" = 4 frames per epoch of every pretraining clip (background and
+    # light fixed per clip); "faces" = n_train faces of ``train_identities`` other people, nuisance drawn per image
+    supervision: Literal["clips", "faces"] = hash_neutral("clips")
+    train_identities: int = hash_neutral(200)
 
 
 @dataclass
@@ -117,7 +127,7 @@ TASK_SCHEMAS: Registry[TaskSchema] = Registry("task implementation", {
     "synth-posecls": TaskSchema(SyntheticTaskParams, True, SYNTHETIC_WORLD),
     "synth-hpe": TaskSchema(SyntheticTaskParams, True, SYNTHETIC_WORLD),
     "synth-au": TaskSchema(SyntheticExpressionParams, True, SYNTHETIC_WORLD),
-    "synth-fr": TaskSchema(SyntheticTaskParams, True, SYNTHETIC_WORLD),
+    "synth-fr": TaskSchema(SyntheticVerificationParams, True, SYNTHETIC_WORLD),
     "rafdb": TaskSchema(RafdbParams, True),
     "fer2013": TaskSchema(Fer2013Params, True),
     "bu3dfe": TaskSchema(Bu3dfeParams, True),

@@ -16,7 +16,9 @@ from ..config import DataConfig
 from ..data.sources import synthetic_source
 from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, synthetic_task_data
 from ..data.tensors import LazyDataset, TensorImageDataset
-from ..schema.tasks import SYNTHETIC_WORLD, SyntheticExpressionParams, SyntheticTaskParams
+from ..schema.tasks import (
+    SYNTHETIC_WORLD, SyntheticExpressionParams, SyntheticTaskParams, SyntheticVerificationParams,
+)
 from .base import TASKS, ClassificationTask, Supervision
 from .families import AUDetectionTask, HeadPoseTask, VerificationTask
 
@@ -122,17 +124,30 @@ class SyntheticVerificationTask(SyntheticData, VerificationTask):
     """Cross-pose verification pairs (|yaw difference| >= 30 deg), 10-fold accuracy (CPLFW protocol)."""
 
     kind = "fr"
+    Params = SyntheticVerificationParams
 
     def splits(self, image_size: int) -> dict[str, Dataset]:
         self._image_size = image_size
         data = self.rendered("test", image_size)
         return {"test": TensorImageDataset(data["images"], {"index": torch.arange(len(data["images"]))})}
 
+    def render_options(self) -> dict[str, Any]:
+        return {"train_identities": self.params.train_identities}
+
     def supervision(self, data: DataConfig) -> Supervision:
-        """Identity classification on the synthetic pretraining clips (``data.synthetic``), 4 frames of every clip
-        per epoch: the face-recognition ceiling is trained on other people than the verification pairs show."""
-        clips = synthetic_source(data, self.data_root, draws=4)
-        return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
+        """Identity classification of other people than the verification pairs show: ``task.supervision`` "clips",
+        4 frames of every synthetic pretraining clip (``data.synthetic``) per epoch; "faces", ``n_train`` faces of
+        ``task.train_identities`` people with pose and nuisance drawn per image (rendered when pretraining reads
+        them)."""
+        if self.params.supervision == "clips":
+            clips = synthetic_source(data, self.data_root, draws=4)
+            return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
+
+        def build() -> Dataset:
+            rendered = self.rendered("supervised", data.image_size)
+            return TensorImageDataset(rendered["images"], {"identity": rendered["labels"]})
+        return Supervision(LazyDataset(self.params.n_train, build), "identity", self.params.train_identities,
+                           "cross_entropy")
 
     def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.rendered("test", self._image_size)

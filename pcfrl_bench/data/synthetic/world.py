@@ -161,7 +161,7 @@ def _uniform(g: torch.Generator, n: int, lim: Sequence[float]) -> torch.Tensor:
 
 
 def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: int,
-                        expression_scale: float = 1.0) -> dict[str, torch.Tensor]:
+                        expression_scale: float = 1.0, train_identities: int = 200) -> dict[str, torch.Tensor]:
     """Evaluation data of a synthetic task, from eval identities only (never pretraining ones).
 
     fer: images, labels (7 emotions, EMOTIONS order), identities; train/test identities disjoint; the emotion's AU
@@ -173,7 +173,9 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
     hpe: images, angles (n,3) yaw/pitch/roll degrees (|yaw|<=75, |pitch|<=40, |roll|<=35), identities.
     posecls: images, labels = 3*yaw_index+pitch_index over POSECLS_YAWS x POSECLS_PITCHES, emotions, identities.
     fr: n pairs (rounded down to a multiple of 20, at least 20): images (2P,3,H,W), pairs (P,2), same (P,),
-        fold (P,) 0..9 with disjoint identities per fold; |yaw difference| >= 30 in every pair.
+        fold (P,) 0..9 with disjoint identities per fold; |yaw difference| >= 30 in every pair. Split
+        "supervised": n faces of ``train_identities`` other people (the supervised ceiling's data), images and
+        labels 0..train_identities-1, pose as hpe, nuisance drawn per image.
     """
     if kind not in TASK_KINDS:
         raise UnknownNameError("synthetic task", kind, TASK_KINDS)
@@ -181,6 +183,8 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         raise ConfigError(f"n must be >= 1, got {n}")
     g = make_generator("task", kind, split, seed)
     if kind == "fr":
+        if split == "supervised":
+            return _fr_supervision(image_size, n, seed, train_identities, g)
         return _fr_data(split, image_size, n, seed, g)
     if kind == "au":
         ident, ids = _eval_identities(seed + 7919 + (104723 if split == "supervised" else 0), 12)
@@ -212,6 +216,20 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
     pose = torch.stack([yaw, pitch, torch.zeros(n)], 1) + _uniform(g, n, (3.0, 3.0, 5.0))
     images = render_faces(_compose(ident, who, pose, aus, g), image_size)
     return {"images": images, "labels": labels, "emotions": emotion, "identities": ids[who]}
+
+
+def _fr_supervision(image_size: int, n: int, seed: int, identities: int, g: torch.Generator
+                    ) -> dict[str, torch.Tensor]:
+    """Identity-labelled faces for the FR ceiling: people of their own stream (never in the pairs), each face with
+    its own pose, expression, light and background."""
+    if identities < 2:
+        raise ConfigError(f"the FR ceiling needs at least 2 training identities, got {identities}")
+    ident, _ = _eval_identities(seed + 7127, identities)
+    labels = torch.randperm(n, generator=g) % identities
+    emotion = torch.randint(len(EMOTIONS), (n,), generator=g)
+    pose = _uniform(g, n, (75.0, 40.0, 35.0))
+    images = render_faces(_compose(ident, labels, pose, emotion_aus(emotion, g), g), image_size)
+    return {"images": images, "labels": labels}
 
 
 def _fr_data(split: str, image_size: int, n: int, seed: int, g: torch.Generator) -> dict[str, torch.Tensor]:
