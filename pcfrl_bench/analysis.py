@@ -40,8 +40,8 @@ from .calibration import calibrate, candidate_mask, cosine_matrix, pair_alignmen
 from .data.synthetic import SyntheticWorld
 from .errors import ConfigError
 from .io import atomic_write_text, default_data_root, user_cache_dir
-from .results import ANALYSIS_KIND
 from .methods.calibrated import CalibrationParams, calibration_counts, calibration_quality, truth_description
+from .results import ANALYSIS_KIND
 from .runner import RunOptions, RunPaths, ensure_pretrained, resolve, resolve_device
 from .train import seed_everything
 

@@ -142,12 +142,8 @@ class SyntheticVerificationTask(SyntheticData, VerificationTask):
         if self.params.supervision == "clips":
             clips = synthetic_source(data, self.data_root, draws=4)
             return Supervision(clips, "identity", data.synthetic.identities, "cross_entropy")
-
-        def build() -> Dataset:
-            rendered = self.rendered("supervised", data.image_size)
-            return TensorImageDataset(rendered["images"], {"identity": rendered["labels"]})
-        return Supervision(LazyDataset(self.params.n_train, build), "identity", self.params.train_identities,
-                           "cross_entropy")
+        faces = self.lazy("supervised", data.image_size, self.params.n_train, {"identity": "labels"})
+        return Supervision(faces, "identity", self.params.train_identities, "cross_entropy")
 
     def pair_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         data = self.rendered("test", self._image_size)
