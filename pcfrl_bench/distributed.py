@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import BatchSampler, Dataset, RandomSampler, Sampler
 
@@ -180,20 +181,104 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
 
 
+class GroupBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are per group of consecutive rows: the global batch is cut into
+    ``groups`` equal groups (rows g*B/G .. (g+1)*B/G - 1), as ``groups`` devices with per-device BatchNorm
+    would see it. Under a process group each rank holds ``groups / world_size`` of them (its rows of the
+    global batch are consecutive), so W processes equal one. The running statistics move towards the mean of
+    the group statistics over all groups (unbiased variances). Outside training it is plain BatchNorm."""
+
+    groups: int = 1
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, groups={self.groups}"
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def local_groups(self, rows: int) -> int:
+        """How many of the groups are in this rank's ``rows`` rows (a ValueError if they do not split)."""
+        w = world_size()
+        if self.groups % w or rows % (self.groups // w):
+            raise ValueError(f"BatchNorm in {self.groups} groups: a batch of {rows} rows on each of {w} "
+                             "processes does not split into equal groups")
+        return self.groups // w
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.groups == 1:
+            return super().forward(x)
+        chunks = x.chunk(self.local_groups(x.shape[0]))
+        if not (self.track_running_stats and self.running_mean is not None):
+            return torch.cat([F.batch_norm(c, None, None, self.weight, self.bias, True, 0.0, self.eps) for c in chunks])
+        self.num_batches_tracked.add_(1)
+        m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        # each group updates its own copy of the running statistics; their mean is the new running statistics
+        running = [(self.running_mean.clone(), self.running_var.clone()) for _ in chunks]
+        y = torch.cat([F.batch_norm(c, rm, rv, self.weight, self.bias, True, m, self.eps)
+                       for c, (rm, rv) in zip(chunks, running)])
+        with torch.no_grad():
+            self.running_mean.copy_(mean_over_ranks(torch.stack([rm for rm, _ in running]).mean(0)))
+            self.running_var.copy_(mean_over_ranks(torch.stack([rv for _, rv in running]).mean(0)))
+        return y
+
+
+def _replace_batch_norms(module: nn.Module, make: Callable[[nn.modules.batchnorm._BatchNorm], nn.Module],
+                         keep: tuple[type, ...]) -> nn.Module:
+    """Every BatchNorm of ``module`` (not of a ``keep`` type) replaced by ``make(bn)``, in place."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, keep):
+            setattr(module, name, make(child))
+        else:
+            _replace_batch_norms(child, make, keep)
+    return module
+
+
+def _same_tensors(cls: type[nn.modules.batchnorm._BatchNorm], bn: nn.modules.batchnorm._BatchNorm):
+    """A ``cls`` BatchNorm holding ``bn``'s own parameters and buffers (so checkpoints are unchanged)."""
+    new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+    new._parameters, new._buffers = bn._parameters, bn._buffers  # the same tensors (and requires_grad)
+    return new.train(bn.training)
+
+
+def group_batch_norm(module: nn.Module, groups: int) -> nn.Module:
+    """Every BatchNorm of ``module`` as a :class:`GroupBatchNorm` of ``groups`` groups (same tensors)."""
+    def make(bn: nn.modules.batchnorm._BatchNorm) -> GroupBatchNorm:
+        new = _same_tensors(GroupBatchNorm, bn)
+        new.groups = groups
+        return new
+
+    return _replace_batch_norms(module, make, ())
+
+
 def sync_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
     """Every BatchNorm of ``module`` with global-batch statistics: ``nn.SyncBatchNorm`` on GPUs, else
-    :class:`GlobalBatchNorm`. Parameters and buffers (and so checkpoints) are the same tensors."""
+    :class:`GlobalBatchNorm`. Parameters and buffers (and so checkpoints) are the same tensors. A
+    :class:`GroupBatchNorm` keeps its per-group statistics."""
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    for name, child in module.named_children():
-        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, GlobalBatchNorm):
-            bn = GlobalBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                 child.track_running_stats)
-            bn._parameters, bn._buffers = child._parameters, child._buffers  # the same tensors (and requires_grad)
-            setattr(module, name, bn.train(child.training))
-        else:
-            sync_batch_norm(child, device)
-    return module
+        return _replace_batch_norms(module, nn.SyncBatchNorm.convert_sync_batchnorm, (GroupBatchNorm, nn.SyncBatchNorm))
+    return _replace_batch_norms(module, lambda bn: _same_tensors(GlobalBatchNorm, bn), (GroupBatchNorm, GlobalBatchNorm))
+
+
+@torch.no_grad()
+def shuffled_forward(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """MoCo's shuffling BN: ``fn`` applied to the global batch in a random order, without gradient.
+
+    The rows of ``x`` are gathered from all ranks, permuted by one random permutation (drawn on rank 0 and
+    broadcast), this rank runs ``fn`` on its share of the shuffled batch, and the outputs are gathered and put
+    back in the original order. Returns (this rank's rows, all rows) of ``fn(x)``, each output row that of its
+    own input row; a BatchNorm in ``fn`` sees other images beside each row than the unshuffled batch holds.
+    """
+    full = gather_no_grad(x)
+    n = full.shape[0]
+    perm = torch.randperm(n, device=x.device)
+    if is_distributed():
+        dist.broadcast(perm, 0)
+    start = rank() * x.shape[0]
+    out = gather_no_grad(fn(full[perm[start:start + x.shape[0]]]))
+    unshuffled = torch.empty_like(out)
+    unshuffled[perm] = out
+    return unshuffled[start:start + x.shape[0]], unshuffled
 
 
 def data_parallel(method: nn.Module, device: torch.device) -> nn.Module:
@@ -207,7 +292,7 @@ def data_parallel(method: nn.Module, device: torch.device) -> nn.Module:
 
 
 __all__ = [
-    "GlobalBatchNorm", "RankBatchSampler", "barrier", "data_parallel", "gather_no_grad", "gather_with_grad",
-    "initialised", "is_distributed", "is_main", "launched_by_torchrun", "mean_over_ranks", "process_group", "rank",
-    "rank_rows", "sync_batch_norm", "world_size",
+    "GlobalBatchNorm", "GroupBatchNorm", "RankBatchSampler", "barrier", "data_parallel", "gather_no_grad",
+    "gather_with_grad", "group_batch_norm", "initialised", "is_distributed", "is_main", "launched_by_torchrun",
+    "mean_over_ranks", "process_group", "rank", "rank_rows", "shuffled_forward", "sync_batch_norm", "world_size",
 ]

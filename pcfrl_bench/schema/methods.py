@@ -87,7 +87,11 @@ class MoCoParams:
     queue_size: int = 4096
     proj_hidden_dim: int = 2048
     proj_dim: int = 128
+    proj_bn: bool = False  # BatchNorm1d in the projection MLP (SimCLR's head); MoCo v2: none
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
+    # BatchNorm of both encoders per group of batch/bn_groups consecutive images (the paper: per GPU, 8 x 32)
+    bn_groups: int = 8
+    shuffle_bn: bool = True  # the key encoder sees the batch permuted (across ranks under torchrun), keys unshuffled
     augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
 
 
@@ -154,6 +158,14 @@ def check_decoder_size(cfg: RunConfig) -> None:
     decoder_plan(cfg.data.image_size)
 
 
+def check_bn_groups(cfg: RunConfig) -> None:
+    """MoCo: the pretraining batch must split into ``method.bn_groups`` equal BatchNorm groups."""
+    groups, batch = cfg.method.bn_groups, cfg.pretrain.batch_size
+    if groups < 1 or batch % groups:
+        raise ConfigError(f"method.bn_groups={groups} must be a divisor of pretrain.batch_size={batch} "
+                          "(equal BatchNorm groups; 1: the whole batch)")
+
+
 def accept_any(cfg: RunConfig) -> None:
     """The check of a method that can be built with every resolved config."""
 
@@ -170,7 +182,7 @@ class MethodSchema:
 METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", {
     "frozen": MethodSchema(EmptyParams),
     "simclr": MethodSchema(SimCLRParams),
-    "moco": MethodSchema(MoCoParams),
+    "moco": MethodSchema(MoCoParams, check_bn_groups),
     "pcl": MethodSchema(PCLParams, check_decoder_size),
     "pcfrl": MethodSchema(PCFRLParams, check_decoder_size),
     "supervised": MethodSchema(SupervisedParams),
