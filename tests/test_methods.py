@@ -114,7 +114,8 @@ def test_yaml_variants_set_the_named_options() -> None:
 
 def _moco(queue_size: int = 10, momentum: float = 0.9) -> MoCo:
     backbone = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16))
-    params = MoCo.Params(queue_size=queue_size, momentum=momentum, proj_hidden_dim=8, proj_dim=4)
+    # MoCo v2's head (no BatchNorm): keys by hand need no groups (shuffling BN: test_moco_shuffle_bn.py)
+    params = MoCo.Params(queue_size=queue_size, momentum=momentum, proj_hidden_dim=8, proj_dim=4, proj_bn=False)
     return MoCo(params, backbone, 16, 8)
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 from test_ddp import _join, _running_stats, _spawn, _step
+from test_methods import _StopAfterFirstEpoch
 from torch import nn
 
 from pcfrl_bench.data.tensors import TensorImageDataset
@@ -137,12 +138,6 @@ def test_moco_keys_come_from_the_shuffled_groups() -> None:
 def test_bn_groups_must_divide_the_batch(groups: int) -> None:
     with pytest.raises(ConfigError, match="method.bn_groups"):
         resolve("moco", "digits", "smoke", overrides=[f"method.bn_groups={groups}"])
-
-
-class _StopAfterFirstEpoch(TensorImageDataset):
-    def set_epoch(self, epoch: int) -> None:
-        if epoch == 1:
-            raise KeyboardInterrupt
 
 
 def test_moco_resume_is_exact(tmp_path: Path) -> None:

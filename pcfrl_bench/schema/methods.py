@@ -87,7 +87,7 @@ class MoCoParams:
     queue_size: int = 4096
     proj_hidden_dim: int = 2048
     proj_dim: int = 128
-    proj_bn: bool = False  # BatchNorm1d in the projection MLP (SimCLR's head); MoCo v2: none
+    proj_bn: bool = True  # BatchNorm1d in the projection MLP (SimCLR's head); false: MoCo v2's head
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
     # BatchNorm of both encoders per group of batch/bn_groups consecutive images (the paper: per GPU, 8 x 32)
     bn_groups: int = 8
