@@ -9,6 +9,8 @@ information about the other images normalised beside them, which the queue's old
 model can "cheat" the pretext task. The paper normalises per GPU (``method.bn_groups`` groups of
 consecutive images here, in one process or over ranks) and feeds the key encoder the batch in a random
 order (``method.shuffle_bn``), so that a query and its key are normalised among different images.
+A trunk without BatchNorm (facecycle) leaves MoCo v2's head with no normalisation at all, and MoCo
+collapses; ``method.proj_bn`` (default) puts SimCLR's BatchNorm into the head (docs/methods.md, MoCo).
 """
 
 from __future__ import annotations
