@@ -1,7 +1,7 @@
 """Where a pretraining step's time goes: one training step of each method split into regions.
 
 Usage: python benchmarks/bench_step_profile.py [--methods simclr,pcl,pcfrl] [--task synth-fer] [--preset quick]
-       [--set KEY=VALUE ...] [--repeats 5] [--threads 1]
+       [--set KEY=VALUE ...] [--repeats 5] [--threads 1] [--top N [--shapes]]
 
 Each method is built as ``pcfrl-bench run`` builds it (``--set`` applies to all, e.g.
 ``pretrain.channels_last=false``) and trained on one random batch like ``pcfrl-bench complexity``: the
@@ -27,6 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -65,14 +66,16 @@ def _sequence_number() -> int:
 class RegionProfiler(TorchDispatchMode):
     """Times every ATen op (CPU time) and counts its FLOPs into the region it belongs to."""
 
-    def __init__(self) -> None:
+    def __init__(self, shapes: bool = False) -> None:
         super().__init__()
+        self.shapes = shapes  # name ops with the shapes of their first two tensor arguments
         self.stack = ["other"]
         self.starts: list[int] = [0]  # sequence numbers at which the current region changed ...
         self.owners: list[str] = ["other"]  # ... and the region from there on
         self.time_ns: dict[tuple[str, str], int] = defaultdict(int)
         self.flops: dict[tuple[str, str], int] = defaultdict(int)
         self.op_ns: dict[tuple[str, str, str], int] = defaultdict(int)  # (phase, region, op) -> CPU ns
+        self.op_flops: dict[tuple[str, str, str], int] = defaultdict(int)
         self._quiet = False
 
     def _mark(self) -> None:
@@ -113,10 +116,15 @@ class RegionProfiler(TorchDispatchMode):
         out = func(*args, **kwargs)
         elapsed = time.thread_time_ns() - t0
         key = ("backward", self.owner(node._sequence_nr())) if node is not None else ("forward", self.stack[-1])
+        op = func.overloadpacket.__name__
+        if self.shapes:
+            op += " " + " ".join(str(tuple(a.shape)) for a in [a for a in args if isinstance(a, torch.Tensor)][:2])
         self.time_ns[key] += elapsed
-        self.op_ns[(*key, func.overloadpacket.__name__)] += elapsed
+        self.op_ns[(*key, op)] += elapsed
         if func.overloadpacket in flop_registry:
-            self.flops[key] += int(flop_registry[func.overloadpacket](*args, **kwargs, out_val=out))
+            flops = int(flop_registry[func.overloadpacket](*args, **kwargs, out_val=out))
+            self.flops[key] += flops
+            self.op_flops[(*key, op)] += flops
         return out
 
 
@@ -154,37 +162,58 @@ def instrumented(method: nn.Module, optimizer: torch.optim.Optimizer, profiler: 
             fn()
 
 
-def profile_method(name: str, task: str, preset: str, overrides: list[str], repeats: int) -> dict[str, Any]:
-    """Median CPU ms and FLOPs per region and phase over ``repeats`` instrumented steps, and the clean step."""
-    resolved = resolve(name, task, preset, 0, "cpu", overrides)
-    cfg = resolved.config
+@dataclass
+class Step:
+    """One method ready to train on one random batch, as the training loop would set it up."""
+
+    method: nn.Module
+    optimizer: torch.optim.Optimizer
+    batch: dict[str, torch.Tensor]
+    amp: MixedPrecision
+    cfg: Any  # the resolved RunConfig
+
+    def run(self) -> Any:
+        return optimisation_step(self.method, self.optimizer, self.batch, amp=self.amp)
+
+
+def build_step(name: str, task: str, preset: str, overrides: list[str]) -> Step:
+    """``name`` built as ``pcfrl-bench run`` builds it, in its ``pretrain`` memory format and precision, with a
+    fixed random batch of its batch and image size."""
+    cfg = (resolved := resolve(name, task, preset, 0, "cpu", overrides)).config
     method = build_method(resolved).train()
     if cfg.pretrain.channels_last:
         method.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(method.parameters(), cfg.pretrain.optim)
-    amp = MixedPrecision(cfg.pretrain.precision, torch.device("cpu"))
     size, batch_size = cfg.data.image_size, cfg.pretrain.batch_size
     images = torch.rand(batch_size, 3, size, size, generator=torch.Generator().manual_seed(0))
-    batch = place_batch({"image": images}, torch.device("cpu"), cfg.pretrain.channels_last)
+    return Step(method, build_optimizer(method.parameters(), cfg.pretrain.optim),
+                place_batch({"image": images}, torch.device("cpu"), cfg.pretrain.channels_last),
+                MixedPrecision(cfg.pretrain.precision, torch.device("cpu")), cfg)
+
+
+def profile_method(name: str, task: str, preset: str, overrides: list[str], repeats: int,
+                   shapes: bool = False) -> dict[str, Any]:
+    """Median CPU ms and FLOPs per region and phase over ``repeats`` instrumented steps, and the clean step."""
+    step = build_step(name, task, preset, overrides)
+    method, optimizer, cfg = step.method, step.optimizer, step.cfg
     torch.manual_seed(0)
-    optimisation_step(method, optimizer, batch, amp=amp)  # warm-up (first-call allocations, kernel choice)
+    step.run()  # warm-up (first-call allocations, kernel choice)
     clean, profiled = [], []
     for _ in range(repeats):
         t0 = time.thread_time_ns()
-        optimisation_step(method, optimizer, batch, amp=amp)
+        step.run()
         clean.append(time.thread_time_ns() - t0)
-        profiler = RegionProfiler()
+        profiler = RegionProfiler(shapes)
         with instrumented(method, optimizer, profiler), profiler:
-            optimisation_step(method, optimizer, batch, amp=amp)
+            step.run()
         profiled.append(profiler)
     keys = sorted({k for p in profiled for k in p.time_ns})
     ms = {k: statistics.median(p.time_ns.get(k, 0) for p in profiled) / 1e6 for k in keys}
     flops = {k: profiled[0].flops.get(k, 0) for k in keys}
     op_keys = {k for p in profiled for k in p.op_ns}
     ops = {k: statistics.median(p.op_ns.get(k, 0) for p in profiled) / 1e6 for k in op_keys}
-    return {"ms": ms, "flops": flops, "ops": ops, "step_ms": statistics.median(clean) / 1e6, "batch_size": batch_size,
-            "image_size": size, "channels_last": cfg.pretrain.channels_last, "precision": cfg.pretrain.precision,
-            "width": cfg.model.width}
+    return {"ms": ms, "flops": flops, "ops": ops, "op_flops": profiled[0].op_flops, "step_ms": statistics.median(clean) / 1e6,
+            "batch_size": cfg.pretrain.batch_size, "image_size": cfg.data.image_size,
+            "channels_last": cfg.pretrain.channels_last, "precision": cfg.pretrain.precision, "width": cfg.model.width}
 
 
 def table(name: str, r: dict[str, Any]) -> str:
@@ -211,11 +240,14 @@ def table(name: str, r: dict[str, Any]) -> str:
 
 
 def top_ops(r: dict[str, Any], n: int) -> str:
-    """The ``n`` op kinds with the most CPU time, per region and phase."""
+    """The ``n`` op kinds with the most CPU time, per region and phase, with their GFLOP/s where counted."""
     rows = sorted(r["ops"].items(), key=lambda kv: -kv[1])[:n]
-    lines = ["| region | phase | op | ms | share |", "|---|---|---|---|---|"]
-    lines += [f"| {region} | {phase} | `{op}` | {t:.0f} | {100 * t / r['step_ms']:.0f} % |"
-              for (phase, region, op), t in rows]
+    lines = ["| region | phase | op | ms | share | GFLOP/s |", "|---|---|---|---|---|---|"]
+    for key, t in rows:
+        phase, region, op = key
+        rate = r["op_flops"].get(key, 0) / 1e6 / t if t else 0.0
+        lines.append(f"| {region} | {phase} | `{op}` | {t:.0f} | {100 * t / r['step_ms']:.0f} % | "
+                     f"{f'{rate:.0f}' if rate else '-'} |")
     return "\n".join(lines)
 
 
@@ -228,12 +260,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--top", type=int, default=0, help="also list the N most expensive op kinds of each method")
+    ap.add_argument("--shapes", action="store_true", help="tell ops in --top apart by their input shapes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; command: {' '.join(sys.argv)}\n")
     for name in args.methods.split(","):
-        result = profile_method(name, args.task, args.preset, args.overrides, args.repeats)
+        result = profile_method(name, args.task, args.preset, args.overrides, args.repeats, args.shapes)
         print(table(name, result) + "\n", flush=True)
         if args.top:
             print(top_ops(result, args.top) + "\n", flush=True)
