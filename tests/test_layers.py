@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "pairs"),
+    ("analysis", "factor_analysis", "grid", "pairs"),
     ("cli", "__main__"),
 )
 
