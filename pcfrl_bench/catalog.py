@@ -1,8 +1,9 @@
 """The registry's data: ``methods/*.yaml`` and ``tasks/*.yaml`` (one file per method and per task).
 
-They ship inside the package (``pcfrl_bench/resources``, read through ``importlib.resources``) together with
-the transcribed paper tables (``paper/``) and the regression check's ``expected.yaml``; ``$PCFRL_BENCH_HOME``
-(a folder with the same layout) replaces them.
+Their one source is ``methods/`` and ``tasks/`` at the repository root; building the wheel copies them into the
+package (``pcfrl_bench/resources/``, next to the transcribed paper tables ``paper/`` and the regression check's
+``expected.yaml``, see ``setup.py``), so an installed package carries them. ``$PCFRL_BENCH_HOME`` (a folder with
+the layout of ``resources/``) replaces all of them.
 
 A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
 optional ``base`` (another entry of the same kind whose defaults and presets it extends; files named
@@ -34,8 +35,8 @@ KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "p
 
 
 def resource_root() -> Path:
-    """The folder holding ``methods/``, ``tasks/``, ``paper/`` and ``expected.yaml``: ``$PCFRL_BENCH_HOME`` or the
-    package's own ``resources`` (a plain folder in both an editable and a wheel install)."""
+    """The folder holding ``paper/`` and ``expected.yaml``: ``$PCFRL_BENCH_HOME`` or the package's own
+    ``resources`` (a plain folder in both an editable and a wheel install)."""
     env = os.environ.get("PCFRL_BENCH_HOME")
     return Path(env) if env else Path(str(resources.files("pcfrl_bench") / "resources"))
 
@@ -43,6 +44,13 @@ def resource_root() -> Path:
 def project_root() -> Path:
     """The repository root of a checkout (the folder above the package)."""
     return Path(__file__).resolve().parents[1]
+
+
+def registry_root() -> Path:
+    """The folder holding ``methods/`` and ``tasks/``: ``$PCFRL_BENCH_HOME``; in a built package its
+    ``resources`` (where the wheel build put them); in a checkout the repository root (their one source)."""
+    packaged = resource_root()
+    return packaged if os.environ.get("PCFRL_BENCH_HOME") or (packaged / "methods").is_dir() else project_root()
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ def _check_sections(data: dict[str, Any], path: Path) -> None:
 
 
 def _folder(kind: str) -> Path:
-    return resource_root() / f"{kind}s"
+    return registry_root() / f"{kind}s"
 
 
 def entry(kind: str, name: str) -> Entry:

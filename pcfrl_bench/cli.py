@@ -881,8 +881,8 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
-                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
+                        f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import Bu3dfeParams
 
 from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
 
@@ -43,8 +44,8 @@ def _read_list(
 
 def read_bu3dfe(
     root: Path,
-    train_list: str = "train.txt",
-    test_list: str = "test.txt",
+    train_list: str = Bu3dfeParams.train_list,
+    test_list: str = Bu3dfeParams.test_list,
     image_root: str | None = None,
     num_pose_classes: int | None = None,
     num_expression_classes: int | None = None,

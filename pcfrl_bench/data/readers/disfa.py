@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import DisfaParams
 
 from .base import SampleIndex, layout_error, read_text_lines, require_dir
 
@@ -64,10 +65,10 @@ def read_disfa(
     root: Path,
     frames_root: Path | None = None,
     aus: Sequence[int] = DISFA_AUS,
-    threshold: int = 1,
-    frame_format: str = "{t}",
+    threshold: int = DisfaParams.threshold,
+    frame_format: str = DisfaParams.frame_format,
     frame_exts: Sequence[str] = (".jpg", ".png"),
-    missing_frames: str = "error",
+    missing_frames: str = DisfaParams.missing_frames,
     subjects: Sequence[str] | None = None,
 ) -> dict[str, SampleIndex]:
     """DISFA: one split 'all' of frames; targets 'aus' (N,len(aus)) 0/1 with positive = intensity > `threshold`,
@@ -149,7 +150,7 @@ def _subject_numbers(subjects: Sequence) -> np.ndarray:
     return out
 
 
-def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
+def au_subject_folds(subjects: Sequence, n_folds: int = DisfaParams.n_folds) -> np.ndarray:
     """Test-fold id (0..n_folds-1) of every sample; fold k trains on the other folds.
 
     datasets.md §5: when all subjects are DISFA subjects and n_folds == 3, the fixed JAA-Net partition
@@ -168,7 +169,7 @@ def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
     return (np.arange(len(unique)) % n_folds)[inverse.reshape(-1)]
 
 
-def disfa_fold_splits(index: SampleIndex, n_folds: int = 3) -> list[tuple[SampleIndex, SampleIndex]]:
+def disfa_fold_splits(index: SampleIndex, n_folds: int = DisfaParams.n_folds) -> list[tuple[SampleIndex, SampleIndex]]:
     """(train, test) pairs of the subject-exclusive folds of datasets.md §5 (fold k tests on part k+1)."""
     fold = au_subject_folds(index.targets["subject"], n_folds)
     return [(index.subset(fold != k), index.subset(fold == k)) for k in range(n_folds)]

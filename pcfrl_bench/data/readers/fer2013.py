@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import Fer2013Params
 
 from .base import SampleIndex, layout_error, list_images
 
@@ -153,7 +154,7 @@ def _read_folders(base: Path, test: set[str]) -> dict[str, SampleIndex]:
 
 
 def read_fer2013(
-    root: Path, test_usage: str | Iterable[str] = "PrivateTest", variant: str = "auto"
+    root: Path, test_usage: str | Iterable[str] = Fer2013Params.test_usage, variant: str = Fer2013Params.variant
 ) -> dict[str, SampleIndex]:
     """FER-2013 splits 'train' (Training), 'test' and, when one Usage is left over, 'val'.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import Aflw2000Params
 
 from .base import SampleIndex, layout_error, path_inside, read_text_lines
 
@@ -115,7 +116,7 @@ def _load_split(root: Path, name: str, file_list: str | None) -> SampleIndex:
     raise layout_error(p, f"head-pose set {name!r}", HEADPOSE_LAYOUT)
 
 
-def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
+def head_pose_filter(angles: np.ndarray, limit: float = Aflw2000Params.limit) -> np.ndarray:
     """Keep-mask: all |yaw|, |pitch|, |roll| <= limit degrees (Hopenet protocol, datasets.md §6)."""
     a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
     return np.all(np.abs(a) <= limit, axis=1)  # NaN compares False -> dropped
@@ -123,9 +124,9 @@ def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
 
 def read_headpose(
     root: Path,
-    train: str = "300W_LP",
-    test: str = "AFLW2000",
-    limit: float = 99.0,
+    train: str = Aflw2000Params.train,
+    test: str = Aflw2000Params.test,
+    limit: float = Aflw2000Params.limit,
     train_list: str | None = None,
     test_list: str | None = None,
 ) -> dict[str, SampleIndex]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import RafdbParams
 
 from .base import SampleIndex, check_files_exist, path_inside, read_text_lines, require_dir, require_file
 
@@ -28,7 +29,7 @@ def _basic_dir(root: Path) -> Path:
     return require_dir(root / "basic", "RAF-DB folder", RAFDB_LAYOUT)
 
 
-def read_rafdb(root: Path, image_folder: str = "aligned", check_files: bool = True) -> dict[str, SampleIndex]:
+def read_rafdb(root: Path, image_folder: str = RafdbParams.image_folder, check_files: bool = True) -> dict[str, SampleIndex]:
     """RAF-DB basic: splits 'train' / 'test' from the name prefix; labels 1..7 -> 0..6 (§1 order).
 
     `image_folder="aligned"` maps `train_00001.jpg` -> `Image/aligned/train_00001_aligned.jpg`;

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import CalfwParams, CplfwParams, LfwParams
 
 from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
 
@@ -53,7 +54,7 @@ def _image_dir(root: Path, image_dir: str | None, candidates: tuple[str, ...], l
 
 
 def read_lfw(
-    root: Path, image_dir: str | None = None, pairs_file: str = "pairs.txt", check_files: bool = True
+    root: Path, image_dir: str | None = None, pairs_file: str = LfwParams.pairs_file, check_files: bool = True
 ) -> dict[str, SampleIndex]:
     """LFW View 2: split 'test' with the 6,000 pairs of pairs.txt; fold k = the k-th set of the file (§3).
 
@@ -162,10 +163,10 @@ def _read_two_line_pairs(
 
 def read_cplfw(
     root: Path,
-    pairs_file: str = "pairs_CPLFW.txt",
+    pairs_file: str = CplfwParams.pairs_file,
     image_dir: str | None = None,
     check_files: bool = True,
-    n_folds: int = 10,
+    n_folds: int = CplfwParams.n_folds,
 ) -> dict[str, SampleIndex]:
     """CPLFW: split 'test'; pairs from two consecutive lines, labels 1/0, folds rebuilt per §4."""
     return _read_two_line_pairs(root, pairs_file, image_dir, False, check_files, n_folds)
@@ -173,10 +174,10 @@ def read_cplfw(
 
 def read_calfw(
     root: Path,
-    pairs_file: str = "pairs_CALFW.txt",
+    pairs_file: str = CalfwParams.pairs_file,
     image_dir: str | None = None,
     check_files: bool = True,
-    n_folds: int = 10,
+    n_folds: int = CalfwParams.n_folds,
 ) -> dict[str, SampleIndex]:
     """CALFW: as CPLFW, but any non-zero label means 'same' (FaceX-Zoo rule, §4)."""
     return _read_two_line_pairs(root, pairs_file, image_dir, True, check_files, n_folds)
