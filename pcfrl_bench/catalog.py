@@ -10,7 +10,8 @@ optional ``base`` (another entry of the same kind whose defaults and presets it 
 ``_<name>.yaml`` are shared bases that are not listed as entries themselves),
 ``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config), and ``pinned`` (keys that
 define the entry and that no preset may change, e.g. zero pretraining epochs). Task files also
-give ``metric`` (the primary metric) and ``higher_is_better``.
+give ``metric`` (the primary metric), ``higher_is_better`` and, for a task read from disk, ``dataset`` (the
+registered on-disk format, ``data.readers.format``).
 
 The task owns the model: a method's ``defaults`` and ``presets`` may not set ``model`` (backbone, width,
 stem), so every method meets the backbone its task chose at each preset; a method defined by its model
@@ -31,7 +32,7 @@ from .config import PRESETS, deep_merge, load_yaml
 from .errors import ConfigError, UnknownNameError
 
 KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "pinned", "metric", "higher_is_better",
-              "paper"}
+              "paper", "dataset"}
 
 
 def resource_root() -> Path:
@@ -67,6 +68,7 @@ class Entry:
     metric: str = ""
     higher_is_better: bool = True
     path: Path | None = None
+    dataset: str = ""  # tasks read from disk: the registered dataset format (data/readers/<format>.py)
 
     def layers(self, preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(defaults, preset overrides) of this entry."""
@@ -118,7 +120,8 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
     if kind == "method":
         _check_task_owned(path, defaults, presets)
     entry = Entry(kind, name, data.get("description", ""), data.get("implementation", name), defaults,
-                  presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
+                  presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path,
+                  data.get("dataset", ""))
     base = data.get("base")
     if base is None:
         return entry
@@ -132,11 +135,12 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
         {p: deep_merge(parent.presets.get(p, {}), presets.get(p, {})) for p in PRESETS
          if p in parent.presets or p in presets},
         deep_merge(parent.pinned, pinned), entry.metric or parent.metric, bool(data.get("higher_is_better", parent.higher_is_better)), path,
+        entry.dataset or parent.dataset,
     )
 
 
 SECTION_TYPES = {"description": str, "implementation": str, "base": str, "metric": str, "higher_is_better": bool,
-                 "defaults": dict, "presets": dict, "pinned": dict}
+                 "defaults": dict, "presets": dict, "pinned": dict, "dataset": str}
 
 
 def _check_sections(data: dict[str, Any], path: Path) -> None:

@@ -166,7 +166,8 @@ class MethodSchema:
     check: Callable[[RunConfig], None] = accept_any
 
 
-METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", {
+METHOD_PLUGINS = "pcfrl_bench.methods"  # entry points naming modules that register more methods (docs/methods.md)
+METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", plugins=METHOD_PLUGINS, items={
     "frozen": MethodSchema(EmptyParams),
     "simclr": MethodSchema(SimCLRParams),
     "moco": MethodSchema(MoCoParams),
