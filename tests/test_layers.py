@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "pairs"),
+    ("analysis", "grid", "pairs", "listing"),
     ("cli", "__main__"),
 )
 
