@@ -29,7 +29,8 @@ from .tasks.base import Supervision
 
 
 def build_task(resolved: Resolved, data_root: Path) -> Task:
-    return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
+    return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root,
+                                                   resolved.config.data)
 
 
 UNREADABLE_POLICIES = ("stop", "skip")
