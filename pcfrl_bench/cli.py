@@ -178,29 +178,18 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     """
     from rich.table import Table
 
-    from . import catalog
-    from .data.readers import dataset_formats
-    from .data.task_data import task_availability
     from .io import default_data_root
-    from .resolution import task_params
+    from .listing import registry_listing
 
     root = data_root or default_data_root()
     problems: list[str] = []
-    methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method", problems)]
-    tasks = []
-    for e in catalog.all_entries("task", problems):
-        available, where = task_availability(e, task_params(e), root)
-        tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
-                      "available": available, "data": where})
-    datasets = [{"name": f.name, "folder": f.folder, "description": f.description, "writes": sorted(f.writers),
-                 "sources": sorted(f.sources)} for f in dataset_formats()]
+    data = registry_listing(root, problems)
+    methods, tasks, datasets = data["methods"], data["tasks"], data["datasets"]
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
-        data = {"methods": methods, "tasks": tasks, "datasets": datasets, "data_root": str(root)}
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
@@ -440,7 +429,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     """
     import csv
 
-    from .results import is_registry_record, load_records
+    from .results import load_records, record_rows
     from .resolution import registry_result_hash
 
     if as_json and as_csv:
@@ -449,15 +438,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     console = _console()
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    rows = []
-    for r in found:
-        registry = is_registry_record(r, registry_result_hash)
-        if registry_only and not registry:
-            continue
-        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
-                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
-                     "path": str(r.path)})
+    rows = [row for row in record_rows(found, registry_result_hash) if row["registry"] or not registry_only]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))

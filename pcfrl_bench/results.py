@@ -278,6 +278,15 @@ def is_registry_record(record: ResultRecord, registry_hash: RegistryHash | None 
     return expected is None or record.config_hash == expected
 
 
+def record_rows(records: list[ResultRecord], registry_hash: RegistryHash | None = None) -> list[dict[str, Any]]:
+    """One flat row per record (what ``pcfrl-bench results`` prints): headline metric at the final epoch and
+    best over epochs, short config hash, whether it is a registry record (:func:`is_registry_record`)."""
+    return [{"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
+             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+             "config_hash": r.config_hash[:HASH_CHARS], "registry": is_registry_record(r, registry_hash),
+             "overrides": " ".join(r.overrides), "path": str(r.path)} for r in records]
+
+
 def frame(root: Path | str, registry_only: bool = True, registry_hash: RegistryHash | None = None) -> pd.DataFrame:
     """The records below ``root`` as a long DataFrame (FRAME_COLUMNS: one row per record, model selection and
     metric, with ``config_hash``, ``registry`` and ``overrides``). ``registry_only`` keeps the records of the
