@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "pairs"),
+    ("analysis", "grid", "gridplan", "cluster", "pairs"),
     ("cli", "__main__"),
 )
 
