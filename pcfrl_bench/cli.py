@@ -666,7 +666,8 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
                                                         "[default: 24:00:00]."),
         click.option("--slurm-gpus-per-node", type=click.IntRange(min=0), default=None,
                      help="GPUs per job; > 1 pretrains each cell under torchrun, one process per GPU [default: 1]."),
-        click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=None, help="CPUs per job [default: 8]."),
+        click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=None,
+                     help="CPUs per job [default: 8]."),
         click.option("--slurm-mem", default=None, help="Memory per job, e.g. 64G [default: the partition's]."),
         click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=None,
                      help="Jobs of the array running at once [default: 64]."),
@@ -728,8 +729,12 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
         slurm_additional)
     if executor == "local" and given:
         raise click.UsageError(f"{', '.join(given)}: only with --executor slurm")
-    settings = slurm_settings(cluster_config, slurm_additional, **{k.removeprefix("slurm_"): v for k, v in slurm.items()}
-                              ) if executor == "slurm" else None
+    if executor == "slurm" and jobs != 1:
+        raise click.UsageError("--jobs: only with --executor local (Slurm runs --slurm-array-parallelism jobs at once)")
+    settings = None
+    if executor == "slurm":
+        settings = slurm_settings(cluster_config, slurm_additional, **{k.removeprefix("slurm_"): v
+                                                                      for k, v in slurm.items()})
     paths = _run_paths(out, data_root, cache_dir)
     jobs_dir = jobs_dir or out / ".jobs"
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
@@ -745,12 +750,12 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
         stdout.print(status_counts(statuses), soft_wrap=True)
         return
     todo = groups_to_run(groups, out, rerun)
+    left_out = len(planned_cells(groups)) - len(planned_cells(todo))
     if print_commands:
         for planned in planned_cells(todo):
             click.echo(shell_line(run_command(planned.cell, out, cache_dir=cache_dir, data_root=data_root,
                                               device=device, resume=resume, restart=restart)))
-        _console().print(f"{len(planned_cells(groups)) - len(planned_cells(todo))} stored cells left out "
-                         "(--rerun includes them)", soft_wrap=True)
+        _console().print(f"{left_out} stored cells left out (--rerun includes them)", soft_wrap=True)
         return
     if dry_run:
         rows = dry_run_rows(groups, todo, out)
@@ -770,9 +775,8 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
                                      skip_existing=not rerun), settings, jobs_dir)
         for job in submitted:
             stdout.print(f"job {job.job_id}: {job.cells} cell(s), log {job.log}", soft_wrap=True, highlight=False)
-        stdout.print(f"{len(submitted)} job(s) submitted, {len(planned_cells(groups)) - len(planned_cells(todo))} "
-                     f"cells already stored; records in {out}; follow with the same command and --status",
-                     soft_wrap=True)
+        stdout.print(f"{len(submitted)} job(s) submitted, {left_out} cells already stored; records in {out}; "
+                     "follow them with the same command and --status", soft_wrap=True)
         return
     records, skipped = run_grid([p.cell for p in planned_cells(groups)], paths, jobs=jobs, device=device,
                                 skip_existing=not rerun, console=_console(), options=options)

@@ -136,7 +136,8 @@ def slurm_lines(settings: SlurmSettings, jobs: int) -> list[str]:
     lines = [f"Slurm job array: {jobs} job(s), one per pretraining group, at most {settings.array_parallelism} at once"]
     lines += [f"  {key.removeprefix('slurm_')}: {value}" for key, value in params.items()]
     if settings.gpus_per_node > 1:
-        lines.append(f"  each cell: torchrun --standalone --nproc_per_node {settings.gpus_per_node} -m pcfrl_bench run ...")
+        lines.append(f"  each cell: torchrun --standalone --nproc_per_node {settings.gpus_per_node} "
+                     "-m pcfrl_bench run ...")
     return lines
 
 
@@ -174,13 +175,16 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
 
 
 def _job_identity() -> dict[str, Any]:
-    """Job id and log of the submitit job this process runs in (none outside one), host and PID."""
-    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "job_id": None, "log": None}
-    if os.environ.get("SUBMITIT_EXECUTOR"):
+    """Executor, job id and log of the submitit job this process runs in, host and PID (outside a submitit job:
+    a local job whose id is the PID)."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR")
+    info: dict[str, Any] = {"executor": "local", "host": socket.gethostname(), "pid": os.getpid(),
+                            "job_id": str(os.getpid()), "log": None}
+    if executor:
         import submitit
 
         env = submitit.JobEnvironment()
-        info.update(job_id=env.job_id, log=str(env.paths.stdout))
+        info.update(executor=executor, job_id=str(env.job_id), log=str(env.paths.stdout))
     return info
 
 
@@ -301,11 +305,12 @@ def submit(jobs: Sequence[CellJob], settings: SlurmSettings, jobs_dir: Path, clu
     except RuntimeError as err:
         raise ClusterError(f"--executor {cluster}: {err}") from None
     executor.update_parameters(**executor_parameters(settings))
+    submitted_at = time.time()  # before any job can start: a cell state written by a job is newer
     with executor.batch():
         handles = [executor.submit(job) for job in jobs]
     submitted = [Submitted(str(h.job_id), h.paths.stdout, len(job.cells), h) for h, job in zip(handles, jobs)]
     manifest = {
-        "executor": cluster, "host": socket.gethostname(), "submitted": time.time(),
+        "executor": cluster, "host": socket.gethostname(), "submitted": submitted_at,
         "settings": asdict(settings),
         "jobs": [{"job_id": s.job_id, "log": str(s.log),
                   "cells": [str(state_path(jobs_dir, p).relative_to(jobs_dir)) for p in job.cells]}
@@ -398,34 +403,32 @@ def grid_status(cells: Sequence[PlannedCell], out_dir: Path, jobs_dir: Path) -> 
     job wrote it, checked against the job's liveness), ``pending`` (submitted, not started) or ``missing``."""
     submissions = _submissions(jobs_dir)
     keys = {p: str(state_path(jobs_dir, p).relative_to(jobs_dir)) for p in cells}
-    alive = job_states(list({submissions[k]["job_id"]: submissions[k] for k in keys.values()
-                             if k in submissions}.values()), jobs_dir)
+    states = {p: _read_yaml(jobs_dir / keys[p]) or {} for p in cells}
+    jobs = [submissions[k] for k in keys.values() if k in submissions]
+    jobs += [{"job_id": str(st["job_id"]), "executor": st.get("executor"), "host": st.get("host")}
+             for st in states.values() if st.get("job_id")]
+    alive = job_states(list({job["job_id"]: job for job in jobs}.values()), jobs_dir)
     out = []
     for p in cells:
         record = stored_record(p.cell, out_dir)
+        state, sub = states[p], submissions.get(keys[p])
         if record is not None:
             out.append(CellStatus(p, "done", str(record.path)))
-            continue
-        state = _read_yaml(jobs_dir / keys[p]) or {}
-        sub = submissions.get(keys[p])
-        if state.get("state") in ("running", "failed") and (sub is None or float(state.get("time", 0)) >= sub["time"]):
-            log = state.get("log")
-            job = f"job {state.get('job_id')}" if state.get("job_id") else f"PID {state.get('pid')}"
+        elif state.get("state") in ("running", "failed") and float(state.get("time", 0)) >= (sub or {}).get("time", 0):
+            job, log = f"job {state.get('job_id')}", state.get("log")
+            live = alive.get(str(state.get("job_id")))
             if state["state"] == "failed":
                 out.append(CellStatus(p, "failed", f"{job}: {state.get('error', '')}", log))
-                continue
-            live = alive.get(str(state.get("job_id")), sub and alive.get(sub["job_id"]))
-            if live is False:
+            elif live is False:
                 out.append(CellStatus(p, "failed", f"{job} ended while running this cell (killed?)", log))
             else:
                 out.append(CellStatus(p, "running", job + (" (not checked)" if live is None else ""), log))
         elif sub is not None:
-            live = alive.get(sub["job_id"])
+            job, live = f"job {sub['job_id']}", alive.get(sub["job_id"])
             if live is False:
-                out.append(CellStatus(p, "failed", f"job {sub['job_id']} ended without running this cell", sub["log"]))
+                out.append(CellStatus(p, "failed", f"{job} ended without running this cell", sub["log"]))
             else:
-                out.append(CellStatus(p, "pending", f"job {sub['job_id']}" + (" (not checked)" if live is None else ""),
-                                      sub["log"]))
+                out.append(CellStatus(p, "pending", job + (" (not checked)" if live is None else ""), sub["log"]))
         else:
             out.append(CellStatus(p, "missing"))
     return out

@@ -125,8 +125,8 @@ def dry_run_table(rows: Sequence[DryRunRow]) -> Table:
         table.add_column(col, no_wrap=True)
     for r in rows:
         c = r.planned.cell
-        table.add_row("-" if r.job is None else str(r.job), c.method, c.task, str(c.seed), c.preset, r.planned.config_hash[:8],
-                      r.planned.pretrain_hash[:8], "stored" if r.record else "-", r.checkpoint)
+        table.add_row("-" if r.job is None else str(r.job), c.method, c.task, str(c.seed), c.preset,
+                      r.planned.config_hash[:8], r.planned.pretrain_hash[:8], "stored" if r.record else "-", r.checkpoint)
     return table
 
 

@@ -256,7 +256,7 @@ def test_status_from_records_cell_states_and_submissions(tmp_path):
     def state(planned, **data):
         path = state_path(jobs_dir, planned)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(data))
+        path.write_text(yaml.safe_dump({"executor": "local", "host": socket.gethostname(), **data}))
 
     def manifest(name, when, job_id, cells):
         folder = jobs_dir / "submissions"
