@@ -31,7 +31,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from .config import build_dataclass, load_yaml
+from .config import bounded, build_dataclass, load_yaml
 from .errors import ConfigError, PcfrlError
 from .grid import Cell, stored_record
 from .gridplan import PlannedCell, PretrainGroup, run_command
@@ -40,7 +40,6 @@ from .results import record_path
 from .runner import RunOptions, RunPaths, resolve, run
 
 INSTALL_HINT = 'pip install "pcfrl-bench[cluster]"'
-EXECUTORS = ("local", "slurm")
 ALIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}
 
 
@@ -67,10 +66,10 @@ class SlurmSettings:
 
     partition: str = ""  # empty: the cluster's default partition
     time: str = "24:00:00"  # wall-clock limit per job: minutes, HH:MM:SS or D-HH:MM:SS
-    gpus_per_node: int = 1  # > 1: the job's cells pretrain under torchrun with one process per GPU
-    cpus_per_task: int = 8
+    gpus_per_node: int = bounded(1, 0)  # > 1: the job's cells pretrain under torchrun with one process per GPU
+    cpus_per_task: int = bounded(8, 1)
     mem: str = ""  # e.g. 64G; empty: the partition's default
-    array_parallelism: int = 64  # jobs of the array running at once
+    array_parallelism: int = bounded(64, 1)  # jobs of the array running at once
     additional: dict[str, Any] = field(default_factory=dict)  # other sbatch options, e.g. {account: abc, qos: high}
     setup: list[str] = field(default_factory=list)  # shell lines run before the job, e.g. "source .venv/bin/activate"
 
@@ -123,9 +122,6 @@ def slurm_settings(config_file: Path | None = None, additional: Sequence[str] = 
         if not sep or not key.strip():
             raise ConfigError(f"--slurm-additional expects KEY=VALUE (an sbatch option), got {item!r}")
         settings.additional[key.strip()] = value
-    for name in ("gpus_per_node", "cpus_per_task", "array_parallelism"):
-        if getattr(settings, name) < (0 if name == "gpus_per_node" else 1):
-            raise ConfigError(f"slurm.{name}: {getattr(settings, name)} is out of range")
     time_minutes(settings.time)  # a bad format fails here, before anything is submitted
     return settings
 

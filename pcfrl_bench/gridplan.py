@@ -87,15 +87,25 @@ def planned_cells(groups: Iterable[PretrainGroup]) -> list[PlannedCell]:
     return [p for g in groups for p in g.cells]
 
 
-def checkpoint_progress(group: PretrainGroup) -> str:
-    """``complete``, ``epoch e/N`` (an interrupted pretraining: epochs in its log) or ``-`` (none), from the
-    folder's files (``backbone.pt`` is written when a pretraining completes), without loading a checkpoint."""
+def epochs_done(group: PretrainGroup) -> int | None:
+    """Epochs of the group's pretraining done so far, from the folder's files without loading a checkpoint: None
+    without a checkpoint, all of them once ``backbone.pt`` is there (written when a pretraining completes), else
+    the epochs in the log of the interrupted run (it resumes from its last checkpoint, at most
+    ``pretrain.checkpoint_every`` epochs earlier)."""
     if (group.run_dir / BACKBONE_FILE).is_file():
-        return "complete"
+        return group.epochs
     if (group.run_dir / CHECKPOINT).is_file():
         log = read_log(group.run_dir)
-        return f"epoch {log[-1].get('epoch', 0) if log else 0}/{group.epochs}"
-    return "-"
+        return int(log[-1].get("epoch", 0)) if log else 0
+    return None
+
+
+def checkpoint_progress(group: PretrainGroup) -> str:
+    """``complete``, ``epoch e/N`` (interrupted) or ``-`` (no checkpoint)."""
+    done = epochs_done(group)
+    if done is None:
+        return "-"
+    return "complete" if (group.run_dir / BACKBONE_FILE).is_file() else f"epoch {done}/{group.epochs}"
 
 
 @dataclass(frozen=True)
@@ -237,10 +247,9 @@ def estimate(groups: Sequence[PretrainGroup], data_root: Path, times: dict[str, 
     sizes: dict[str, int | None] = {}
     out = []
     for g in groups:
-        progress = checkpoint_progress(g)
-        if progress == "complete" or g.epochs == 0:
+        done = epochs_done(g) or 0
+        if done >= g.epochs:  # complete, or nothing to train (the floors)
             continue
-        done = int(progress.split()[1].split("/")[0]) if progress.startswith("epoch") else 0
         key = config_hash(to_plain(g.data))
         if key not in sizes:
             sizes[key] = source_size(g.data, data_root)
@@ -255,23 +264,22 @@ def estimate_lines(estimates: Sequence[GroupEstimate]) -> list[str]:
     """A few lines summing up :func:`estimate` for people: the total where it is known, and what is missing."""
     if not estimates:
         return ["No pretraining left to train."]
-    known = [e for e in estimates if e.hours is not None]
-    lines = [f"{len(estimates)} pretraining(s) to train; device hours of pretraining (one-device step times; "
-             "evaluation not counted):"]
+    timed = [e for e in estimates if e.step_time is not None]
+    sources = "; ".join(sorted({e.step_time.source for e in timed if e.step_time}))
+    lines = [f"GPU-hours of the {len(estimates)} pretraining(s) left to train (one-GPU step times"
+             + (f" from {sources}" if sources else "") + "; evaluation not counted):"]
+    known = [e for e in timed if e.hours is not None]
     if known:
-        sources = sorted({e.step_time.source for e in known if e.step_time})
-        lines.append(f"  {sum(e.hours or 0.0 for e in known):,.1f} h for the {len(known)} whose steps per epoch and "
-                     f"s/step are known (s/step from {'; '.join(sources)})")
-    no_size = [e for e in estimates if e.steps_per_epoch is None and e.step_time is not None]
-    if no_size:
-        per_step = sum(e.epochs_left * e.step_time.seconds for e in no_size if e.step_time) / 3600
-        sources = sorted({str(e.group.data.source) for e in no_size})
-        lines.append(f"  {len(no_size)} with a known s/step but an unknown source size (data of "
-                     f"{', '.join(sources)} not found under the data root): {per_step:,.4f} h x their steps per "
-                     f"epoch, e.g. {per_step * 1000:,.1f} h at 1,000 steps per epoch")
-    no_time = sorted({e.group.cells[0].cell.method for e in estimates if e.step_time is None})
-    if no_time:
-        lines.append(f"  {sum(e.step_time is None for e in estimates)} without a step time measured on CUDA for "
-                     f"their method ({', '.join(no_time)}): measure with `pcfrl-bench complexity --methods ... "
-                     "--preset PRESET --device cuda --out OUT` into the grid's --out")
+        lines.append(f"  {sum(e.hours or 0.0 for e in known):,.1f} h for the {len(known)} whose steps per epoch are "
+                     "known")
+    for source in sorted({str(e.group.data.source) for e in timed if e.hours is None}):
+        part = [e for e in timed if e.hours is None and e.group.data.source == source]
+        per_step = sum(e.epochs_left * e.step_time.seconds for e in part if e.step_time) / 3600
+        lines.append(f"  {len(part)} on {source}, whose data is not under the data root (steps per epoch unknown): "
+                     f"{per_step:,.4f} h x steps per epoch, e.g. {per_step * 1000:,.1f} h at 1,000")
+    untimed = sorted({e.group.cells[0].cell.method for e in estimates if e.step_time is None})
+    if untimed:
+        lines.append(f"  {len(estimates) - len(timed)} without a step time measured on CUDA for their method "
+                     f"({', '.join(untimed)}): measure with `pcfrl-bench complexity --methods ... --preset PRESET "
+                     "--device cuda --out OUT` into the grid's --out")
     return lines
