@@ -304,16 +304,18 @@ def epochs_logged(run_dir: Path) -> list[int]:
 
 def test_shards_and_a_shared_pretraining_through_submitit_local_jobs(tmp_path):
     """Two shards of simclr x digits x {0, 1} and a second grid whose seed-0 cell shares the seed-0 pretraining
-    (other probe epochs) run as three concurrent jobs: every record is written once, the shared pretraining is
-    trained once, the shards add up to the grid, and `results` and `--status` read the folder meanwhile."""
+    (other probe epochs) run as three concurrent jobs, the second grid's with two processes per cell (as with
+    two GPUs: `torchrun`, gloo here): every record is written once, the shared pretraining is trained once, the
+    shards add up to the grid, and `results` and `--status` read the folder."""
     pytest.importorskip("submitit")
     paths = paths_in(tmp_path)
     jobs_dir = paths.out_dir / ".jobs"
     grid = plan_grid(grid_cells(["simclr"], ["digits"], [0, 1], "smoke"), paths.cache_dir)
     other = plan_grid(grid_cells(["simclr"], ["digits"], [0], "smoke", ["eval.probe.epochs=3"]), paths.cache_dir)
-    jobs = [job for part in (shard(grid, 1, 2), shard(grid, 2, 2), other)
-            for job in make_jobs(part, paths, jobs_dir, LOCAL)]
-    assert [len(job.cells) for job in jobs] == [1, 1, 1]
+    two_gpus = SlurmSettings(gpus_per_node=2, cpus_per_task=2)
+    jobs = [job for part in (shard(grid, 1, 2), shard(grid, 2, 2)) for job in make_jobs(part, paths, jobs_dir, LOCAL)]
+    jobs += make_jobs(other, paths, jobs_dir, two_gpus, device="cpu")
+    assert [(len(job.cells), job.processes, job.threads) for job in jobs] == [(1, 1, 1), (1, 1, 1), (1, 2, 1)]
     submitted = submit(jobs, LOCAL, jobs_dir, cluster="local")
     everything = planned_cells(grid) + planned_cells(other)
     statuses = wait_for(lambda: grid_status(everything, paths.out_dir, jobs_dir))
@@ -323,6 +325,7 @@ def test_shards_and_a_shared_pretraining_through_submitit_local_jobs(tmp_path):
     assert {(r.seed, r.config_hash) for r in records} == {(p.cell.seed, p.config_hash) for p in everything}
     shared = [r for r in records if r.seed == 0]
     assert sorted(r.reused_checkpoint for r in shared) == [False, True]  # trained by one job, reused by the other
+    assert [r.processes for r in records] == [1, 1, 2]  # the last under torchrun, its record written by rank 0
     assert epochs_logged(grid[0].run_dir) == [1, 2]  # ... once
     listed = CliRunner().invoke(main, ["results", "--records", str(paths.out_dir), "--json"])
     assert listed.exit_code == 0 and len(listed.output.splitlines()) == 3  # the .jobs folder holds no records
@@ -371,19 +374,6 @@ def test_killed_job_fails_then_resumes_and_a_preempted_job_is_requeued_and_resum
     assert log.count("Resuming pretraining from epoch") == 2 and "Requeued job" in log
     assert epochs_logged(run_dir) == [1, 2, 3, 4, 5, 6]
     assert [row["epoch"] for row in read_record(Path(status.detail)).pretrain_log] == [1, 2, 3, 4, 5, 6]
-
-
-def test_a_multi_process_cell_runs_under_torchrun(tmp_path):
-    """A job with several processes per cell (several GPUs on a cluster) runs `torchrun ... run`: the record is
-    one, written by rank 0, and says so."""
-    pytest.importorskip("submitit")
-    paths = paths_in(tmp_path)
-    groups = plan_grid([Cell("simclr", "digits", "smoke", 0)], paths.cache_dir)
-    [job] = make_jobs(groups, paths, tmp_path / "jobs", SlurmSettings(gpus_per_node=2, cpus_per_task=2), device="cpu")
-    assert (job.processes, job.threads) == (2, 1)
-    job()
-    [record] = (paths.out_dir / "digits" / "simclr").glob("*.json")
-    assert read_record(record).processes == 2
 
 
 def test_checkpoint_requeues_the_job_with_resume(tmp_path):
