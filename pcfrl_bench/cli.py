@@ -891,30 +891,63 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
               help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
+@click.option("--factors", is_flag=True,
+              help="Factor probes instead: how well a linear probe decodes each ground-truth factor of the synthetic "
+                   "world (expression, AUs, identity, pose, light, background, clip) from the frozen features, beside "
+                   "random-init and raw pixels; writes <stem>-factors.json and .png.")
+@click.option("--identities", type=click.IntRange(min=4, max=2000), default=100, show_default=True,
+              help="With --factors: unseen people rendered for the probes (x clips x 8 frames).")
 @paths_options
 @renamed("--out-dir", "--analysis-dir")
 @threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, factors, identities,
+                data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
     calibrated pairs for NPA vs cosine and threshold vs top-K, and features for t-SNE (the inputs of
-    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached.
+    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached. With --factors: the factor
+    probes (0 = chance, 1 = perfect; decodability for classes, R^2 for continuous factors).
 
     \b
     Examples:
       pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
       pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
+      pcfrl-bench analyze -m simclr -t synth-fer --preset quick --factors
     """
-    from .analysis import analyze_checkpoint
+    from .analysis import analysis_stem, analyze_checkpoint
 
     if method is None or task is None:
         raise click.UsageError("analyze needs --method and --task")
+    if factors:
+        _analyze_factors(method, task, preset or "quick", seed or 0, tuple(overrides), device, identities,
+                         _run_paths(RUNS, data_root, cache_dir), analysis_dir,
+                         analysis_stem(method, task, preset or "quick", seed or 0))
+        return
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
     _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
+
+
+def _analyze_factors(method, task, preset, seed, overrides, device, identities, paths, analysis_dir, stem) -> None:
+    from rich.table import Table
+
+    from .factor_analysis import analyze_factors, factor_table, write_factor_report
+
+    report = analyze_factors(method, task, preset, seed, overrides, paths, identities=identities, device=device,
+                             console=_console())
+    rows = factor_table(report)
+    table = Table(title=f"factor probes ({report['n_images']} images of {identities} unseen people; "
+                        "0 = chance, 1 = perfect)")
+    for i, head in enumerate(rows[0]):
+        table.add_column(head, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    out = _console(stderr=False)
+    out.print(table)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True)
 
 
 @main.command("complexity")

@@ -81,6 +81,11 @@ class SyntheticWorldConfig:
     clips_per_identity: int = bounded(4, 1)
     frames_per_clip: int = bounded(16, 1)
     seed: int = 0
+    # the world's look, shared by the pretraining clips and every synth-* task's faces (README "The synthetic world"):
+    # AU intensities x expression_scale; face size in the frame x zoom (1.35: the face fills the frame like an
+    # aligned face crop)
+    expression_scale: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.0, 10.0, False, False)})
+    zoom: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.5, 2.0, False, False)})
 
 
 @dataclass

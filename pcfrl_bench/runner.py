@@ -47,7 +47,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_task(resolved: Resolved, data_root: Path) -> Task:
-    return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root)
+    return TASKS.get(resolved.task.implementation)(resolved.task, resolved.config.task, data_root,
+                                                   resolved.config.data)
 
 
 def build_method(resolved: Resolved, supervision: Supervision | None = None) -> Method:

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "gridplan", "cluster", "pairs"),
+    ("analysis", "factor_analysis", "grid", "gridplan", "cluster", "pairs"),
     ("cli", "__main__"),
 )
 

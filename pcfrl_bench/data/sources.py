@@ -13,7 +13,7 @@ from ..registry import Registry
 from .digits import digits_split
 from .readers import SampleIndex, dataset_root, epoch_frame_index, read_dataset, read_voxceleb
 from .readers.dataset import ImageIndexDataset
-from .synthetic import SyntheticClips, SyntheticWorld
+from .synthetic import SyntheticClips, SyntheticWorld, WorldStyle
 from .tensors import TensorImageDataset
 
 SourceBuilder = Callable[[DataConfig, Path], Dataset]
@@ -31,7 +31,8 @@ def digits_source(cfg: DataConfig, data_root: Path) -> Dataset:
 def synthetic_source(cfg: DataConfig, data_root: Path, draws: int = 1) -> Dataset:
     """The synthetic face world's pretraining clips (``draws`` frames per clip per epoch; 1 is like VoxCeleb)."""
     w = cfg.synthetic
-    world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain")
+    world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain",
+                           style=WorldStyle.of(w))
     return SyntheticClips(world, cfg.image_size, draws)
 
 

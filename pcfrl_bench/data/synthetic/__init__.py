@@ -8,14 +8,14 @@ from .factors import emotion_aus, sample_factors, sample_identities
 from .preview import preview_grid
 from .renderer import FACTOR_SHAPES, disfa_aus, factor_defaults, project_landmarks, render_faces
 from .world import (
-    EVAL_ID_OFFSET, POSECLS_PITCHES, POSECLS_YAWS, TASK_KINDS, SyntheticClips, SyntheticWorld,
+    EVAL_ID_OFFSET, POSECLS_PITCHES, POSECLS_YAWS, TASK_KINDS, SyntheticClips, SyntheticWorld, WorldStyle,
     synthetic_task_data,
 )
 
 __all__ = [
     "AU_ALL", "DISFA_ALL_AUS", "DISFA_AUS", "EMOTIONS", "EMOTION_PROTOTYPES", "EVAL_ID_OFFSET", "EXPORTERS",
     "FACTOR_SHAPES",
-    "POSECLS_PITCHES", "POSECLS_YAWS", "TASK_KINDS", "SyntheticClips", "SyntheticWorld", "disfa_aus",
+    "POSECLS_PITCHES", "POSECLS_YAWS", "TASK_KINDS", "SyntheticClips", "SyntheticWorld", "WorldStyle", "disfa_aus",
     "emotion_aus", "export_like", "factor_defaults", "preview_grid", "project_landmarks", "render_faces",
     "sample_factors", "sample_identities",
     "synthetic_task_data",
