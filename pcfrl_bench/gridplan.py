@@ -45,15 +45,21 @@ class PretrainGroup:
     cells: list[PlannedCell] = field(default_factory=list)
 
     @property
-    def sort_key(self) -> tuple[str, int, str]:
+    def data_key(self) -> str:
+        """The pretraining data's config hash: groups with the same one cost about the same to train."""
+        return config_hash(to_plain(self.data))
+
+    @property
+    def sort_key(self) -> tuple[str, int, str, int, str]:
         first = self.cells[0]
-        return first.cell.method, first.cell.seed, first.pretrain_hash
+        return self.data_key, self.epochs, first.cell.method, first.cell.seed, first.pretrain_hash
 
 
 def plan_grid(cells: Iterable[Cell], cache_dir: Path) -> list[PretrainGroup]:
     """Resolve every cell (an unknown name or a bad override fails here, before anything runs) and group the
-    cells by pretraining folder. Groups are ordered by (method, seed, pretraining hash), whatever the order of
-    the names given, so shards are the same on every machine."""
+    cells by pretraining folder. Groups are ordered by (pretraining data, epochs, method, seed, pretraining hash),
+    whatever the order of the names given, so shards are the same on every machine and pretrainings of one
+    kind (one data source and schedule, about one cost) are dealt evenly over the shards."""
     groups: dict[Path, PretrainGroup] = {}
     for cell in cells:
         resolved = resolve(cell.method, cell.task, cell.preset, cell.seed, overrides=cell.overrides)
@@ -79,7 +85,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def shard(groups: Sequence[PretrainGroup], index: int, count: int) -> list[PretrainGroup]:
     """Shard ``index`` of ``count`` (1-based): every ``count``-th pretraining group of the ordered plan, so the
-    shards are disjoint, their union is the grid, and each holds whole groups (no pretraining is split)."""
+    shards are disjoint, their union is the grid, each holds whole groups (no pretraining is split), and the
+    numbers of pretrainings of each kind (data and schedule) in two shards differ by at most one."""
     return list(groups[index - 1::count])
 
 
@@ -250,10 +257,9 @@ def estimate(groups: Sequence[PretrainGroup], data_root: Path, times: dict[str, 
         done = epochs_done(g) or 0
         if done >= g.epochs:  # complete, or nothing to train (the floors)
             continue
-        key = config_hash(to_plain(g.data))
-        if key not in sizes:
-            sizes[key] = source_size(g.data, data_root)
-        n = sizes[key]
+        if g.data_key not in sizes:
+            sizes[g.data_key] = source_size(g.data, data_root)
+        n = sizes[g.data_key]
         steps = n // min(g.batch_size, n) if n else None  # full batches, the batch capped at the source's size
         method = g.cells[0].cell.method
         out.append(GroupEstimate(g, g.epochs - done, steps, times.get(method) or times.get(g.implementation)))

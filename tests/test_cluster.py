@@ -71,6 +71,9 @@ def test_shards_are_disjoint_deterministic_and_add_up_to_the_grid(tmp_path):
             assert sum(any(p.cell in part for p in g.cells) for part in parts) == 1
     pretrainings = [len(shard(groups, i, 4)) for i in (1, 2, 3, 4)]  # what takes the time, spread evenly
     assert sorted(pretrainings) == [4, 4, 5, 5]
+    for source in ("digits", "synth"):  # ... kind by kind (a synthetic pretraining costs more than a digits one)
+        per_shard = [sum(g.data.source == source for g in shard(groups, i, 4)) for i in (1, 2, 3, 4)]
+        assert sum(per_shard) == 9 and max(per_shard) - min(per_shard) <= 1
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "a/b", "3", "1/0", "-1/2"])
