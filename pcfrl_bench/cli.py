@@ -181,6 +181,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     from rich.table import Table
 
     from . import catalog
+    from .data.readers import dataset_formats
     from .data.task_data import task_availability
     from .io import default_data_root
     from .resolution import task_params
@@ -191,15 +192,17 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
                for e in catalog.all_entries("method", problems)]
     tasks = []
     for e in catalog.all_entries("task", problems):
-        available, where = task_availability(e.implementation, task_params(e), root)
+        available, where = task_availability(e, task_params(e), root)
         tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
                       "available": available, "data": where})
+    datasets = [{"name": f.name, "folder": f.folder, "description": f.description, "writes": sorted(f.writers),
+                 "sources": sorted(f.sources)} for f in dataset_formats()]
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
-        data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
+        data = {"methods": methods, "tasks": tasks, "datasets": datasets, "data_root": str(root)}
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
@@ -217,6 +220,12 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for t in tasks:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
         table.add_row(t["name"], t["description"], t["metric"], mark)
+    stdout.print(table)
+    table = Table(title="Dataset formats (a task YAML's `dataset:`; `synth export --like` writes their layouts)")
+    for col in ("name", "default folder", "description", "synth export --like", "pretraining sources"):
+        table.add_column(col)
+    for d in datasets:
+        table.add_row(d["name"], d["folder"], d["description"], ", ".join(d["writes"]), ", ".join(d["sources"]))
     stdout.print(table)
     if statuses is not None:
         print_pairs(statuses)
@@ -861,7 +870,8 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
 
 @synth_group.command("export")
 @click.option("--like", required=True, metavar="LAYOUT",
-              help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
+              help="Official layout to write: one that a registered dataset format writes (`pcfrl-bench list` shows "
+                   "them).")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the dataset into.")
 @click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
@@ -878,7 +888,7 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
       pcfrl-bench synth export --like cplfw --dataset-dir /tmp/fake/CPLFW --n 200
       pcfrl-bench synth export --like rafdb --dataset-dir /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
     """
-    from .data.synthetic import export_like
+    from .data.readers import export_like
 
     root = export_like(like, dataset_dir, n, seed)
     _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
@@ -985,8 +995,8 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
-                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
+                        f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:

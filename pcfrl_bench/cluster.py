@@ -36,8 +36,10 @@ from .errors import ConfigError, PcfrlError
 from .grid import Cell, stored_record
 from .gridplan import PlannedCell, PretrainGroup, run_command
 from .io import atomic_write_text
+from .pretraining import RunOptions, RunPaths
+from .resolution import resolve
 from .results import record_path
-from .runner import RunOptions, RunPaths, resolve, run
+from .runner import run
 
 INSTALL_HINT = 'pip install "pcfrl-bench[cluster]"'
 ALIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING"}

@@ -52,7 +52,7 @@ def factor_scores(features: dict[str, np.ndarray], labels: dict[str, torch.Tenso
 
 def analyze_factors(method: str, task: str, preset: str = "quick", seed: int = 0,
                     overrides: tuple[str, ...] | list[str] = (), paths: RunPaths | None = None,
-                    frames: int = 8, identities: int = 100, *, device: str = "auto",
+                    frames: int = 8, identities: int = 100, n: int = 3000, clips: int = 100, *, device: str = "auto",
                     console: Console | None = None) -> dict[str, Any]:
     """Factor scores of ``method``'s checkpoint (cached, else pretrained now) as configured for ``task``, of the same
     trunk at random initialisation and of raw pixels, on ``identities`` unseen people of the pretraining world."""
@@ -65,15 +65,15 @@ def analyze_factors(method: str, task: str, preset: str = "quick", seed: int = 0
     dev = resolve_device(cfg.run.device)
     model, run_dir, _, _ = ensure_pretrained(resolved, paths, dev, RunOptions(progress=False), console)
     size = cfg.eval.image_size
-    images, labels, splits = factor_probe_data(size, cfg.data.synthetic.seed, identities=identities, frames=frames,
-                                               style=WorldStyle.of(cfg.data.synthetic))
+    images, labels, splits = factor_probe_data(size, cfg.data.synthetic.seed, n=n, identities=identities, clips=clips,
+                                               frames=frames, style=WorldStyle.of(cfg.data.synthetic))
     seed_everything(seed)
     floor = build_method(resolve("random-init", task, preset, seed, device, ()))
     features = {method: encode(model.encoder(), images, dev), "random-init": encode(floor.encoder(), images, dev),
                 "raw-pixels": images.flatten(1).double().numpy()}
     return {"kind": "factor-probes", "method": method, "task": task, "preset": preset, "seed": seed,
             "overrides": list(overrides), "checkpoint": str(run_dir), "image_size": size, "identities": identities,
-            "frames_per_clip": frames, "n_images": int(len(images)),
+            "faces": n, "clips": clips, "frames_per_clip": frames, "n_images": int(len(images)),
             "scores": factor_scores(features, labels, splits)}
 
 

@@ -19,8 +19,9 @@ from rich.table import Table
 from .config import DataConfig, config_hash, to_plain
 from .errors import ConfigError, PcfrlError
 from .grid import Cell, stored_record
+from .pretraining import BACKBONE_FILE, pretrain_dir
+from .resolution import resolve
 from .results import COMPLEXITY_TASK, load_records
-from .runner import BACKBONE_FILE, pretrain_dir, resolve
 from .train import CHECKPOINT, read_log
 
 

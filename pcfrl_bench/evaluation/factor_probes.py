@@ -2,7 +2,7 @@
 
 Each factor of the synthetic world (expression, AUs, identity, head pose, light, background, clip) is decoded
 from the same features by a linear model fitted on a training split and scored on a held-out split:
-classification factors by multinomial logistic regression, scored as accuracy and as *decodability*
+classification factors by a least-squares (ridge, one-hot) classifier, scored as accuracy and as *decodability*
 (acc - chance) / (1 - chance) with chance the majority-class accuracy of the test split; continuous factors
 by ridge regression (penalty chosen by leave-one-out error on the training split), scored as the test R^2 averaged
 over the factor's outputs. Decodability and R^2 share one scale: 0 = nothing beyond chance, 1 = perfect.
@@ -18,7 +18,6 @@ import numpy as np
 
 MAX_DIMS = 512
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
-LOGISTIC_C = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,24 +66,27 @@ def prepare(train: np.ndarray, test: np.ndarray, max_dims: int = MAX_DIMS) -> tu
 
 def classification_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                          test_y: np.ndarray) -> tuple[float, float]:
-    """(accuracy, majority-class chance on the test split) of a multinomial logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-
+    """(accuracy, majority-class chance on the test split) of a least-squares classifier: :func:`ridge_fit` on
+    one-hot targets, the class of the largest output (closed form: seconds where iterative logistic regression
+    over a hundred classes takes minutes on a busy CPU)."""
     values, counts = np.unique(test_y, return_counts=True)
     chance = float(counts.max() / counts.sum())
-    if len(np.unique(train_y)) < 2:
+    classes = np.unique(train_y)
+    if len(classes) < 2:
         return chance, chance
-    clf = LogisticRegression(C=LOGISTIC_C, max_iter=1000)
-    clf.fit(train_x, train_y)
-    return float((clf.predict(test_x) == test_y).mean()), chance
+    onehot = (train_y[:, None] == classes[None, :]).astype(np.float64)
+    w, b, _ = ridge_fit(train_x, onehot)
+    pred = classes[(test_x @ w + b).argmax(1)]
+    return float((pred == test_y).mean()), chance
 
 
 def ridge_fit(train_x: np.ndarray, train_y: np.ndarray, alphas: tuple[float, ...] = RIDGE_ALPHAS
               ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(weights (D, K), intercept (K,), chosen alpha) of ridge regression on centred inputs, the penalty chosen by
-    the closed-form leave-one-out error on the training rows (one eigendecomposition of X^T X for all alphas)."""
-    mean_y = train_y.mean(0)
-    y = train_y - mean_y
+    """(weights (D, K), intercept (K,), chosen alpha) of ridge regression with an unpenalised intercept, the penalty
+    chosen by the closed-form leave-one-out error on the training rows (one eigendecomposition of X^T X for all
+    alphas; the leave-one-out residuals of the centred problem)."""
+    mean_x, mean_y = train_x.mean(0), train_y.mean(0)
+    train_x, y = train_x - mean_x, train_y - mean_y
     s, v = np.linalg.eigh(train_x.T @ train_x)
     s = np.maximum(s, 0.0)
     xv = train_x @ v  # (n, D)
@@ -93,11 +95,12 @@ def ridge_fit(train_x: np.ndarray, train_y: np.ndarray, alphas: tuple[float, ...
     for alpha in alphas:
         inv = 1.0 / (s + alpha)
         pred = xv @ (inv[:, None] * xty)
-        hat = (xv ** 2) @ inv  # diagonal of the hat matrix
+        hat = (xv ** 2) @ inv + 1.0 / len(y)  # diagonal of the hat matrix (the intercept adds 1/n)
         loo = ((y - pred) / np.maximum(1.0 - hat, 1e-9)[:, None]) ** 2
         best = min(best, (float(loo.mean()), alpha))
     inv = 1.0 / (s + best[1])
-    return v @ (inv[:, None] * xty), mean_y, best[1]
+    w = v @ (inv[:, None] * xty)
+    return w, mean_y - mean_x @ w, best[1]
 
 
 def regression_score(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
