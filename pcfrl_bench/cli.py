@@ -37,7 +37,9 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except PcfrlError as exc:
-            _console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+            from rich.markup import escape
+
+            _console().print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True, highlight=False)
             sys.exit(2)
     return wrapper
 
@@ -627,6 +629,46 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """grid's executor, plan (--shard, --dry-run, --print-commands, --status) and Slurm options."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+                     help='local: processes on this machine (--jobs); slurm: a Slurm job array through submitit '
+                          '(pip install "pcfrl-bench[cluster]").'),
+        click.option("--shard", default=None, metavar="I/N",
+                     help="Only shard I of N (1-based): whole pretraining groups, the same on every machine; "
+                          "shards 1/N..N/N add up to the grid."),
+        click.option("--dry-run", is_flag=True,
+                     help="List every cell (hashes, stored record, checkpoint), the Slurm job parameters and an "
+                          "estimate of the pretraining's GPU-hours; run nothing."),
+        click.option("--print-commands", is_flag=True,
+                     help="Print one `pcfrl-bench run ...` line per cell left to run (for any other scheduler)."),
+        click.option("--status", is_flag=True,
+                     help="Which cells are done, running, pending, failed (with the log) or missing."),
+        click.option("--jobs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Slurm job logs and cell states [default: <out>/.jobs]."),
+        click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     envvar="PCFRL_CLUSTER_CONFIG",
+                     help="YAML file with a 'slurm:' section (the keys of the --slurm-* options; env "
+                          "PCFRL_CLUSTER_CONFIG); the options win."),
+        click.option("--slurm-partition", default=None, help="Partition [default: the cluster's]."),
+        click.option("--slurm-time", default=None, help="Wall-clock limit per job: minutes, HH:MM:SS or D-HH:MM:SS "
+                                                        "[default: 24:00:00]."),
+        click.option("--slurm-gpus-per-node", type=click.IntRange(min=0), default=None,
+                     help="GPUs per job; > 1 pretrains each cell under torchrun, one process per GPU [default: 1]."),
+        click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=None,
+                     help="CPUs per job [default: 8]."),
+        click.option("--slurm-mem", default=None, help="Memory per job, e.g. 64G [default: the partition's]."),
+        click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=None,
+                     help="Jobs of the array running at once [default: 64]."),
+        click.option("--slurm-additional", multiple=True, metavar="KEY=VALUE",
+                     help="Another sbatch option, e.g. account=abc or qos=high (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command("grid")
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. simclr,pcl,pcfrl.")
 @click.option("--tasks", required=True, help="Comma-separated tasks, e.g. synth-fer,synth-hpe.")
@@ -642,31 +684,93 @@ def _csv(value: str) -> list[str]:
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
 @click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
 @click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
+@cluster_options
 @threads_option
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart,
+             executor, shard, dry_run, print_commands, status, jobs_dir, cluster_config, slurm_additional, **slurm):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
-    Cells whose record is already stored with the same resolved config are skipped.
+    Cells whose record is already stored with the same resolved config are skipped. With --executor slurm each
+    pretraining group (the cells sharing one checkpoint) is one job of a Slurm job array.
 
     \b
     Examples:
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
+      pcfrl-bench grid --methods pcl,pcfrl --tasks rafdb,cplfw --seeds 0,1,2 --preset paper --dry-run
+      pcfrl-bench grid ... --executor slurm --slurm-partition gpu --slurm-time 2-00:00:00 --shard 1/2
+      pcfrl-bench grid ... --status
     """
+    from .cluster import grid_status, make_jobs, slurm_lines, slurm_settings, status_counts, status_table, submit
+    from .gridplan import (dry_run_rows, dry_run_table, estimate, estimate_lines, groups_to_run, parse_shard,
+                           plan_grid, planned_cells, run_command, shell_line, step_times)
+    from .gridplan import shard as take_shard
     from .grid import grid_cells, run_grid
-    from .runner import RunOptions, resolve
+    from .runner import RunOptions
 
+    modes = [name for name, on in (("--dry-run", dry_run), ("--print-commands", print_commands), ("--status", status))
+             if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} exclude each other")
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    given = [f"--{k.replace('_', '-')}" for k, v in slurm.items() if v is not None] + ["--slurm-additional"] * bool(
+        slurm_additional)
+    if executor == "local" and given:
+        raise click.UsageError(f"{', '.join(given)}: only with --executor slurm")
+    if executor == "slurm" and jobs != 1:
+        raise click.UsageError("--jobs: only with --executor local (Slurm runs --slurm-array-parallelism jobs at once)")
+    settings = None
+    if executor == "slurm":
+        settings = slurm_settings(cluster_config, slurm_additional, **{k.removeprefix("slurm_"): v
+                                                                      for k, v in slurm.items()})
+    paths = _run_paths(out, data_root, cache_dir)
+    jobs_dir = jobs_dir or out / ".jobs"
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
-    for cell in cells:  # fail fast on a typo before any training
-        resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
-    records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
-                                skip_existing=not rerun, console=_console(),
-                                options=RunOptions(resume=resume, restart=restart))
-    _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
-                                 soft_wrap=True)
+    groups = plan_grid(cells, paths.cache_dir)  # resolves every cell: a typo fails before anything runs
+    if shard:
+        groups = take_shard(groups, *parse_shard(shard))
+    stdout = _console(stderr=False)
+    if not stdout.is_terminal:  # piped: wide enough for the tables' rows
+        stdout.width = 160
+    if status:
+        statuses = grid_status(planned_cells(groups), out, jobs_dir)
+        stdout.print(status_table(statuses))
+        stdout.print(status_counts(statuses), soft_wrap=True)
+        return
+    todo = groups_to_run(groups, out, rerun)
+    left_out = len(planned_cells(groups)) - len(planned_cells(todo))
+    if print_commands:
+        for planned in planned_cells(todo):
+            click.echo(shell_line(run_command(planned.cell, out, cache_dir=cache_dir, data_root=data_root,
+                                              device=device, resume=resume, restart=restart)))
+        _console().print(f"{left_out} stored cells left out (--rerun includes them)", soft_wrap=True)
+        return
+    if dry_run:
+        rows = dry_run_rows(groups, todo, out)
+        stdout.print(dry_run_table(rows))
+        stored = sum(r.record is not None for r in rows)
+        stdout.print(f"{len(rows)} cells in {len(groups)} pretraining group(s){f' (shard {shard})' if shard else ''}: "
+                     f"{stored} stored, {len(planned_cells(todo))} to run", soft_wrap=True)
+        if executor == "slurm":
+            for line in slurm_lines(settings, len(todo)):
+                stdout.print(line, soft_wrap=True, highlight=False)
+        for line in estimate_lines(estimate(todo, paths.data_root, step_times(out, preset))):
+            stdout.print(line, soft_wrap=True, highlight=False)
+        return
+    options = RunOptions(resume=resume, restart=restart)
+    if executor == "slurm":
+        submitted = submit(make_jobs(todo, paths, jobs_dir, settings, device=device, options=options,
+                                     skip_existing=not rerun), settings, jobs_dir)
+        for job in submitted:
+            stdout.print(f"job {job.job_id}: {job.cells} cell(s), log {job.log}", soft_wrap=True, highlight=False)
+        stdout.print(f"{len(submitted)} job(s) submitted, {left_out} cells already stored; records in {out}; "
+                     "follow them with the same command and --status", soft_wrap=True)
+        return
+    records, skipped = run_grid([p.cell for p in planned_cells(groups)], paths, jobs=jobs, device=device,
+                                skip_existing=not rerun, console=_console(), options=options)
+    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
 
 
 @main.command("check")

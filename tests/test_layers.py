@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "factor_analysis", "grid", "pairs", "listing"),
+    ("analysis", "factor_analysis", "grid", "gridplan", "cluster", "pairs", "listing"),
     ("cli", "__main__"),
 )
 
