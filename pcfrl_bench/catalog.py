@@ -94,7 +94,7 @@ def _read_entry_file(path: Path) -> dict[str, Any]:
 
 def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
     path = folder / f"{name}.yaml"
-    if not path.is_file():
+    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or not path.is_file():
         raise UnknownNameError(kind, name, [p.stem for p in folder.glob("*.yaml")])
     data = _read_entry_file(path)
     unknown = set(data) - KNOWN_KEYS

@@ -17,8 +17,9 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .config import PRESETS, load_yaml
+from .config import PRESETS, SEED_MAX, load_yaml
 from .errors import ConfigError, MalformedFileError
+from .inputs import quote
 from .io import atomic_write_text
 from .results import ResultRecord, read_record, record_path
 from .runner import RunOptions, RunPaths, pretrain_dir, resolve, run
@@ -160,10 +161,15 @@ def load_expected(path: Path) -> list[Expectation]:
         try:
             exp = Expectation(**entry)
             exp.value, exp.tolerance, exp.seed = float(exp.value), float(exp.tolerance), int(exp.seed)
+            exp.threads = int(exp.threads)
         except (TypeError, ValueError) as exc:
             raise MalformedFileError(path, None, f"entry {i}: {exc}") from None
-        if exp.preset not in PRESETS or exp.tolerance < 0:
-            raise MalformedFileError(path, None, f"entry {i}: bad preset {exp.preset!r} or negative tolerance")
+        if exp.preset not in PRESETS or not 0 <= exp.tolerance < math.inf or not math.isfinite(exp.value):
+            raise MalformedFileError(path, None, f"entry {i}: bad preset {quote(exp.preset)}, or a tolerance or "
+                                                 "value that is not a finite number (tolerance >= 0)")
+        if not (0 <= exp.threads <= 1024 and abs(exp.seed) <= SEED_MAX):
+            raise MalformedFileError(path, None, f"entry {i}: threads {quote(exp.threads)} outside [0, 1024] or "
+                                                 f"seed {exp.seed} outside [{-SEED_MAX - 1}, {SEED_MAX}]")
         out.append(exp)
     return out
 
