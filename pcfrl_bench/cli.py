@@ -60,14 +60,25 @@ def _console(stderr: bool = True) -> Any:
 
 
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print user-facing errors as one message (no traceback) and exit with status 2."""
+    """Print user-facing errors as one message (no traceback) and exit with status 2. Ctrl-C, SIGTERM and
+    SIGHUP stop the command cleanly (temp files removed, child processes stopped, see ``interrupt``) with one
+    line and exit status 128 + the signal's number."""
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupt import signals_raise
+
         try:
-            return func(*args, **kwargs)
+            with signals_raise():
+                return func(*args, **kwargs)
         except PcfrlError as exc:
             _console().print(f"[bold red]Error:[/] {_escape(str(exc))}", markup=True, highlight=False)
             sys.exit(2)
+        except KeyboardInterrupt as exc:
+            name = getattr(exc, "name", "SIGINT (Ctrl-C)")
+            _console().print(f"[bold red]Interrupted[/] by {name}: stopped; every record and checkpoint on disk is "
+                             "whole and temporary files are removed (run or grid: the same command with --resume "
+                             "continues)", markup=True, highlight=False)
+            sys.exit(128 + getattr(exc, "signum", 2))
     return wrapper
 
 
@@ -518,8 +529,10 @@ def data_group() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="task.KEY=VALUE",
               help="Override a task key (e.g. --set task.test_usage=PublicTest); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
-              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
+@click.option("--decode", "decode_sample", default="auto", show_default=True, metavar="auto|all|N",
+              help="Images decoded: auto = every image of a set up to 60,000 images (about a minute), else a "
+                   "sample of 60,000 stratified by split and class; all = every image; N = a stratified sample of N "
+                   "(0 = none).")
 @friendly_errors
 def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool,
                    decode_sample: str) -> None:
@@ -532,14 +545,17 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
       pcfrl-bench data check -t fer2013 --set task.test_usage=PublicTest
-      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
+      pcfrl-bench data check -t disfa --decode all   # decode every image of a large set, as `run` does
     """
     from .io import default_data_root
     from .tasks.check import check_task_by_name, format_check_report
 
-    if decode_sample != "all" and not (decode_sample.isdigit()):
-        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
-    count = None if decode_sample == "all" else int(decode_sample)
+    from .inputs import quote
+
+    if decode_sample not in ("auto", "all") and not (decode_sample.isdigit() and len(decode_sample) <= 9):
+        raise click.BadParameter(f"expected auto, all or a number of images up to 999,999,999, got "
+                                 f"{quote(decode_sample)}", param_hint="--decode")
+    count = decode_sample if decode_sample in ("auto", "all") else int(decode_sample)
     report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))

@@ -59,7 +59,7 @@ def field_range(f: dataclasses.Field) -> str | None:
 
 
 def _number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e12 else f"{x:g}"
+    return f"{int(x):_}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _check_range(value: Any, f: dataclasses.Field, where: str) -> None:

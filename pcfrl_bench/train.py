@@ -31,6 +31,7 @@ from .config import OptimConfig, PretrainConfig
 from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
                           world_size)
 from .errors import CheckpointError, PcfrlError, TrainingDivergedError, WriteError
+from .interrupt import check_interrupted
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
@@ -305,6 +306,7 @@ def pretrain(
             epoch_start = waited = time.perf_counter()
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
+                check_interrupted()  # a SIGTERM that arrived while the loader forked its workers
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 if cfg.channels_last:
                     batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)

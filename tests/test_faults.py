@@ -377,8 +377,8 @@ def test_grid_accepts_resume_after_an_interruption(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
 def test_grid_workers_end_when_the_grid_process_is_killed(tmp_path):
-    child = ("import os, sys, time; from pcfrl_bench.grid import _exit_with_parent; "
-             "_exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(120)")
+    child = ("import os, sys, time; from pcfrl_bench.interrupt import exit_with_parent; "
+             "exit_with_parent(os.getppid(), 0.05); print(os.getpid(), flush=True); time.sleep(120)")
     parent = ("import subprocess, sys, time; "
               f"c = subprocess.Popen([sys.executable, '-c', {child!r}], stdout=sys.stdout); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
