@@ -92,9 +92,16 @@ def _read_entry_file(path: Path) -> dict[str, Any]:
     return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
 
 
+def _is_entry_file(name: str, path: Path) -> bool:
+    """Whether ``name`` is a plain file name (no folder, not hidden, not absurdly long) with a file at ``path``."""
+    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or len(name) > 200:
+        return False
+    return path.is_file()
+
+
 def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
     path = folder / f"{name}.yaml"
-    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or not path.is_file():
+    if not _is_entry_file(name, path):
         raise UnknownNameError(kind, name, [p.stem for p in folder.glob("*.yaml")])
     data = _read_entry_file(path)
     unknown = set(data) - KNOWN_KEYS

@@ -129,15 +129,17 @@ def append_text(path: Path, text: str) -> None:
     its earlier contents and a WriteError says so, so no half line is ever left behind."""
     data = text.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab", buffering=0) as fh:
-        size = fh.seek(0, os.SEEK_END)
-        try:
-            done = 0
-            while done < len(data):  # unbuffered: a short write continues, a failed one raises here
-                done += fh.write(data[done:])
-        except OSError as err:
-            fh.truncate(size)
-            raise WriteError(path, err, "its earlier lines are intact") from None
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        done = 0
+        while done < len(data):  # a short write continues, a failed one raises
+            done += os.write(fd, data[done:])
+    except OSError as err:
+        os.ftruncate(fd, size)
+        raise WriteError(path, err, "its earlier lines are intact") from None
+    finally:
+        os.close(fd)
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
