@@ -294,7 +294,7 @@ def test_out_of_range_numbers_are_named_errors(override, key):
 
 
 def test_range_message_and_cli_exit_status():
-    with pytest.raises(ConfigError, match=r"pretrain.epochs: -3 is out of range; expected \[0, 100000\]"):
+    with pytest.raises(ConfigError, match=r"pretrain.epochs: -3 is out of range; expected \[0, 100_000\]"):
         build_dataclass(PretrainConfig, {"epochs": -3}, "pretrain")
     assert resolve("random-init", "digits", "smoke").config.pretrain.epochs == 0  # zero is a valid schedule
     result = invoke("config", "-m", "simclr", "-t", "digits", "--set", "pretrain.optim.lr=inf")

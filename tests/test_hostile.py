@@ -603,3 +603,32 @@ def test_42_quote_never_expands_a_bomb():
     data = yaml_text("a: &a [1, 2]\nb: &b [*a, *a]\n", "s")
     nested = [data["b"]] * 1000
     assert len(quote(nested)) < 200 and len(quote("z" * 10**6)) < 100
+
+
+def _bounded_keys(cls, prefix: str):
+    import dataclasses
+    import typing
+
+    from pcfrl_bench.config import field_range
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _bounded_keys(hints[f.name], key)
+        elif hints[f.name] in (int, float) or typing.get_origin(hints[f.name]) is tuple:
+            yield key, field_range(f)
+
+
+def test_43_every_number_has_a_documented_range():
+    import typing
+
+    from pcfrl_bench.config import RunConfig
+    from pcfrl_bench.schema.methods import METHOD_SCHEMAS
+    from pcfrl_bench.schema.tasks import TASK_SCHEMAS
+    keys = [k for s in ("run", "model", "data", "pretrain", "eval")
+            for k in _bounded_keys(typing.get_type_hints(RunConfig)[s], s)]
+    keys += [k for kind, schemas in (("method", METHOD_SCHEMAS), ("task", TASK_SCHEMAS)) for name in schemas.names()
+             for k in _bounded_keys(schemas.get(name).Params, kind)]
+    doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
+    assert [k for k, rng in keys if rng is None] == []  # every number has a range
+    assert [k for k, rng in keys if f"| `{k}` | {rng} |" not in doc] == []
