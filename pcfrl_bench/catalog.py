@@ -28,6 +28,7 @@ from typing import Any
 
 from .config import PRESETS, deep_merge, load_yaml
 from .errors import ConfigError, UnknownNameError
+from .inputs import quote
 
 KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "pinned", "metric", "higher_is_better",
               "paper"}
@@ -143,10 +144,10 @@ def _check_sections(data: dict[str, Any], path: Path) -> None:
     for key, tp in SECTION_TYPES.items():
         if data.get(key) is not None and not isinstance(data[key], tp):
             raise ConfigError(f"{path}: '{key}' must be a {'mapping' if tp is dict else tp.__name__}, "
-                              f"got {data[key]!r}")
+                              f"got {quote(data[key])}")
     for name, preset in (data.get("presets") or {}).items():
         if preset is not None and not isinstance(preset, dict):
-            raise ConfigError(f"{path}: preset '{name}' must be a mapping, got {preset!r}")
+            raise ConfigError(f"{path}: preset {quote(name)} must be a mapping, got {quote(preset)}")
 
 
 def _folder(kind: str) -> Path:

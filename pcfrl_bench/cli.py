@@ -349,7 +349,7 @@ RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
-    click.option("--unreadable", default="stop", show_default=True, metavar="stop|skip",
+    click.option("--unreadable", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop "
                       "with their list, or skip them (and pairs that use them) and list them in the record."),
 ]

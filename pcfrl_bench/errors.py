@@ -51,7 +51,11 @@ class DatasetLayoutError(PcfrlError):
 class MalformedFileError(PcfrlError):
     """A dataset file has a bad line; the message names the file and the 1-based line number."""
 
+    PROBLEM_CHARS = 1000  # a problem quoting a huge line of the file is cut to this, with its length
+
     def __init__(self, path: object, line: int | None, problem: str):
+        if len(problem) > self.PROBLEM_CHARS:
+            problem = f"{problem[:self.PROBLEM_CHARS]}… ({len(problem):,} characters)"
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.problem = path, line, problem

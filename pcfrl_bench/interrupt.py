@@ -10,20 +10,20 @@ way (SIGTERM, then SIGKILL after a grace period) before re-raising.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted, PcfrlError
+
+if TYPE_CHECKING:  # multiprocessing is imported by the functions that start processes (every command imports this)
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 30.0  # how long an interrupted child may take to clean up before it is killed
@@ -83,6 +83,9 @@ def exit_with_parent(parent: int, poll_s: float = 1.0, grace_s: float = GRACE_S)
 
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a PcfrlError (user errors) or RuntimeError with its text."""
+    import pickle
+    import traceback
+
     try:
         return pickle.loads(pickle.dumps(exc))
     except Exception:  # noqa: BLE001 (any pickling failure: send the text instead)
@@ -105,7 +108,7 @@ def _child(fn: Callable[..., Any], args: tuple, conn: Connection, parent: int) -
     conn.close()
 
 
-def stop_processes(processes: Sequence[multiprocessing.process.BaseProcess], grace_s: float = GRACE_S) -> None:
+def stop_processes(processes: Sequence[BaseProcess], grace_s: float = GRACE_S) -> None:
     """SIGTERM every live process (each cleans up and exits), then SIGKILL those still alive after ``grace_s``."""
     for p in processes:
         if p.is_alive():
@@ -132,10 +135,13 @@ def run_in_processes(fn: Callable[..., Any], calls: Sequence[tuple], jobs: int,
     A child's exception is raised here after the other children are stopped; a child that dies (killed) is a
     PcfrlError. Ctrl-C or SIGTERM (here or in a child) stops every child and re-raises here: nothing keeps
     running, each child's temp files are removed by its own unwinding."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
     ctx = multiprocessing.get_context("fork")
     results: list[Any] = [None] * len(calls)
     pending = list(enumerate(calls))
-    running: dict[Connection, tuple[int, multiprocessing.process.BaseProcess]] = {}
+    running: dict[Connection, tuple[int, BaseProcess]] = {}
     try:
         while pending or running:
             while pending and len(running) < jobs:

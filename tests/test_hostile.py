@@ -5,7 +5,7 @@ Ctrl-C / SIGTERM stop every child process and leave nothing behind (the signals 
 
 The issue's cases, one test each (the README's "Threat model and guarantees" lists what is and is not defended):
 numbers (1-6), YAML (7-11), data check (12-19), written files (20-23), paths and text (24-32), disk faults
-(33-36), signals (37-39), messages (40-42).
+(33-36), signals (37-39b), messages (40-42), the documented ranges (43).
 """
 
 from __future__ import annotations
@@ -582,6 +582,22 @@ def test_39_worker_errors_and_interruptions_reach_the_parent():
             time.sleep(0.01)
     assert err.value.signum == signal.SIGTERM
     check_interrupted()  # cleared once the block is left
+
+
+def test_39b_an_interrupted_check_removes_its_temporary_records_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    import pcfrl_bench.grid as grid
+    from pcfrl_bench.grid import Expectation, check_expected
+
+    def interrupted(*args, **kwargs):
+        assert glob.glob(str(tmp_path / "pcfrl-check-*"))  # the folder exists while the cell runs
+        raise Interrupted(signal.SIGTERM)
+    monkeypatch.setattr(grid, "_run_group", interrupted)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(Interrupted):
+        check_expected([Expectation("simclr", "digits", "smoke", 0, "accuracy", 0.0, 1.0)], tmp_path / "c", tmp_path)
+    assert not glob.glob(str(tmp_path / "pcfrl-check-*"))
 
 
 # ---------------------------------------------------------------------------------------- 40-42 messages
