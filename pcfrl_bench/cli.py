@@ -253,7 +253,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for m in methods:
         table.add_row(_escape(m["name"]), _escape(m["description"]))
     stdout.print(table)
-    table = Table(title=f"Tasks (data root: {root})")
+    table = Table(title=f"Tasks (data root: {_escape(str(root))})")
     for col in ("name", "description", "metric", "data"):
         table.add_column(col)
     for t in tasks:
@@ -337,10 +337,10 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
-    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True)
+    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True, markup=False)
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
-                 soft_wrap=True)
+                 soft_wrap=True, markup=False)
 
 
 OUT = click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
@@ -506,14 +506,14 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
         return
     from rich.table import Table
 
-    table = Table(title=f"Result records in {records}")
+    table = Table(title=f"Result records in {_escape(str(records))}")
     for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
         table.add_column(col)
     for row in rows:
         config = row["config_hash"] + ("" if row["registry"] else " (variant)")
-        table.add_row(*map(_escape, (str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]),
-                                     str(row["metric"]), _number(row["final"]), _number(row["best_over_epochs"]), config,
-                                     row["overrides"])))
+        cells = (row["task"], row["method"], row["preset"], row["seed"], row["metric"], _number(row["final"]),
+                 _number(row["best_over_epochs"]), config, row["overrides"])
+        table.add_row(*(_escape(str(c)) for c in cells))
     _console(stderr=False).print(table)
 
 
@@ -610,7 +610,7 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                                     preset=preset or default_preset, selection=selection, variant=name,
                                     registry_hash=None if any_config else registry_result_hash)
         stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
-                     soft_wrap=True)
+                     soft_wrap=True, markup=False)
 
 
 @main.command("claims")
@@ -650,7 +650,7 @@ def claims_cmd(records, preset, report, readme, any_config):
         table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True, markup=False)
 
 
 @main.command("instrument")
@@ -680,7 +680,7 @@ def instrument_cmd(records, preset, methods, any_config):
                          record_tasks([r for r in found if r.preset == preset]), names)
     _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
     for sentence in instrument_reading(frame, names):
-        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, highlight=False)
+        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, markup=False, highlight=False)
     for p in problems:
         _console().print(f"[yellow]skipped:[/] {_escape(p)}", soft_wrap=True)
 
@@ -713,7 +713,8 @@ def _seeds(value: str) -> list[int]:
               help="Size preset of every cell.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override for every cell (dotted, typed by the schema); repeatable.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Parallel processes (one per method x seed).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Parallel processes (one per method x seed).")
 @DEVICE
 @OUT
 @paths_options
@@ -746,7 +747,7 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
                                 skip_existing=not rerun, console=_console(),
                                 options=RunOptions(resume=resume, restart=restart))
     _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
-                                 soft_wrap=True)
+                                 soft_wrap=True, markup=False)
 
 
 @main.command("check")
@@ -781,7 +782,8 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
                              on_result=lambda r: console.print(
                                  f"{'[green]pass' if r.passed else '[red]FAIL'}[/] {r.expectation.cell.label}",
                                  highlight=False))
-    table = Table(title=f"Regression check against {expected}" + (f" (subset {subset})" if subset else ""))
+    table = Table(title=f"Regression check against {_escape(str(expected))}"
+                        + (f" (subset {_escape(subset)})" if subset else ""))
     for col in ("cell", "metric", "expected", "measured", "delta", "tolerance", "result"):
         table.add_column(col)
     for r in results:
@@ -793,7 +795,7 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
     failed = sum(not r.passed for r in results)
     if update:
         update_expected(expected, results)
-        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True)
+        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True, markup=False)
         return
     stdout.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
@@ -808,7 +810,8 @@ def synth_group() -> None:
 @click.option("--png", type=WRITE_FILE, default=Path("synthetic-preview.png"),
               show_default=True, help="The PNG file to write.")
 @click.option("--identities", type=click.IntRange(1, 64), default=4, show_default=True, help="Rows of the grid.")
-@click.option("--size", type=click.IntRange(8, IMAGE_SIZE_MAX), default=64, show_default=True, help="Rendered image size in pixels.")
+@click.option("--size", type=click.IntRange(8, IMAGE_SIZE_MAX), default=64, show_default=True,
+              help="Rendered image size in pixels.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--png")
 @friendly_errors
@@ -822,7 +825,7 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
     """
     from .data.synthetic import preview_grid
 
-    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True, markup=False)
 
 
 @synth_group.command("export")
@@ -830,7 +833,8 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
               help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
 @click.option("--dataset-dir", type=WRITE_DIR, required=True,
               help="Folder to write the dataset into.")
-@click.option("--n", type=click.IntRange(1, 100_000), default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
+@click.option("--n", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="About how many samples (pairs for lfw/cplfw).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--dataset-dir")
 @friendly_errors
@@ -847,12 +851,13 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
     from .data.synthetic import export_like
 
     root = export_like(like, dataset_dir, n, seed)
-    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True, markup=False)
 
 
 @main.command("analyze")
 @common_run_options
-@click.option("--n", type=click.IntRange(2, 65_536), default=256, show_default=True, help="Images in the analysed batch.")
+@click.option("--n", type=click.IntRange(2, 65_536), default=256, show_default=True,
+              help="Images in the analysed batch.")
 @click.option("--analysis-dir", type=WRITE_DIR, default=RUNS / "analysis",
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
@@ -880,7 +885,8 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, 
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
-    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
+    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True,
+                                 markup=False)
 
 
 @main.command("complexity")
@@ -928,7 +934,7 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
                       f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
+    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True, markup=False)
 
 
 @main.command("figures")
@@ -951,4 +957,5 @@ def figures_cmd(records: Path, analysis: Path, figures_dir: Path) -> None:
     from .reporting.figures import render_all_figures
 
     written = render_all_figures(records, analysis, figures_dir)
-    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True,
+                                 markup=False)

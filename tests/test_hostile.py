@@ -390,6 +390,9 @@ def test_31_rich_markup_in_user_values_is_printed_literally(tmp_path):
     recs = _record(tmp_path, method="[/x]", task="[red]")
     shown = invoke("results", "--records", recs)
     assert shown.exit_code == 0 and said(shown, "[/x]") and said(shown, "[red]")
+    (tmp_path / "[/x]").mkdir(parents=True)  # a folder named like markup, in a table title
+    assert invoke("results", "--records", tmp_path / "[/x]").exit_code == 0
+    assert invoke("list", "--data-root", tmp_path / "[/x]").exit_code == 0
 
 
 def test_32_method_names_cannot_reach_files_outside_the_registry():
