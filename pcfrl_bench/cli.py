@@ -733,14 +733,15 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
     """
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
+    seed_list = _seeds(seeds)
+    if not (_csv(methods) and _csv(tasks) and seed_list):
+        raise click.UsageError("--methods, --tasks and --seeds must each name at least one item")
     from .grid import grid_cells, run_grid
     from .runner import RunOptions, resolve
 
-    if resume and restart:
-        raise click.UsageError("--resume and --restart exclude each other")
-    cells = grid_cells(_csv(methods), _csv(tasks), _seeds(seeds), preset, overrides)
-    if not cells:
-        raise click.UsageError("--methods, --tasks and --seeds must each name at least one item")
+    cells = grid_cells(_csv(methods), _csv(tasks), seed_list, preset, overrides)
     for cell in cells:  # fail fast on a typo before any training
         resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
     records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
