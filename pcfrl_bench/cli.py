@@ -222,26 +222,18 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     """
     from rich.table import Table
 
-    from . import catalog
-    from .data.task_data import task_availability
     from .io import default_data_root
-    from .resolution import task_params
+    from .listing import registry_listing
 
     root = data_root or default_data_root()
     problems: list[str] = []
-    methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method", problems)]
-    tasks = []
-    for e in catalog.all_entries("task", problems):
-        available, where = task_availability(e.implementation, task_params(e), root)
-        tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
-                      "available": available, "data": where})
+    data = registry_listing(root, problems)
+    methods, tasks, datasets = data["methods"], data["tasks"], data["datasets"]
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {_escape(problem)}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
-        data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
@@ -259,6 +251,12 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for t in tasks:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
         table.add_row(_escape(t["name"]), _escape(t["description"]), _escape(t["metric"]), mark)
+    stdout.print(table)
+    table = Table(title="Dataset formats (a task YAML's `dataset:`; `synth export --like` writes their layouts)")
+    for col in ("name", "default folder", "description", "synth export --like", "pretraining sources"):
+        table.add_column(col)
+    for d in datasets:
+        table.add_row(d["name"], d["folder"], d["description"], ", ".join(d["writes"]), ", ".join(d["sources"]))
     stdout.print(table)
     if statuses is not None:
         print_pairs(statuses)
@@ -475,7 +473,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     """
     import csv
 
-    from .results import is_registry_record, load_records
+    from .results import load_records, record_rows
     from .resolution import registry_result_hash
 
     if as_json and as_csv:
@@ -484,15 +482,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     console = _console()
     for problem in problems:
         console.print(f"[yellow]warning:[/] {_escape(problem)}", highlight=False)
-    rows = []
-    for r in found:
-        registry = is_registry_record(r, registry_result_hash)
-        if registry_only and not registry:
-            continue
-        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
-                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
-                     "path": str(r.path)})
+    rows = [row for row in record_rows(found, registry_result_hash) if row["registry"] or not registry_only]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -831,7 +821,8 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
 
 @synth_group.command("export")
 @click.option("--like", required=True, metavar="LAYOUT",
-              help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
+              help="Official layout to write: one that a registered dataset format writes (`pcfrl-bench list` shows "
+                   "them).")
 @click.option("--dataset-dir", type=WRITE_DIR, required=True,
               help="Folder to write the dataset into.")
 @click.option("--n", type=click.IntRange(1, 100_000), default=100, show_default=True,
@@ -849,7 +840,7 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
       pcfrl-bench synth export --like cplfw --dataset-dir /tmp/fake/CPLFW --n 200
       pcfrl-bench synth export --like rafdb --dataset-dir /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
     """
-    from .data.synthetic import export_like
+    from .data.readers import export_like
 
     root = export_like(like, dataset_dir, n, seed)
     _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True, markup=False)
@@ -863,31 +854,64 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
               help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
+@click.option("--factors", is_flag=True,
+              help="Factor probes instead: how well a linear probe decodes each ground-truth factor of the synthetic "
+                   "world (expression, AUs, identity, pose, light, background, clip) from the frozen features, beside "
+                   "random-init and raw pixels; writes <stem>-factors.json and .png.")
+@click.option("--identities", type=click.IntRange(min=4, max=2000), default=100, show_default=True,
+              help="With --factors: unseen people rendered for the probes (x clips x 8 frames).")
 @paths_options
 @renamed("--out-dir", "--analysis-dir")
 @threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, factors, identities,
+                data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
     calibrated pairs for NPA vs cosine and threshold vs top-K, and features for t-SNE (the inputs of
-    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached.
+    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached. With --factors: the factor
+    probes (0 = chance, 1 = perfect; decodability for classes, R^2 for continuous factors).
 
     \b
     Examples:
       pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
       pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
+      pcfrl-bench analyze -m simclr -t synth-fer --preset quick --factors
     """
-    from .analysis import analyze_checkpoint
+    from .analysis import analysis_stem, analyze_checkpoint
 
     if method is None or task is None:
         raise click.UsageError("analyze needs --method and --task")
+    if factors:
+        _analyze_factors(method, task, preset or "quick", seed or 0, tuple(overrides), device, identities,
+                         _run_paths(RUNS, data_root, cache_dir), analysis_dir,
+                         analysis_stem(method, task, preset or "quick", seed or 0))
+        return
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
     _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True,
                                  markup=False)
+
+
+def _analyze_factors(method, task, preset, seed, overrides, device, identities, paths, analysis_dir, stem) -> None:
+    from rich.table import Table
+
+    from .factor_analysis import analyze_factors, factor_table, write_factor_report
+
+    report = analyze_factors(method, task, preset, seed, overrides, paths, identities=identities, device=device,
+                             console=_console())
+    rows = factor_table(report)
+    table = Table(title=f"factor probes ({report['n_images']} images of {identities} unseen people; "
+                        "0 = chance, 1 = perfect)")
+    for i, head in enumerate(rows[0]):
+        table.add_column(head, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    out = _console(stderr=False)
+    out.print(table)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True)
 
 
 @main.command("complexity")
@@ -925,8 +949,8 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
-                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
+                        f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:

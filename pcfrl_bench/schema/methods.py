@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import BATCH_MAX, EmptyParams, RunConfig, bounded, hash_neutral
+from ..errors import ConfigError
+from ..registry import Registry
 
 DIM_MAX = 65_536  # widths of heads and projections
 PROB = (0.0, 1.0)  # a probability
-from ..errors import ConfigError
-from ..registry import Registry
 
 
 @dataclass
@@ -47,7 +47,7 @@ class FaceAugmentParams:
     blur_kernel: int = bounded(7, 1, 255)
     blur_sigma: tuple[float, float] = bounded((0.1, 2.0), 0.0, 100.0, open_low=True)
     sobel_p: float = bounded(0.6, *PROB)
-    patch_ratio: float = bounded(0.4, 0.0, 1.0, open_low=True)  # side of each distance-crop patch, as a fraction of the image side
+    patch_ratio: float = bounded(0.4, 0.0, 1.0, open_low=True)  # side of a distance-crop patch / the image side
     hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
     sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
 
@@ -56,7 +56,7 @@ class FaceAugmentParams:
 class CalibrationParams:
     """False-negative pair calibration of one feature branch (``--set method.<branch>.<field>=...``)."""
 
-    enabled: bool = False
+    enabled: bool = False  # run Algorithm 1 on this branch
     score: Literal["npa", "cosine"] = "npa"  # Table 5: NPA (Eq. 3) or plain cosine
     rule: Literal["threshold", "top1", "topk"] = "threshold"  # Table 7: Algorithm 1, NN, top-K
     threshold: float = bounded(1.0, -1e9, 1e9)  # T of Algorithm 1
@@ -66,15 +66,16 @@ class CalibrationParams:
     loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
     beta: float = bounded(1.0, 0.0, 1e9)  # beta of Eq. 7
     similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
+    # where w = beta PA appears in Eq. 7; numerator_only is Eq. 7 literally
     weight_in: Literal["numerator_and_denominator", "numerator_only"] = "numerator_and_denominator"
-    detach_weight: bool = True
+    detach_weight: bool = True  # no gradient through PA in w
 
 
 @dataclass
 class SimCLRParams:
     """SimCLR (``methods/simclr.py``)."""
 
-    temperature: float = bounded(0.5, 0.0, 100.0, open_low=True)
+    temperature: float = bounded(0.5, 0.0, 100.0, open_low=True)  # tau of NT-Xent
     proj_hidden_dim: int = bounded(2048, 1, DIM_MAX)
     proj_dim: int = bounded(128, 1, DIM_MAX)
     augment: AugmentParams = field(default_factory=AugmentParams)
@@ -85,9 +86,9 @@ class SimCLRParams:
 class MoCoParams:
     """MoCo v2 (``methods/moco.py``)."""
 
-    temperature: float = bounded(0.2, 0.0, 100.0, open_low=True)
-    momentum: float = bounded(0.999, *PROB)
-    queue_size: int = bounded(4096, 1, 1 << 20)
+    temperature: float = bounded(0.2, 0.0, 100.0, open_low=True)  # tau of InfoNCE
+    momentum: float = bounded(0.999, *PROB)  # of the key encoder's moving average
+    queue_size: int = bounded(4096, 1, 1 << 20)  # negatives kept from earlier batches
     proj_hidden_dim: int = bounded(2048, 1, DIM_MAX)
     proj_dim: int = bounded(128, 1, DIM_MAX)
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
@@ -99,15 +100,16 @@ class PCLParams:
     """PCL (``methods/pcl.py``): calibration off."""
 
     temperature: float = bounded(0.07, 0.0, 100.0, open_low=True)  # tau of Eq. 6 / 7
-    head_hidden_dim: int = bounded(2048, 1, DIM_MAX)
-    head_dim: int = bounded(512, 1, DIM_MAX)
+    head_hidden_dim: int = bounded(2048, 1, DIM_MAX)  # hidden width of the pose and face projection heads
+    head_dim: int = bounded(512, 1, DIM_MAX)  # output width of the projection heads
     decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
     noise_sigma: float = bounded(0.4, 0.0, 100.0)  # Gaussian noise on the PDD inputs (clean targets; official code)
-    pose_rotation_deg: float = bounded(15.0, 0.0, 180.0)  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+    # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+    pose_rotation_deg: float = bounded(15.0, 0.0, 180.0)
     orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
     orth_normalize: bool = False  # paper mode on unit rows (cos^2)
-    rec_weight: float = bounded(1.0, 0.0, 1e9)
-    orth_weight: float = bounded(1.0, 0.0, 1e9)
+    rec_weight: float = bounded(1.0, 0.0, 1e9)  # weight of Eq. 1 in L_PDD
+    orth_weight: float = bounded(1.0, 0.0, 1e9)  # weight of Eq. 2 in L_PDD
     denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
     neg_mixing_alpha: float = bounded(0.0, 0.0, 1e3)  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
     pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
@@ -115,22 +117,20 @@ class PCLParams:
     pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
     pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
     dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
-    dwa_temperature: float = bounded(2.0, 0.0, 1e3, open_low=True)
+    dwa_temperature: float = bounded(2.0, 0.0, 1e3, open_low=True)  # T of DWA
     alpha_pose: float = bounded(1.0, 0.0, 1e9)  # fixed multipliers (on top of DWA when it is on)
     alpha_face: float = bounded(1.0, 0.0, 1e9)
     augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
-    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
-    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))  # beta_pose of Eq. 7
+    calib_face: CalibrationParams = field(default_factory=CalibrationParams)  # beta_face of Eq. 7: the class's 1.0
 
 
 @dataclass
 class PCFRLParams(PCLParams):
     """PCFRL: PCL with NPA calibration of the pose and face features on."""
 
-    calib_pose: CalibrationParams = field(
-        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=0.2))
-    calib_face: CalibrationParams = field(
-        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=1.0))
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True, beta=0.2))
+    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True))
 
 
 @dataclass
@@ -170,7 +170,8 @@ class MethodSchema:
     check: Callable[[RunConfig], None] = accept_any
 
 
-METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", {
+METHOD_PLUGINS = "pcfrl_bench.methods"  # entry points naming modules that register more methods (docs/methods.md)
+METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", plugins=METHOD_PLUGINS, items={
     "frozen": MethodSchema(EmptyParams),
     "simclr": MethodSchema(SimCLRParams),
     "moco": MethodSchema(MoCoParams),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pcfrl_bench.errors import PcfrlError, UnknownNameError
+from pcfrl_bench.errors import PcfrlError
 from pcfrl_bench.interrupt import check_interrupted
 
 from .base import SampleIndex, missing_files, unlabelled_images
@@ -139,20 +138,14 @@ def check_dataset(name: str, root: Path, decode_sample: Decode = "auto", **optio
     label, names the file and lines), missing files, images without a label line, images in two splits, and
     images that do not decode become problem strings. ``decode_sample``: see :func:`decode_plan` (``"auto"``:
     every image of sets up to DECODE_ALL_LIMIT images, else a stratified sample of that many). ``options`` go to
-    the reader. Unknown ``name`` raises UnknownNameError."""
-    from . import READERS
+    the reader of the format ``name``, with the format's ``check_options`` on top. Unknown ``name`` raises
+    UnknownNameError."""
+    from .format import dataset_format
 
-    if name not in READERS:
-        raise UnknownNameError("dataset", name, READERS)
-    reader = READERS[name]
-    params = inspect.signature(reader).parameters
-    if "check_files" in params:
-        options.setdefault("check_files", False)  # report missing files as problems instead
-    if "missing_frames" in params:
-        options.setdefault("missing_frames", "skip")
+    fmt = dataset_format(name)
     report: dict[str, Any] = {"dataset": name, "root": str(root), "splits": {}, "problems": []}
     try:
-        splits = reader(Path(root), **options)
+        splits = fmt.read(Path(root), **{**options, **fmt.check_options})
     except PcfrlError as err:
         report["problems"].append(str(err))
         return report
