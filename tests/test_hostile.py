@@ -142,10 +142,10 @@ def test_7_alias_bomb_config_fails_in_well_under_a_second(tmp_path):
 def test_8_alias_bomb_in_the_registry_is_skipped_by_list_and_named_by_config(tmp_path, monkeypatch):
     import shutil
 
-    from pcfrl_bench.catalog import resource_root
+    from pcfrl_bench.catalog import registry_root
     home = tmp_path / "home"
     for kind in ("methods", "tasks"):
-        shutil.copytree(resource_root() / kind, home / kind)
+        shutil.copytree(registry_root() / kind, home / kind)
     (home / "methods" / "bomb.yaml").write_text(BOMB.replace("run: {method: simclr, task: digits}\nmodel: {backbone: *i}",
                                                              "description: *i"))
     monkeypatch.setenv("PCFRL_BENCH_HOME", str(home))
