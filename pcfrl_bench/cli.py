@@ -911,7 +911,7 @@ def _analyze_factors(method, task, preset, seed, overrides, device, identities, 
         table.add_row(*row)
     out = _console(stderr=False)
     out.print(table)
-    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True, markup=False)
 
 
 @main.command("complexity")
