@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from .config import TASK_SOURCE, config_hash, to_plain
@@ -70,7 +71,7 @@ def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[s
                                  "Replace or delete them, or run with --unreadable skip to leave them out "
                                  "(they are listed in the record).")
     task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
-    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {escape(shown)}", highlight=False)
     return listed
 
 
@@ -113,7 +114,7 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     features = task_features(task, encoder, resolved, paths, device, options.progress, console)
     warnings = degeneration_warnings(features)
     for line in warnings:
-        console.print(f"[yellow]warning:[/] {line}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     record = ResultRecord.create(
