@@ -14,15 +14,13 @@ fp32``, and the first step's loss relative to ``nchw fp32``'s (same weights, bat
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from bench_step_profile import Step, build_step
+from bench_step_profile import Step, build_step, header, step_arguments
 
 
 @dataclass
@@ -93,17 +91,13 @@ def measure(name: str, task: str, preset: str, repeats: int, threads: list[int],
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default="simclr,pcl,pcfrl")
-    ap.add_argument("--task", default="synth-fer")
-    ap.add_argument("--preset", default="quick")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap = step_arguments(__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1", help="comma-separated thread counts; the first is the reference")
     ap.add_argument("--compile", action="store_true", help="also torch.compile (minutes of compilation on a CPU)")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
-    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}; "
-          f"command: {' '.join(sys.argv)}\n")
+    torch.set_num_threads(threads[0])
+    print(header())
     for name in args.methods.split(","):
         print(measure(name, args.task, args.preset, args.repeats, threads, args.compile) + "\n", flush=True)
 

@@ -251,20 +251,30 @@ def top_ops(r: dict[str, Any], n: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_arguments(description: str) -> argparse.ArgumentParser:
+    """The options both step benchmarks take: which methods, built for which task and preset, how many steps."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--methods", default="simclr,pcl,pcfrl")
     ap.add_argument("--task", default="synth-fer")
     ap.add_argument("--preset", default="quick")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--repeats", type=int, default=5)
+    return ap
+
+
+def header() -> str:
+    return (f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}; command: {' '.join(sys.argv)}\n")
+
+
+def main() -> None:
+    ap = step_arguments(__doc__.splitlines()[0])
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--top", type=int, default=0, help="also list the N most expensive op kinds of each method")
     ap.add_argument("--shapes", action="store_true", help="tell ops in --top apart by their input shapes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}; command: {' '.join(sys.argv)}\n")
+    print(header())
     for name in args.methods.split(","):
         result = profile_method(name, args.task, args.preset, args.overrides, args.repeats, args.shapes)
         print(table(name, result) + "\n", flush=True)
