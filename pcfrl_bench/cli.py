@@ -17,11 +17,40 @@ from typing import Any
 
 import click
 
-from .config import PRESETS
+from .config import IMAGE_SIZE_MAX, PRESETS, SEED_MAX
 from .errors import PcfrlError
 
 RUNS = Path("results/runs")  # the default records folder, relative to the working directory
 REFERENCE = Path("results/reference")  # the committed reference records of a checkout
+
+
+def _escape(text: str) -> str:
+    """Text from a user or a file, printed literally by rich (``[/x]`` is not markup)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+class CheckedPath(click.ParamType):
+    """A path option checked when parsed, before any work: length, kind (file or folder), and that it can be
+    written (``write``) or exists (``exists``); see ``inputs.check_path``. Defaults are checked too."""
+
+    name = "path"
+
+    def __init__(self, kind: str, write: bool = False, exists: bool = False):
+        self.kind, self.write, self.exists = kind, write, exists
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from .inputs import check_path
+
+        try:
+            return check_path(value, "", self.kind, write=self.write, exists=self.exists)
+        except PcfrlError as err:
+            self.fail(str(err), param, ctx)
+
+
+READ_DIR, WRITE_DIR = CheckedPath("dir"), CheckedPath("dir", write=True)
+READ_FILE, WRITE_FILE = CheckedPath("file", exists=True), CheckedPath("file", write=True)
 
 
 def _console(stderr: bool = True) -> Any:
@@ -31,14 +60,25 @@ def _console(stderr: bool = True) -> Any:
 
 
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print user-facing errors as one message (no traceback) and exit with status 2."""
+    """Print user-facing errors as one message (no traceback) and exit with status 2. Ctrl-C, SIGTERM and
+    SIGHUP stop the command cleanly (temp files removed, child processes stopped, see ``interrupt``) with one
+    line and exit status 128 + the signal's number."""
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupt import signals_raise
+
         try:
-            return func(*args, **kwargs)
+            with signals_raise():
+                return func(*args, **kwargs)
         except PcfrlError as exc:
-            _console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+            _console().print(f"[bold red]Error:[/] {_escape(str(exc))}", markup=True, highlight=False)
             sys.exit(2)
+        except KeyboardInterrupt as exc:
+            name = getattr(exc, "name", "SIGINT (Ctrl-C)")
+            _console().print(f"[bold red]Interrupted[/] by {name}: stopped; every record and checkpoint on disk is "
+                             "whole and temporary files are removed (run or grid: the same command with --resume "
+                             "continues)", markup=True, highlight=False)
+            sys.exit(128 + getattr(exc, "signum", 2))
     return wrapper
 
 
@@ -52,7 +92,7 @@ def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) 
 
 
 def threads_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--threads", type=click.IntRange(min=0), default=None, envvar="PCFRL_THREADS",
+    return click.option("--threads", type=click.IntRange(0, 1024), default=None, envvar="PCFRL_THREADS",
                         expose_value=False, callback=_set_threads, is_eager=True,
                         help="CPU threads for torch (0 = torch's default; env PCFRL_THREADS).")(func)
 
@@ -68,9 +108,9 @@ def renamed(old: str, new: str) -> Callable[[Callable[..., Any]], Callable[..., 
 def paths_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--data-root and --cache-dir of the commands that read data or checkpoints."""
     options = [
-        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+        click.option("--data-root", type=READ_DIR, default=None,
                      help="Dataset root [default: $PCFRL_DATA, else <user cache>/data]."),
-        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+        click.option("--cache-dir", type=WRITE_DIR, default=None,
                      help="Pretraining checkpoints and feature caches [default: $PCFRL_CACHE, else "
                           "~/.cache/pcfrl-bench]; the data root does not move with it."),
     ]
@@ -80,10 +120,14 @@ def paths_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_paths(out: Path, data_root: Path | None, cache_dir: Path | None) -> Any:
+    from .inputs import check_path
     from .io import default_data_root, user_cache_dir
     from .runner import RunPaths
 
-    return RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
+    # the defaults (from $PCFRL_CACHE / $PCFRL_DATA or the user cache) get the options' checks
+    cache_dir = cache_dir or check_path(user_cache_dir(), "the cache folder ($PCFRL_CACHE)", "dir", write=True)
+    data_root = data_root or check_path(default_data_root(), "the data root ($PCFRL_DATA)", "dir")
+    return RunPaths(out, cache_dir, data_root)
 
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
@@ -109,7 +153,7 @@ def common_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def config_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    return click.option("--config", "config_file", type=READ_FILE,
                         default=None, help="Replay a config printed by `pcfrl-bench config` (its run: section names "
                                            "method, task, preset and seed; --set still applies on top).")(func)
 
@@ -152,7 +196,7 @@ def main() -> None:
 
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts).")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+@click.option("--data-root", type=READ_DIR, default=None,
               help="Dataset root used to report availability [default: $PCFRL_DATA or the user cache dir].")
 @click.option("--pairs", is_flag=True,
               help="Also check every (method, task) pair at each preset: does its config resolve, does its model "
@@ -178,26 +222,18 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     """
     from rich.table import Table
 
-    from . import catalog
-    from .data.task_data import task_availability
     from .io import default_data_root
-    from .resolution import task_params
+    from .listing import registry_listing
 
     root = data_root or default_data_root()
     problems: list[str] = []
-    methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method", problems)]
-    tasks = []
-    for e in catalog.all_entries("task", problems):
-        available, where = task_availability(e.implementation, task_params(e), root)
-        tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
-                      "available": available, "data": where})
+    data = registry_listing(root, problems)
+    methods, tasks, datasets = data["methods"], data["tasks"], data["datasets"]
     for problem in problems:
-        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
+        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {_escape(problem)}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS) if pairs else None
     if as_json:
-        data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
@@ -207,14 +243,20 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for col in ("name", "description"):
         table.add_column(col)
     for m in methods:
-        table.add_row(m["name"], m["description"])
+        table.add_row(_escape(m["name"]), _escape(m["description"]))
     stdout.print(table)
-    table = Table(title=f"Tasks (data root: {root})")
+    table = Table(title=f"Tasks (data root: {_escape(str(root))})")
     for col in ("name", "description", "metric", "data"):
         table.add_column(col)
     for t in tasks:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
-        table.add_row(t["name"], t["description"], t["metric"], mark)
+        table.add_row(_escape(t["name"]), _escape(t["description"]), _escape(t["metric"]), mark)
+    stdout.print(table)
+    table = Table(title="Dataset formats (a task YAML's `dataset:`; `synth export --like` writes their layouts)")
+    for col in ("name", "default folder", "description", "synth export --like", "pretraining sources"):
+        table.add_column(col)
+    for d in datasets:
+        table.add_row(d["name"], d["folder"], d["description"], ", ".join(d["writes"]), ", ".join(d["sources"]))
     stdout.print(table)
     if statuses is not None:
         print_pairs(statuses)
@@ -293,19 +335,19 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
-    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True)
+    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True, markup=False)
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
-                 soft_wrap=True)
+                 soft_wrap=True, markup=False)
 
 
-OUT = click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+OUT = click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
                    help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>[-<config hash>].json.")
 RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
-    click.option("--unreadable", default="stop", show_default=True, metavar="stop|skip",
+    click.option("--unreadable", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop "
                       "with their list, or skip them (and pairs that use them) and list them in the record."),
 ]
@@ -347,7 +389,7 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
 
 @main.command("eval")
 @click.option("--task", "-t", required=True, help="Registered task whose protocol is run (see `pcfrl-bench list`).")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--checkpoint", required=True, type=READ_FILE,
               help="Weights: this project's last.pt or backbone.pt, a backbone state dict (prefixes such as "
                    "backbone. or module.encoder_q. are stripped), or the official PCL checkpoint.")
 @click.option("--method", "-m", default="checkpoint", show_default=True,
@@ -410,7 +452,7 @@ def _number(value: object) -> str:
 
 
 @main.command("results")
-@click.option("--records", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+@click.option("--records", type=READ_DIR, default=RUNS, show_default=True,
               help="Folder of result records to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per record, primary metric).")
@@ -431,7 +473,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     """
     import csv
 
-    from .results import is_registry_record, load_records
+    from .results import load_records, record_rows
     from .resolution import registry_result_hash
 
     if as_json and as_csv:
@@ -439,34 +481,29 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
     found, problems = load_records(records)
     console = _console()
     for problem in problems:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    rows = []
-    for r in found:
-        registry = is_registry_record(r, registry_result_hash)
-        if registry_only and not registry:
-            continue
-        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
-                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
-                     "path": str(r.path)})
+        console.print(f"[yellow]warning:[/] {_escape(problem)}", highlight=False)
+    rows = [row for row in record_rows(found, registry_result_hash) if row["registry"] or not registry_only]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
     if as_csv:
+        from .reporting.escape import csv_cell  # a name from a record never runs as a spreadsheet formula
+
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["task"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return
     from rich.table import Table
 
-    table = Table(title=f"Result records in {records}")
+    table = Table(title=f"Result records in {_escape(str(records))}")
     for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
         table.add_column(col)
     for row in rows:
         config = row["config_hash"] + ("" if row["registry"] else " (variant)")
-        table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
-                      _number(row["final"]), _number(row["best_over_epochs"]), config, row["overrides"])
+        cells = (row["task"], row["method"], row["preset"], row["seed"], row["metric"], _number(row["final"]),
+                 _number(row["best_over_epochs"]), config, row["overrides"])
+        table.add_row(*(_escape(str(c)) for c in cells))
     _console(stderr=False).print(table)
 
 
@@ -477,13 +514,15 @@ def data_group() -> None:
 
 @data_group.command("check")
 @click.option("--task", "-t", "task_name", required=True, help="Registered task (see `pcfrl-bench list`).")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+@click.option("--data-root", type=READ_DIR, default=None,
               help="Dataset root [default: $PCFRL_DATA, else <user cache>/data].")
 @click.option("--set", "overrides", multiple=True, metavar="task.KEY=VALUE",
               help="Override a task key (e.g. --set task.test_usage=PublicTest); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
-              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
+@click.option("--decode", "decode_sample", default="auto", show_default=True, metavar="auto|all|N",
+              help="Images decoded: auto = every image of a set up to 60,000 images (about a minute), else a "
+                   "sample of 60,000 stratified by split and class; all = every image; N = a stratified sample of N "
+                   "(0 = none).")
 @friendly_errors
 def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool,
                    decode_sample: str) -> None:
@@ -496,14 +535,17 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
       pcfrl-bench data check -t fer2013 --set task.test_usage=PublicTest
-      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
+      pcfrl-bench data check -t disfa --decode all   # decode every image of a large set, as `run` does
     """
     from .io import default_data_root
     from .tasks.check import check_task_by_name, format_check_report
 
-    if decode_sample != "all" and not (decode_sample.isdigit()):
-        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
-    count = None if decode_sample == "all" else int(decode_sample)
+    from .inputs import quote
+
+    if decode_sample not in ("auto", "all") and not (decode_sample.isdigit() and len(decode_sample) <= 9):
+        raise click.BadParameter(f"expected auto, all or a number of images up to 999,999,999, got "
+                                 f"{quote(decode_sample)}", param_hint="--decode")
+    count = decode_sample if decode_sample in ("auto", "all") else int(decode_sample)
     report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
@@ -517,10 +559,10 @@ PAPER_RECORDS = (RUNS, REFERENCE / "complexity")  # `make tables`: your runs, pl
 
 
 @main.command("tables")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=None,
+@click.option("--records", type=READ_DIR, multiple=True, default=None,
               help="Folder of result records to aggregate; repeatable [default: results/runs and "
                    "results/reference/complexity for the paper variant, results/reference for the synthetic one].")
-@click.option("--tables-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+@click.option("--tables-dir", type=WRITE_DIR, default=Path("results"), show_default=True,
               help="Writes <dir>/tables/tableNN.{md,csv,tex} and <dir>/TABLES.md (TABLES_SYNTHETIC.md).")
 @click.option("--preset", type=click.Choice(PRESETS), default=None,
               help="Which preset's records fill the reproduced columns [default: paper for the paper variant, "
@@ -529,7 +571,7 @@ PAPER_RECORDS = (RUNS, REFERENCE / "complexity")  # `make tables`: your runs, pl
               show_default=True, help="Probe model selection (best over epochs is marked with a dagger).")
 @click.option("--variant", type=click.Choice(["paper", "synthetic"]), default=None,
               help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them [default: both].")
-@click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
+@click.option("--paper-dir", type=CheckedPath("dir", exists=True), default=None,
               help="Transcribed paper tables [default: the package's paper/ folder].")
 @click.option("--any-config", is_flag=True,
               help="Also count records run with --set overrides (sweeps); by default only registry configs count.")
@@ -558,17 +600,17 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                                     preset=preset or default_preset, selection=selection, variant=name,
                                     registry_hash=None if any_config else registry_result_hash)
         stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
-                     soft_wrap=True)
+                     soft_wrap=True, markup=False)
 
 
 @main.command("claims")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+@click.option("--records", type=READ_DIR, multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
 @click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Which preset's records to compare.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/CLAIMS.md"),
+@click.option("--report", type=WRITE_FILE, default=Path("results/CLAIMS.md"),
               show_default=True, help="The Markdown report to write.")
-@click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
+@click.option("--readme", type=CheckedPath("file", write=True, exists=True), default=None,
               help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
 @click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
 @renamed("--out", "--report")
@@ -598,11 +640,11 @@ def claims_cmd(records, preset, report, readme, any_config):
         table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True, markup=False)
 
 
 @main.command("instrument")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+@click.option("--records", type=READ_DIR, multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
 @click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Which preset's records to place.")
@@ -628,13 +670,69 @@ def instrument_cmd(records, preset, methods, any_config):
                          record_tasks([r for r in found if r.preset == preset]), names)
     _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
     for sentence in instrument_reading(frame, names):
-        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, highlight=False)
+        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, markup=False, highlight=False)
     for p in problems:
-        _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+        _console().print(f"[yellow]skipped:[/] {_escape(p)}", soft_wrap=True)
+
+
+SEED = click.IntRange(-SEED_MAX - 1, SEED_MAX)
 
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """grid's executor, plan (--shard, --dry-run, --print-commands, --status) and Slurm options."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+                     help='local: processes on this machine (--jobs); slurm: a Slurm job array through submitit '
+                          '(pip install "pcfrl-bench[cluster]").'),
+        click.option("--shard", default=None, metavar="I/N",
+                     help="Only shard I of N (1-based): whole pretraining groups, the same on every machine; "
+                          "shards 1/N..N/N add up to the grid."),
+        click.option("--dry-run", is_flag=True,
+                     help="List every cell (hashes, stored record, checkpoint), the Slurm job parameters and an "
+                          "estimate of the pretraining's GPU-hours; run nothing."),
+        click.option("--print-commands", is_flag=True,
+                     help="Print one `pcfrl-bench run ...` line per cell left to run (for any other scheduler)."),
+        click.option("--status", is_flag=True,
+                     help="Which cells are done, running, pending, failed (with the log) or missing."),
+        click.option("--jobs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Slurm job logs and cell states [default: <out>/.jobs]."),
+        click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     envvar="PCFRL_CLUSTER_CONFIG",
+                     help="YAML file with a 'slurm:' section (the keys of the --slurm-* options; env "
+                          "PCFRL_CLUSTER_CONFIG); the options win."),
+        click.option("--slurm-partition", default=None, help="Partition [default: the cluster's]."),
+        click.option("--slurm-time", default=None, help="Wall-clock limit per job: minutes, HH:MM:SS or D-HH:MM:SS "
+                                                        "[default: 24:00:00]."),
+        click.option("--slurm-gpus-per-node", type=click.IntRange(min=0), default=None,
+                     help="GPUs per job; > 1 pretrains each cell under torchrun, one process per GPU [default: 1]."),
+        click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=None,
+                     help="CPUs per job [default: 8]."),
+        click.option("--slurm-mem", default=None, help="Memory per job, e.g. 64G [default: the partition's]."),
+        click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=None,
+                     help="Jobs of the array running at once [default: 64]."),
+        click.option("--slurm-additional", multiple=True, metavar="KEY=VALUE",
+                     help="Another sbatch option, e.g. account=abc or qos=high (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _seeds(value: str) -> list[int]:
+    """``--seeds 0,1,2``: integers in the seed range, or a usage error naming the bad item."""
+    from .inputs import quote
+
+    try:
+        return [SEED.convert(int(item), None, None) for item in _csv(value)]
+    except ValueError:
+        bad = next(item for item in _csv(value) if not item.lstrip("+-").isdigit())
+        raise click.BadParameter(f"{quote(bad)} is not an integer", param_hint="'--seeds'") from None
+    except click.BadParameter as err:
+        raise click.BadParameter(err.message, param_hint="'--seeds'") from None
 
 
 @main.command("grid")
@@ -645,42 +743,109 @@ def _csv(value: str) -> list[str]:
               help="Size preset of every cell.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override for every cell (dotted, typed by the schema); repeatable.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes (one per method x seed).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Parallel processes (one per method x seed).")
 @DEVICE
 @OUT
 @paths_options
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
 @click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
 @click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
+@cluster_options
 @threads_option
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart,
+             executor, shard, dry_run, print_commands, status, jobs_dir, cluster_config, slurm_additional, **slurm):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
-    Cells whose record is already stored with the same resolved config are skipped.
+    Cells whose record is already stored with the same resolved config are skipped. With --executor slurm each
+    pretraining group (the cells sharing one checkpoint) is one job of a Slurm job array.
 
     \b
     Examples:
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
+      pcfrl-bench grid --methods pcl,pcfrl --tasks rafdb,cplfw --seeds 0,1,2 --preset paper --dry-run
+      pcfrl-bench grid ... --executor slurm --slurm-partition gpu --slurm-time 2-00:00:00 --shard 1/2
+      pcfrl-bench grid ... --status
     """
+    from .cluster import grid_status, make_jobs, slurm_lines, slurm_settings, status_counts, status_table, submit
+    from .gridplan import (dry_run_rows, dry_run_table, estimate, estimate_lines, groups_to_run, parse_shard,
+                           plan_grid, planned_cells, run_command, shell_line, step_times)
+    from .gridplan import shard as take_shard
+    seed_list = _seeds(seeds)
+    if not (_csv(methods) and _csv(tasks) and seed_list):
+        raise click.UsageError("--methods, --tasks and --seeds must each name at least one item")
     from .grid import grid_cells, run_grid
-    from .runner import RunOptions, resolve
+    from .runner import RunOptions
 
+    modes = [name for name, on in (("--dry-run", dry_run), ("--print-commands", print_commands), ("--status", status))
+             if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} exclude each other")
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
-    cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
-    for cell in cells:  # fail fast on a typo before any training
-        resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
-    records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
-                                skip_existing=not rerun, console=_console(),
-                                options=RunOptions(resume=resume, restart=restart))
-    _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
-                                 soft_wrap=True)
+    given = [f"--{k.replace('_', '-')}" for k, v in slurm.items() if v is not None] + ["--slurm-additional"] * bool(
+        slurm_additional)
+    if executor == "local" and given:
+        raise click.UsageError(f"{', '.join(given)}: only with --executor slurm")
+    if executor == "slurm" and jobs != 1:
+        raise click.UsageError("--jobs: only with --executor local (Slurm runs --slurm-array-parallelism jobs at once)")
+    settings = None
+    if executor == "slurm":
+        settings = slurm_settings(cluster_config, slurm_additional, **{k.removeprefix("slurm_"): v
+                                                                      for k, v in slurm.items()})
+    paths = _run_paths(out, data_root, cache_dir)
+    jobs_dir = jobs_dir or out / ".jobs"
+    cells = grid_cells(_csv(methods), _csv(tasks), seed_list, preset, overrides)
+    groups = plan_grid(cells, paths.cache_dir)  # resolves every cell: a typo fails before anything runs
+    if shard:
+        groups = take_shard(groups, *parse_shard(shard))
+    stdout = _console(stderr=False)
+    if not stdout.is_terminal:  # piped: wide enough for the tables' rows
+        stdout.width = 160
+    if status:
+        statuses = grid_status(planned_cells(groups), out, jobs_dir)
+        stdout.print(status_table(statuses))
+        stdout.print(status_counts(statuses), soft_wrap=True)
+        return
+    todo = groups_to_run(groups, out, rerun)
+    left_out = len(planned_cells(groups)) - len(planned_cells(todo))
+    if print_commands:
+        for planned in planned_cells(todo):
+            click.echo(shell_line(run_command(planned.cell, out, cache_dir=cache_dir, data_root=data_root,
+                                              device=device, resume=resume, restart=restart)))
+        _console().print(f"{left_out} stored cells left out (--rerun includes them)", soft_wrap=True)
+        return
+    if dry_run:
+        rows = dry_run_rows(groups, todo, out)
+        stdout.print(dry_run_table(rows))
+        stored = sum(r.record is not None for r in rows)
+        stdout.print(f"{len(rows)} cells in {len(groups)} pretraining group(s){f' (shard {shard})' if shard else ''}: "
+                     f"{stored} stored, {len(planned_cells(todo))} to run", soft_wrap=True)
+        if executor == "slurm":
+            for line in slurm_lines(settings, len(todo)):
+                stdout.print(line, soft_wrap=True, highlight=False)
+        for line in estimate_lines(estimate(todo, paths.data_root, step_times(out, preset))):
+            stdout.print(line, soft_wrap=True, highlight=False)
+        return
+    options = RunOptions(resume=resume, restart=restart)
+    if executor == "slurm":
+        submitted = submit(make_jobs(todo, paths, jobs_dir, settings, device=device, options=options,
+                                     skip_existing=not rerun), settings, jobs_dir)
+        for job in submitted:
+            stdout.print(f"job {job.job_id}: {job.cells} cell(s), log {job.log}", soft_wrap=True, highlight=False)
+        stdout.print(f"{len(submitted)} job(s) submitted, {left_out} cells already stored; records in {out}; "
+                     "follow them with the same command and --status", soft_wrap=True)
+        return
+    records, skipped = run_grid([p.cell for p in planned_cells(groups)], paths, jobs=jobs, device=device,
+                                skip_existing=not rerun, console=_console(), options=options)
+    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True,
+                 markup=False)
 
 
 @main.command("check")
-@click.option("--expected", type=click.Path(path_type=Path), default=None,
+@click.option("--expected", type=READ_FILE, default=None,
               help="Expected values with tolerances [default: the package's expected.yaml].")
 @click.option("--subset", default=None, help="Only the cells tagged with this subset (e.g. ci).")
 @DEVICE
@@ -711,7 +876,8 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
                              on_result=lambda r: console.print(
                                  f"{'[green]pass' if r.passed else '[red]FAIL'}[/] {r.expectation.cell.label}",
                                  highlight=False))
-    table = Table(title=f"Regression check against {expected}" + (f" (subset {subset})" if subset else ""))
+    table = Table(title=f"Regression check against {_escape(str(expected))}"
+                        + (f" (subset {_escape(subset)})" if subset else ""))
     for col in ("cell", "metric", "expected", "measured", "delta", "tolerance", "result"):
         table.add_column(col)
     for r in results:
@@ -723,7 +889,7 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
     failed = sum(not r.passed for r in results)
     if update:
         update_expected(expected, results)
-        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True)
+        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True, markup=False)
         return
     stdout.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
@@ -735,11 +901,12 @@ def synth_group() -> None:
 
 
 @synth_group.command("preview")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=Path("synthetic-preview.png"),
+@click.option("--png", type=WRITE_FILE, default=Path("synthetic-preview.png"),
               show_default=True, help="The PNG file to write.")
-@click.option("--identities", type=int, default=4, show_default=True, help="Rows of the grid.")
-@click.option("--size", type=int, default=64, show_default=True, help="Rendered image size in pixels.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@click.option("--identities", type=click.IntRange(1, 64), default=4, show_default=True, help="Rows of the grid.")
+@click.option("--size", type=click.IntRange(8, IMAGE_SIZE_MAX), default=64, show_default=True,
+              help="Rendered image size in pixels.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--png")
 @friendly_errors
 def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
@@ -752,16 +919,18 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
     """
     from .data.synthetic import preview_grid
 
-    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True, markup=False)
 
 
 @synth_group.command("export")
 @click.option("--like", required=True, metavar="LAYOUT",
-              help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
-@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Official layout to write: one that a registered dataset format writes (`pcfrl-bench list` shows "
+                   "them).")
+@click.option("--dataset-dir", type=WRITE_DIR, required=True,
               help="Folder to write the dataset into.")
-@click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@click.option("--n", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="About how many samples (pairs for lfw/cplfw).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--dataset-dir")
 @friendly_errors
 def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
@@ -774,43 +943,78 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
       pcfrl-bench synth export --like cplfw --dataset-dir /tmp/fake/CPLFW --n 200
       pcfrl-bench synth export --like rafdb --dataset-dir /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
     """
-    from .data.synthetic import export_like
+    from .data.readers import export_like
 
     root = export_like(like, dataset_dir, n, seed)
-    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True, markup=False)
 
 
 @main.command("analyze")
 @common_run_options
-@click.option("--n", type=int, default=256, show_default=True, help="Images in the analysed batch.")
-@click.option("--analysis-dir", type=click.Path(file_okay=False, path_type=Path), default=RUNS / "analysis",
+@click.option("--n", type=click.IntRange(2, 65_536), default=256, show_default=True,
+              help="Images in the analysed batch.")
+@click.option("--analysis-dir", type=WRITE_DIR, default=RUNS / "analysis",
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
               help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
+@click.option("--factors", is_flag=True,
+              help="Factor probes instead: how well a linear probe decodes each ground-truth factor of the synthetic "
+                   "world (expression, AUs, identity, pose, light, background, clip) from the frozen features, beside "
+                   "random-init and raw pixels; writes <stem>-factors.json and .png.")
+@click.option("--identities", type=click.IntRange(min=4, max=2000), default=100, show_default=True,
+              help="With --factors: unseen people rendered for the probes (x clips x 8 frames).")
 @paths_options
 @renamed("--out-dir", "--analysis-dir")
 @threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, factors, identities,
+                data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
     calibrated pairs for NPA vs cosine and threshold vs top-K, and features for t-SNE (the inputs of
-    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached.
+    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached. With --factors: the factor
+    probes (0 = chance, 1 = perfect; decodability for classes, R^2 for continuous factors).
 
     \b
     Examples:
       pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
       pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
+      pcfrl-bench analyze -m simclr -t synth-fer --preset quick --factors
     """
-    from .analysis import analyze_checkpoint
+    from .analysis import analysis_stem, analyze_checkpoint
 
     if method is None or task is None:
         raise click.UsageError("analyze needs --method and --task")
+    if factors:
+        _analyze_factors(method, task, preset or "quick", seed or 0, tuple(overrides), device, identities,
+                         _run_paths(RUNS, data_root, cache_dir), analysis_dir,
+                         analysis_stem(method, task, preset or "quick", seed or 0))
+        return
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
-    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
+    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True,
+                                 markup=False)
+
+
+def _analyze_factors(method, task, preset, seed, overrides, device, identities, paths, analysis_dir, stem) -> None:
+    from rich.table import Table
+
+    from .factor_analysis import analyze_factors, factor_table, write_factor_report
+
+    report = analyze_factors(method, task, preset, seed, overrides, paths, identities=identities, device=device,
+                             console=_console())
+    rows = factor_table(report)
+    table = Table(title=f"factor probes ({report['n_images']} images of {identities} unseen people; "
+                        "0 = chance, 1 = perfect)")
+    for i, head in enumerate(rows[0]):
+        table.add_column(head, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    out = _console(stderr=False)
+    out.print(table)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True, markup=False)
 
 
 @main.command("complexity")
@@ -819,11 +1023,11 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, 
               help="Task whose trunk, input size and pretraining batch size are used (no data is read).")
 @click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True,
               help="Size preset the methods are built with.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(1, 10_000), default=3, show_default=True,
               help="Timed training steps per method.")
 @DEVICE
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
-@click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+@click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
               help="Folder of result records: they go to <out>/complexity/<method>/<preset>-seed0.json.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @threads_option
@@ -848,25 +1052,26 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
-                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
-    for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
+                        f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
+    for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step",
+                "train GFLOP/s"):
         table.add_column(col, justify="right")
     for r in records:
         m = r.metrics
         table.add_row(r.method, f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
-                      f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
+                      f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}", f"{m['train_gflops_per_s']:.1f}")
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
+    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True, markup=False)
 
 
 @main.command("figures")
-@click.option("--records", type=click.Path(path_type=Path), default=REFERENCE, show_default=True,
+@click.option("--records", type=READ_DIR, default=REFERENCE, show_default=True,
               help="Result records (per-epoch calibration logs, sweeps).")
-@click.option("--analysis", type=click.Path(path_type=Path), default=REFERENCE / "analysis",
+@click.option("--analysis", type=READ_DIR, default=REFERENCE / "analysis",
               show_default=True, help="Checkpoint analyses written by `pcfrl-bench analyze`.")
-@click.option("--figures-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/figures"),
+@click.option("--figures-dir", type=WRITE_DIR, default=Path("results/figures"),
               show_default=True, help="Where the PNGs and their README.md index go.")
 @renamed("--out", "--figures-dir")
 @friendly_errors
@@ -881,4 +1086,5 @@ def figures_cmd(records: Path, analysis: Path, figures_dir: Path) -> None:
     from .reporting.figures import render_all_figures
 
     written = render_all_figures(records, analysis, figures_dir)
-    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True,
+                                 markup=False)

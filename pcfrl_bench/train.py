@@ -15,6 +15,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .config import OptimConfig, PretrainConfig
 from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
                           world_size)
-from .errors import CheckpointError, PcfrlError, TrainingDivergedError
+from .errors import CheckpointError, PcfrlError, TrainingDivergedError, WriteError
+from .interrupt import check_interrupted
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
@@ -172,10 +174,34 @@ def _progress(console: Console | None, enabled: bool) -> Progress:
     )
 
 
+@contextmanager
+def _named_write_failures(run_dir: Path) -> Iterator[None]:
+    """A checkpoint or log that cannot be written (full disk, file-size limit) stops the run with a WriteError
+    naming the file, the cause and the checkpoint that is kept (atomic writes leave the previous one whole)."""
+    try:
+        yield
+    except WriteError as err:
+        try:
+            state = checkpoint_state(run_dir)
+        except CheckpointError:
+            state = None
+        kept = f"the checkpoint of epoch {state.epoch} in {run_dir} is intact" if state else "no checkpoint was saved yet"
+        raise WriteError(err.filename, err, f"{kept}; free space (or raise the file-size limit), then run again with "
+                                            "--resume") from None
+
+
 def _diverged(problem: str, run_dir: Path) -> None:
     state = checkpoint_state(run_dir)
     kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
     raise TrainingDivergedError(f"{problem}; training stopped and {kept}. Lower pretrain.optim.lr or check the data.")
+
+
+def place_batch(batch: Mapping[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
+    """``batch`` on ``device``, its images in NHWC memory when ``channels_last`` (``pretrain.channels_last``)."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if channels_last:
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], *,
@@ -274,7 +300,7 @@ def pretrain(
 
     started = time.perf_counter()
     total_steps = steps_per_epoch * cfg.epochs
-    with _progress(console, progress and is_main()) as bar:
+    with _named_write_failures(run_dir), _progress(console, progress and is_main()) as bar:
         task = bar.add_task(description, total=total_steps, completed=start_epoch * steps_per_epoch,
                             epoch=f"{start_epoch}/{cfg.epochs}", loss="-", rate="-")
         for epoch in range(start_epoch, cfg.epochs):
@@ -288,9 +314,8 @@ def pretrain(
             epoch_start = waited = time.perf_counter()
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                if cfg.channels_last:
-                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+                check_interrupted()  # a SIGTERM that arrived while the loader forked its workers
+                batch = place_batch(batch, device, cfg.channels_last)
                 data_s += time.perf_counter() - waited
                 out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
                 logs = {**out.logs, "loss": out.loss.detach()}  # the loss that was back-propagated

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pcfrl_bench"
 
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pcfrl_bench", "errors", "io", "registry", "distributed", "precision"),
+    ("pcfrl_bench", "errors", "inputs", "interrupt", "io", "registry", "distributed", "precision"),
     ("config",),
     ("schema",),
     ("results",),
@@ -18,12 +18,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reporting",),
     ("data",),
     ("models",),
-    ("calibration", "losses", "methods"),
-    ("train", "steplog"),
+    ("calibration",),
+    ("losses",),
+    ("methods",),
+    ("train", "steplog", "pretraining"),
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "pairs"),
+    ("analysis", "factor_analysis", "grid", "gridplan", "cluster", "pairs", "listing"),
     ("cli", "__main__"),
 )
 

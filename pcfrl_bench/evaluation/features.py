@@ -11,6 +11,7 @@ from rich.progress import Progress
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..interrupt import check_interrupted
 from ..io import atomic_torch_save
 
 
@@ -42,6 +43,7 @@ def extract_features(
     with Progress(console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task(description, total=len(loader))
         for batch in loader:
+            check_interrupted()
             features.append(encoder(batch["image"].to(device, non_blocking=True)).flatten(1).float().cpu())
             for k, v in batch.items():
                 if k != "image":

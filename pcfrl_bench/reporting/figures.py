@@ -8,7 +8,6 @@ figure skipped (with the reason). Everything but :func:`render_all_figures` and 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -25,8 +24,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..inputs import read_json  # noqa: E402
 from ..io import atomic_write_text  # noqa: E402
 from ..results import ResultRecord, load_records  # noqa: E402
+from .escape import markdown_text  # noqa: E402
 
 CAL_METRICS = ("precision", "recall", "rate")
 BRANCH_ORDER = ("pose", "face", "view")
@@ -55,7 +56,7 @@ class FigureIndex:
                  "records and analysis files (pcfrl_bench/analysis.py).", ""]
         lines += [f"- `{name}`: {caption}" for name, caption in sorted(self.made.items())] or ["- (none)"]
         lines += ["", "## Skipped", ""]
-        lines += [f"- {name}: {reason}" for name, reason in sorted(self.skipped.items())] or ["- (none)"]
+        lines += [f"- {name}: {markdown_text(reason)}" for name, reason in sorted(self.skipped.items())] or ["- (none)"]
         return "\n".join(lines) + "\n"
 
 
@@ -447,6 +448,27 @@ def plot_calibration_bars(table: Sequence[dict[str, Any]], title: str, path: Pat
     return _save(fig, path)
 
 
+def factor_figure(report: dict[str, Any], path: Path) -> Path:
+    """Factor probes (``analyze --factors``): one bar group per factor, one bar per feature set (0 = chance)."""
+    sets = list(report["scores"])
+    factors = [s["name"] for s in report["scores"][sets[0]]]
+    width = 0.8 / len(sets)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(factors), 3.2))
+    for i, name in enumerate(sets):
+        vals = [max(-0.1, float(s["score"])) for s in report["scores"][name]]
+        ax.bar(np.arange(len(factors)) + (i - (len(sets) - 1) / 2) * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(factors)), factors, fontsize=8)
+    ax.set_ylim(-0.1, 1.0)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("decodability / R$^2$", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    ax.set_title(f"factor probes: {report['method']} ({report['task']}, {report['preset']}, seed {report['seed']})",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 
 
@@ -459,8 +481,8 @@ def _load_json(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_json(path)
+    except (OSError, ValueError):
         return None
 
 
