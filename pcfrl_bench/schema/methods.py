@@ -93,9 +93,9 @@ class MoCoParams:
     proj_dim: int = bounded(128, 1, DIM_MAX)
     proj_bn: bool = True  # BatchNorm1d in the projection MLP (SimCLR's head); false: MoCo v2's head
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
-    # BatchNorm of both encoders per group of batch/bn_groups consecutive images (the paper: per GPU, 8 x 32)
+    # BatchNorm statistics per group of batch/bn_groups consecutive images, both encoders (the paper: 8 GPUs x 32)
     bn_groups: int = bounded(8, 1, BATCH_MAX)
-    shuffle_bn: bool = True  # the key encoder sees the batch permuted (across ranks under torchrun), keys unshuffled
+    shuffle_bn: bool = True  # shuffling BN: the key encoder sees the batch permuted (across ranks under torchrun)
     augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
 
 
