@@ -24,6 +24,7 @@ from pcfrl_bench.distributed import (
     sync_batch_norm,
 )
 from pcfrl_bench.errors import ConfigError
+from pcfrl_bench.methods import moco as moco_module
 from pcfrl_bench.runner import build_method, resolve
 from pcfrl_bench.train import pretrain
 
@@ -138,6 +139,14 @@ def test_moco_keys_come_from_the_shuffled_groups() -> None:
 def test_bn_groups_must_divide_the_batch(groups: int) -> None:
     with pytest.raises(ConfigError, match="method.bn_groups"):
         resolve("moco", "digits", "smoke", overrides=[f"method.bn_groups={groups}"])
+
+
+def test_bn_groups_must_split_over_the_processes(monkeypatch) -> None:
+    monkeypatch.setattr(moco_module, "world_size", lambda: 4)  # 2 groups cannot be shared by 4 processes
+    with pytest.raises(ConfigError, match="multiple of the 4 processes"):
+        _moco()
+    monkeypatch.setattr(moco_module, "world_size", lambda: 2)
+    assert _moco()[0].params.bn_groups == 2
 
 
 def test_moco_resume_is_exact(tmp_path: Path) -> None:

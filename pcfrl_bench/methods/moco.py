@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.views import simclr_view
-from ..distributed import gather_no_grad, group_batch_norm, shuffled_forward
+from ..distributed import gather_no_grad, group_batch_norm, shuffled_forward, world_size
+from ..errors import ConfigError
 from ..models.heads import mlp_head
 from ..precision import fp32
 from ..schema.methods import CalibrationParams, MoCoParams
@@ -58,6 +59,9 @@ class MoCo(Method):
             prm.requires_grad_(False)
         self.register_buffer("queue", F.normalize(torch.randn(params.queue_size, params.proj_dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        if params.bn_groups % world_size():
+            raise ConfigError(f"method.bn_groups={params.bn_groups} must be a multiple of the {world_size()} "
+                              "processes: each process normalises whole BatchNorm groups")
         if params.bn_groups > 1:
             group_batch_norm(self, params.bn_groups)
 
