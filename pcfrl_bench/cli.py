@@ -222,17 +222,15 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
 
 def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[Any]:
     """``pair_statuses`` with a progress bar; unknown method or task names are an error first."""
-    from rich.progress import Progress
-
     from . import catalog
     from .pairs import pair_statuses
+    from .progress import reporting, stage
 
     for kind, names in (("method", methods), ("task", tasks)):
         for name in names:
             catalog.entry(kind, name)
-    with Progress(*Progress.get_default_columns(), console=_console(), transient=True) as bar:
-        job = bar.add_task("checking pairs", total=len(methods) * len(tasks) * len(presets))
-        return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.update(job, advance=1))
+    with reporting(_console()), stage("checking pairs", len(methods) * len(tasks) * len(presets), "pairs") as bar:
+        return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.advance())
 
 
 def print_pairs(statuses: list[Any]) -> None:

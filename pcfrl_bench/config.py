@@ -21,7 +21,10 @@ import yaml
 
 from .errors import ConfigError, UnknownNameError
 
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "demo", "quick", "paper")
+# A preset that extends another: the base preset's layers of every method and task apply first, then its own. ``demo``
+# (``make demo``) is the quick preset of every method with the synthetic tasks' smaller demo budget on top.
+PRESET_BASES = {"demo": "quick"}
 TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
 
 
@@ -218,6 +221,20 @@ def config_hash(data: Any) -> str:
     """A stable SHA-256 of a plain config tree."""
     blob = json.dumps(to_plain(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def preset_chain(preset: str) -> tuple[str, ...]:
+    """The presets whose layers make ``preset``, base first (``demo`` -> ("quick", "demo"))."""
+    base = PRESET_BASES.get(preset)
+    return (*preset_chain(base), preset) if base else (preset,)
+
+
+def preset_layer(presets: dict[str, Any], preset: str) -> dict[str, Any]:
+    """An entry's layer for ``preset``: its layers of the chain of ``preset`` merged in order."""
+    layer: dict[str, Any] = {}
+    for name in preset_chain(preset):
+        layer = deep_merge(layer, presets.get(name, {}))
+    return layer
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import PRESETS, load_yaml
 from .errors import ConfigError, MalformedFileError
 from .io import atomic_write_text
+from .progress import reporting, stage
 from .results import ResultRecord, read_record, record_path
 from .runner import RunOptions, RunPaths, pretrain_dir, resolve, run
 
@@ -109,23 +109,24 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
     for cell in todo:
         groups.setdefault((cell.method, cell.seed, cell.preset), []).append(cell)
     records: list[ResultRecord] = []
-    columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("grid", total=len(todo), last=f"{skipped} stored cells skipped")
+    if skipped:
+        console.print(f"grid: {skipped} cells already stored, {len(todo)} to run", highlight=False)
+    with reporting(console), stage("grid", len(todo), "cells", keep=True) as bar:
         if jobs <= 1:
             restarted: set[Path] = set()
             for group in groups.values():
                 for cell in group:
                     records += _run_group([cell], paths, device, options=options, restarted=restarted)
-                    bar.update(task, advance=1, last=cell.label)
+                    bar.advance(1, cell.label)
+                    bar.line(f"{bar.count()}, last {cell.label}, {bar.timing()}")
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(_run_group, g, paths, device, threads, options): g for g in groups.values()}
                 for future, group in futures.items():
                     records += future.result()
-                    bar.update(task, advance=len(group), last=group[-1].label)
+                    bar.advance(len(group), group[-1].label)
+                    bar.line(f"{bar.count()}, last {group[-1].label}, {bar.timing()}")
     return records, skipped
 
 

@@ -16,17 +16,17 @@ from typing import Any
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import Progress
 
 from .config import TASK_SOURCE, RunConfig, config_hash, to_plain
 from .data.sources import build_source
-from .distributed import barrier, is_main, process_group, world_size
+from .distributed import barrier, is_main, launch_rank, process_group, world_size
 from .errors import ConfigError, DatasetLayoutError, PcfrlError, ResultNotSavedError
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
 from .io import atomic_torch_save, atomic_write_text, ensure_writable_dir, folder_lock
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
+from .progress import reporting, stage
 from .resolution import Resolved, resolve
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
@@ -210,6 +210,11 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     """
     options = options or RunOptions()
     console = console or Console()
+    with reporting(console, options.progress and launch_rank() == 0):
+        return _run(resolved, paths, options, console)
+
+
+def _run(resolved: Resolved, paths: RunPaths, options: RunOptions, console: Console) -> ResultRecord | None:
     cfg = resolved.config
     device = resolve_device(cfg.run.device)
     task = build_task(resolved, paths.data_root)
@@ -236,7 +241,8 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     warnings = degeneration_warnings(features)
     for line in warnings:
         console.print(f"[yellow]warning:[/] {line}", highlight=False)
-    result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
+    with stage(f"evaluate {task.name} ({task.protocol})"):
+        result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     impl = resolved.method.implementation
     record = ResultRecord.create(
@@ -286,10 +292,10 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
     built = {name: build_method(r) for name, r in resolved.items()}
     optim = {name: r.config.pretrain.optim for name, r in resolved.items()}
     started = time.perf_counter()
-    with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
-        job = bar.add_task(f"Table 10 (batch {batch_size}, {image_size} px, {dev})", total=len(built) * (1 + repeats))
+    with reporting(console, progress), stage(f"Table 10 (batch {batch_size}, {image_size} px, {dev})",
+                                             len(built) * (1 + repeats), "steps") as bar:
         measured = measure_complexity(built, optim, batch_size, image_size, dev, repeats,
-                                      on_step=lambda name, phase: bar.update(job, advance=1))
+                                      on_step=lambda name, phase: bar.advance())
     wall = time.perf_counter() - started
     records = []
     for name, m in measured.items():

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -33,6 +32,7 @@ from .errors import CheckpointError, PcfrlError, TrainingDivergedError
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
+from .progress import reporting, stage
 from .steplog import StepLog
 
 CHECKPOINT = "last.pt"
@@ -163,15 +163,6 @@ def _truncate_log(path: Path, epochs_done: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
-def _progress(console: Console | None, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("epoch {task.fields[epoch]}"), TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not enabled, transient=False,
-    )
-
-
 def _diverged(problem: str, run_dir: Path) -> None:
     state = checkpoint_state(run_dir)
     kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
@@ -274,9 +265,8 @@ def pretrain(
 
     started = time.perf_counter()
     total_steps = steps_per_epoch * cfg.epochs
-    with _progress(console, progress and is_main()) as bar:
-        task = bar.add_task(description, total=total_steps, completed=start_epoch * steps_per_epoch,
-                            epoch=f"{start_epoch}/{cfg.epochs}", loss="-", rate="-")
+    with reporting(console, progress and is_main()), stage(description, total_steps, "steps", keep=True,
+                                                              initial=start_epoch * steps_per_epoch) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             seed_everything(epoch_seed(seed, epoch))
             _set_epoch(dataset, epoch)
@@ -286,6 +276,7 @@ def pretrain(
             model.train()
             sums: dict[str, float] = {}
             epoch_start = waited = time.perf_counter()
+            info = f"epoch {epoch + 1}/{cfg.epochs}"
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -305,12 +296,14 @@ def pretrain(
                         for k in steps.keys:
                             sums[k] = sums.get(k, 0.0) + row[k]
                     rate = (step + 1) * batch_size / max(time.perf_counter() - epoch_start, 1e-9)
-                    bar.update(task, loss=f"{rows[-1]['loss']:.4f}", rate=f"{rate:.0f}")
-                bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
+                    info = f"epoch {epoch + 1}/{cfg.epochs} loss {rows[-1]['loss']:.4f} {rate:.0f} img/s"
+                bar.advance(1, info)
                 waited = time.perf_counter()
             means = {k: v / steps_per_epoch for k, v in sums.items()}
             means.update(method.on_epoch_end(epoch, means) or {})  # e.g. calibration precision
             elapsed = time.perf_counter() - epoch_start
+            bar.line(f"epoch {epoch + 1}/{cfg.epochs}, loss {means.get('loss', math.nan):.4f}, "
+                     f"{steps_per_epoch * batch_size / max(elapsed, 1e-9):.0f} images/s, {bar.timing()}")
             if is_main():
                 append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
                                              "data_s": data_s, "steps": steps_per_epoch,

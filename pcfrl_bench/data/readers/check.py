@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 
 from pcfrl_bench.errors import PcfrlError, UnknownNameError
+from pcfrl_bench.progress import stage
 
 from .base import SampleIndex, missing_files
 
 
-def undecodable_images(paths: list[Path], n: int | None = None) -> list[tuple[int, str]]:
+def undecodable_images(paths: list[Path], n: int | None = None, label: str = "decode images"
+                       ) -> list[tuple[int, str]]:
     """(position, 'path (error)') of the existing files Pillow cannot fully decode, among `n` evenly spaced
-    ones (None: every file)."""
+    ones (None: every file); reported as the progress stage ``label``."""
     from PIL import Image
 
     bad: list[tuple[int, str]] = []
@@ -23,15 +25,17 @@ def undecodable_images(paths: list[Path], n: int | None = None) -> list[tuple[in
         return bad
     chosen = range(len(paths)) if n is None or n >= len(paths) else \
         np.unique(np.linspace(0, len(paths) - 1, num=n).astype(int))
-    for i in chosen:
-        p = paths[int(i)]
-        if not Path(p).is_file():
-            continue
-        try:
-            with Image.open(p) as img:
-                img.load()
-        except Exception as err:  # any decoder failure is a data problem to report
-            bad.append((int(i), f"{p} ({type(err).__name__})"))
+    with stage(label, len(chosen), "images") as bar:
+        for i in chosen:
+            p = paths[int(i)]
+            bar.advance()
+            if not Path(p).is_file():
+                continue
+            try:
+                with Image.open(p) as img:
+                    img.load()
+            except Exception as err:  # any decoder failure is a data problem to report
+                bad.append((int(i), f"{p} ({type(err).__name__})"))
     return bad
 
 
