@@ -267,7 +267,7 @@ def print_pairs(statuses: list[Any]) -> None:
 
 
 def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir: Path | None, resume: bool,
-                    restart: bool, no_progress: bool, unreadable: str) -> None:
+                    restart: bool, no_progress: bool, unreadable: str, reference: Path | None = None) -> None:
     from rich.table import Table
 
     from .runner import RunOptions, run
@@ -295,10 +295,29 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
                  soft_wrap=True)
+    if reference is not None:
+        _print_standing(record, reference)
+
+
+def _print_standing(record: Any, reference: Path, readme: Path | None = None) -> None:
+    from .reporting.standing import standing_text, write_readme_block
+
+    text = standing_text(record, reference)
+    if text is None:
+        _console().print(f"No floor or ceiling of {record.task} at preset {record.preset} is stored in {reference} "
+                         "to compare with (`make demo-reference` makes the demo's).", highlight=False, soft_wrap=True)
+        return
+    _console(stderr=False).print("\n" + text, highlight=False, markup=False, soft_wrap=True)
+    if readme is not None:
+        _console(stderr=False).print(f"wrote {write_readme_block(readme, text)}", soft_wrap=True)
 
 
 OUT = click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
                    help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>[-<config hash>].json.")
+REFERENCE_OPTION = click.option(
+    "--reference", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Afterwards place the result beside the floors, ceiling and same-method runs stored in this folder (same "
+         "task and preset) and the paper's number for the task (`make demo`: results/reference).")
 RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
@@ -318,10 +337,11 @@ RUN_FLAGS = [
 @RUN_FLAGS[1]
 @RUN_FLAGS[2]
 @RUN_FLAGS[3]
+@REFERENCE_OPTION
 @threads_option
 @friendly_errors
 def run_cmd(method, task, preset, seed, device, overrides, config_file, out, data_root, cache_dir, resume, restart,
-            no_progress, unreadable):
+            no_progress, unreadable, reference):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
@@ -338,37 +358,45 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
       pcfrl-bench run -m pcl -t cplfw --set model.checkpoint=pcl.pth.tar   # evaluate given weights
       pcfrl-bench run --config my.yaml --set eval.probe.epochs=50
       torchrun --nproc_per_node 2 -m pcfrl_bench run -m pcfrl -t synth-fer   # DDP, global batch unchanged
+      pcfrl-bench --threads 1 run -m pcfrl -t synth-fer -p demo --reference results/reference   # = make demo
     """
     resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
-    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable)
+    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable, reference)
 
 
 @main.command("eval")
 @click.option("--task", "-t", required=True, help="Registered task whose protocol is run (see `pcfrl-bench list`).")
 @click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Weights: this project's last.pt or backbone.pt, a backbone state dict (prefixes such as "
-                   "backbone. or module.encoder_q. are stripped), or the official PCL checkpoint.")
+              help="Weights: this project's last.pt or backbone.pt, the official PCL checkpoint, a timm or "
+                   "torchvision ResNet state dict, a facecycle trunk (prefixes such as module.encoder_q. are "
+                   "stripped); what it holds is detected and printed.")
 @click.option("--method", "-m", default="checkpoint", show_default=True,
               help="Method whose config builds the backbone (the default takes the task's backbone as is).")
 @click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Size preset of the task's evaluation (image size, probe schedule).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe.")
 @click.option("--non-strict", is_flag=True,
-              help="Load even when backbone keys are missing (they stay random; the record lists them).")
+              help="Load even when backbone keys are missing (they stay random; the record lists them); refused "
+                   "when the file fills less than half of the trunk's tensors.")
 @DEVICE
 @SET
 @OUT
 @paths_options
 @RUN_FLAGS[2]
 @RUN_FLAGS[3]
+@REFERENCE_OPTION
 @threads_option
 @friendly_errors
 def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrides, out, data_root, cache_dir,
-             no_progress, unreadable):
-    """Run TASK's protocol on given weights, without pretraining (the same as `run --set model.checkpoint=PATH`).
+             no_progress, unreadable, reference):
+    """Run TASK's protocol on given weights, without pretraining (`run --set model.checkpoint=PATH` with the
+    model settings the file implies).
 
-    The format is detected and named in the record (`weights.format`: pcfrl-bench, state-dict,
-    pcl-official); missing or unexpected backbone keys are an error that lists them.
+    What the file holds is detected from its keys and shapes and printed: this project's last.pt or
+    backbone.pt (the model of its config.yaml), the official PCL checkpoint (facecycle at its width, [0, 1]
+    inputs), a timm or torchvision ResNet state dict (depth, width and stem; ImageNet normalisation), a
+    facecycle trunk. The detected settings (model.backbone, model.width, model.input_norm, ...) come before
+    your --set, which wins. The record stores the kind, the file's SHA-256 and how many trunk tensors loaded.
 
     \b
     Examples:
@@ -376,9 +404,15 @@ def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrid
       pcfrl-bench eval -t cplfw --checkpoint PCL_official.pth.tar
       pcfrl-bench eval -t stl10 --checkpoint moco.pth --set model.backbone=timm:resnet50 --set model.small_stem=false
     """
-    given = [f"model.checkpoint={checkpoint.resolve()}"] + (["model.strict=false"] if non_strict else [])
+    from .models.detect import describe, detect_for_eval
+
+    detection = detect_for_eval(checkpoint, overrides)
+    given = [f"model.checkpoint={checkpoint.resolve()}", *(detection.overrides() if detection else []),
+             *(["model.strict=false"] if non_strict else [])]
     resolved = _resolve(method, task, preset, seed, device, tuple(given) + tuple(overrides))
-    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable)
+    for line in describe(detection, resolved.config.model) if detection else []:
+        _console().print(line, highlight=False, markup=False, soft_wrap=True)
+    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable, reference)
 
 
 @main.command("config")
@@ -405,6 +439,26 @@ def _number(value: object) -> str:
     if value is None:
         return "-"
     return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+@main.command("standing")
+@click.argument("record_file", metavar="RECORD", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=REFERENCE, show_default=True,
+              help="Folder of the records with the floors, ceiling and reference runs (same task and preset).")
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also fill this file's <!-- demo:start --> ... <!-- demo:end --> section (`make demo-reference`).")
+@friendly_errors
+def standing_cmd(record_file: Path, reference: Path, readme: Path | None) -> None:
+    """Place a stored result beside its task's floors and ceiling, its method's reference runs and the paper's number.
+
+    \b
+    Examples:
+      pcfrl-bench standing results/runs/synth-fer/pcfrl/demo-seed0.json
+      pcfrl-bench standing results/runs/synth-fr/simclr/quick-seed1.json --reference results/reference
+    """
+    from .results import read_record
+
+    _print_standing(read_record(record_file), reference, readme)
 
 
 @main.command("results")

@@ -111,14 +111,13 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
     records: list[ResultRecord] = []
     if skipped:
         console.print(f"grid: {skipped} cells already stored, {len(todo)} to run", highlight=False)
-    with reporting(console), stage("grid", len(todo), "cells", keep=True) as bar:
+    with reporting(console), stage("grid", len(todo), "cells", keep=True, interval=0) as bar:
         if jobs <= 1:
             restarted: set[Path] = set()
             for group in groups.values():
                 for cell in group:
                     records += _run_group([cell], paths, device, options=options, restarted=restarted)
                     bar.advance(1, cell.label)
-                    bar.line(f"{bar.count()}, last {cell.label}, {bar.timing()}")
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
@@ -126,7 +125,6 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
                 for future, group in futures.items():
                     records += future.result()
                     bar.advance(len(group), group[-1].label)
-                    bar.line(f"{bar.count()}, last {group[-1].label}, {bar.timing()}")
     return records, skipped
 
 

@@ -95,6 +95,7 @@ class Stage:
     reporter: Reporter | None = None
     keep: bool = False  # keep the bar on screen when the stage ends (terminal)
     initial: int = 0  # done before this process started (a resumed pretraining): not part of the pace
+    interval: float | None = None  # seconds between plain progress lines (None: PLAIN_INTERVAL_S; 0: every advance)
     done: int = 0
     started: float = field(default_factory=time.perf_counter)
     last_line: float = field(default_factory=time.perf_counter)
@@ -117,7 +118,7 @@ class Stage:
         if r.interactive:
             assert r.live is not None and self.task is not None
             r.live.update(self.task, advance=n, **({"info": info} if info is not None else {}))
-        elif time.perf_counter() - self.last_line >= PLAIN_INTERVAL_S:
+        elif time.perf_counter() - self.last_line >= (PLAIN_INTERVAL_S if self.interval is None else self.interval):
             self._print(f"{self.count()}{'' if info is None else ', ' + info}, {self.timing()}")
 
     def line(self, text: str) -> None:
@@ -156,10 +157,10 @@ class Stage:
 
 @contextlib.contextmanager
 def stage(description: str, total: int | None = None, unit: str = "", keep: bool = False,
-          initial: int = 0) -> Iterator[Stage]:
+          initial: int = 0, interval: float | None = None) -> Iterator[Stage]:
     """A long step reported to the active :func:`reporting` (nothing outside one); ``initial`` of ``total`` are
-    done already (a resumed pretraining)."""
-    s = Stage(description, total, unit, _ACTIVE.get(), keep, initial, initial)
+    done already (a resumed pretraining); ``interval``: seconds between plain progress lines."""
+    s = Stage(description, total, unit, _ACTIVE.get(), keep, initial, interval, initial)
     s._open()
     failed = True
     try:
