@@ -467,10 +467,15 @@ def standing_cmd(record_file: Path, reference: Path, readme: Path | None) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per record, primary metric).")
 @click.option("--registry-only", is_flag=True, help="Only records made with the registry's configs.")
+@click.option("--wide", is_flag=True, help="Every column, however wide the terminal (by default columns that do not "
+                                          "fit are left out and named; numbers are never cut).")
 @renamed("--out", "--records")
 @friendly_errors
-def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool) -> None:
+def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool, wide: bool) -> None:
     """List stored result records with their config hash and overrides; corrupt records are reported and skipped.
+
+    The table fits the terminal: columns that do not fit are left out (overrides, config, best over epochs,
+    then metric and preset), and the output says which; --wide, --csv and --json show them all.
 
     `registry` says whether a record was made with the registry's config of its method and task (what the
     tables count) or is a variant (--set overrides, --config, an evaluated checkpoint).
@@ -510,16 +515,25 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
         writer.writeheader()
         writer.writerows(rows)
         return
-    from rich.table import Table
+    from rich.console import Console
 
-    table = Table(title=f"Result records in {records}")
-    for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
-        table.add_column(col)
-    for row in rows:
-        config = row["config_hash"] + ("" if row["registry"] else " (variant)")
-        table.add_row(str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
-                      _number(row["final"]), _number(row["best_over_epochs"]), config, row["overrides"])
-    _console(stderr=False).print(table)
+    from .reporting.columns import fitted_table, table_width
+
+    header = ["task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"]
+    cells = [[str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
+              _number(row["final"]), _number(row["best_over_epochs"]),
+              row["config_hash"] + ("" if row["registry"] else " (variant)"), row["overrides"]] for row in rows]
+    stdout = _console(stderr=False)
+    table, dropped = fitted_table(f"Result records in {records}", header, cells, None if wide else stdout.width,
+                                  droppable=["overrides", "config", "best over epochs", "metric", "preset"],
+                                  numeric=["seed", "final", "best over epochs"])
+    if wide:  # every column at its full width, however wide the terminal
+        natural = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(header)]
+        stdout = Console(width=max(stdout.width, table_width(natural)))
+    stdout.print(table)
+    if dropped:
+        stdout.print(f"Left out to fit {stdout.width} columns: {', '.join(dropped)}. All columns: --wide (or a "
+                     "wider terminal), --csv or --json.", highlight=False)
 
 
 @main.group("data")
