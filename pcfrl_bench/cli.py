@@ -625,6 +625,9 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                                     registry_hash=None if any_config else registry_result_hash)
         stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
                      soft_wrap=True)
+        for root in list(records) or roots:
+            if not Path(root).is_dir():
+                _console().print(f"note: no folder {root}, so no records from it", highlight=False, soft_wrap=True)
 
 
 @main.command("claims")
