@@ -161,9 +161,12 @@ def main() -> None:
               help="With --pairs: the presets to check (repeatable) [default: all].")
 @click.option("--method", "-m", "pair_methods", multiple=True, help="With --pairs: only these methods (repeatable).")
 @click.option("--task", "-t", "pair_tasks", multiple=True, help="With --pairs: only these tasks (repeatable).")
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Fill this file's <!-- registry:start --> ... <!-- registry:end --> section with the registry's "
+                   "counts and presets (README.md; `make readme`) and stop.")
 @friendly_errors
 def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[str, ...],
-             pair_methods: tuple[str, ...], pair_tasks: tuple[str, ...]) -> None:
+             pair_methods: tuple[str, ...], pair_tasks: tuple[str, ...], readme: Path | None) -> None:
     """List registered methods and tasks, and whether each task's data is available.
 
     With --pairs, also the status of each (method, task) pair at each preset: 'builds' when the config
@@ -183,6 +186,11 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     from .io import default_data_root
     from .resolution import task_params
 
+    if readme is not None:
+        from .reporting.facts import write_registry_facts
+
+        _console(stderr=False).print(f"wrote {write_registry_facts(readme)}", soft_wrap=True)
+        return
     root = data_root or default_data_root()
     problems: list[str] = []
     methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
