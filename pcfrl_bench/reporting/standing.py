@@ -138,6 +138,9 @@ def meaning(s: Standing) -> str:
         where = (f"this run ({v:.2f}) is below the best floor ({floor_name}, {b.floor:.2f}; ceiling "
                  f"{b.ceiling:.2f}), so at this budget {rec.method}'s features do worse on {rec.task} than "
                  f"{floor_name} do")
+    if b.learnable is False and b.requirement is not None:
+        where += (f" (the ceiling misses this task's bar '{b.requirement.text()}' at this preset, so differences "
+                  "here say little)")
     if s.same_seed is not None and s.same_seed == v:
         check = f"it equals the reference record of seed {rec.seed} exactly"
     elif s.reference is not None and s.reference.n > 1 and not math.isnan(s.reference.std):
