@@ -35,6 +35,9 @@ def test_official_pcl_is_facecycle_at_its_width_with_inputs_in_0_1(tmp_path):
     assert found.kind == "pcl-official"
     assert found.model == {"backbone": "facecycle", "width": 1.0, "batchnorm": False, "zero_init_residual": False,
                            "input_norm": "none"}
+    keys = json.loads((ENCODER.parent / "official_state_dict_keys.json").read_text())["keys"]
+    whole = {name: torch.zeros(shape, dtype=getattr(torch, dtype)) for name, shape, dtype in keys}
+    assert detect(tmp_path, {"state_dict": whole, "epoch": 800}).model == found.model  # the released checkpoint
     eval_style = {k.removeprefix("module.encoder."): v for k, v in torch.load(ENCODER, weights_only=True).items()}
     assert detect(tmp_path, {"state_dict": eval_style}).model["width"] == 1.0  # the official evaluation code's dict
 
