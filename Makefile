@@ -25,13 +25,14 @@ demo: $(STAMP)
 
 ## demo-reference: (re)make the demo's reference records (floors, ceiling, the demo method; preset demo, 3 seeds; cells
 ## stored with today's config are skipped, so after a change of the world or the preset it re-runs what changed),
-## then the README's demo table and registry facts. Then `make figures` (the demo preset's calibration figure).
+## then the README's demo table and registry facts, and the figures (the demo preset's calibration figure).
 demo-reference: $(STAMP)
 	$(BIN)/pcfrl-bench --threads 1 grid --preset demo --jobs 2 --methods $(DEMO_METHOD),supervised,random-init,raw-pixels \
 		--tasks $(DEMO_TASK) --seeds 0,1,2 --out results/reference $(REFERENCE_FLAGS)
 	$(BIN)/pcfrl-bench standing results/reference/$(DEMO_TASK)/$(DEMO_METHOD)/demo-seed0.json --reference results/reference \
 		--readme README.md
 	$(BIN)/pcfrl-bench list --readme README.md
+	$(MAKE) figures
 
 ## readme: the README's registry facts (counts of methods, tasks and presets; what each preset trains)
 readme: $(STAMP)

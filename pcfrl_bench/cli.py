@@ -203,7 +203,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
-                           presets or PRESETS) if pairs else None
+                           presets or PRESETS, progress=not as_json) if pairs else None
     if as_json:
         data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
         if statuses is not None:
@@ -228,8 +228,8 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
         print_pairs(statuses)
 
 
-def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[Any]:
-    """``pair_statuses`` with a progress bar; unknown method or task names are an error first."""
+def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...], progress: bool = True) -> list[Any]:
+    """``pair_statuses`` with progress; unknown method or task names are an error first."""
     from . import catalog
     from .pairs import pair_statuses
     from .progress import reporting, stage
@@ -237,7 +237,8 @@ def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) 
     for kind, names in (("method", methods), ("task", tasks)):
         for name in names:
             catalog.entry(kind, name)
-    with reporting(_console()), stage("checking pairs", len(methods) * len(tasks) * len(presets), "pairs") as bar:
+    with reporting(_console(), progress), stage("checking pairs", len(methods) * len(tasks) * len(presets),
+                                                "pairs") as bar:
         return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.advance())
 
 
@@ -573,12 +574,14 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
     """
     from .io import default_data_root
+    from .progress import reporting
     from .tasks.check import check_task_by_name, format_check_report
 
     if decode_sample != "all" and not (decode_sample.isdigit()):
         raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
     count = None if decode_sample == "all" else int(decode_sample)
-    report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
+    with reporting(_console(), not as_json):  # decoding every image of a large dataset takes a while
+        report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -661,20 +664,18 @@ def claims_cmd(records, preset, report, readme, any_config):
       pcfrl-bench claims
       pcfrl-bench claims --records results/reference --readme README.md
     """
-    from rich.table import Table
-
     from .reporting.claims import render_claims
+    from .reporting.columns import fitted_table
     from .resolution import registry_result_hash
 
     outcomes, bounds_md, written = render_claims(records, report, preset,
                                                  None if any_config else registry_result_hash, readme)
-    table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
-    for o in outcomes:
-        c = o.comparison
-        ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
-        table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    header = ["claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict"]
+    rows = [[o.comparison.claim, o.comparison.method, o.comparison.baseline, o.comparison.task, str(o.n),
+             f"{o.effect:.3g}", "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]", o.verdict]
+            for o in outcomes]
     stdout = _console(stderr=False)
-    stdout.print(table)
+    stdout.print(fitted_table(None, header, rows, stdout.width, droppable=[], numeric=["n", "effect", "95 % CI"])[0])
     stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
 
 

@@ -28,7 +28,7 @@ def fit_columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int
     return shown
 
 
-def fitted_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None,
+def fitted_table(title: str | None, header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None,
                  droppable: Sequence[str], numeric: Sequence[str]) -> tuple[Table, list[str]]:
     """A rich table of the columns that fit (see :func:`fit_columns`) and the names of those left out; ``numeric``
     columns keep their full width (never cut), the others wrap when the table is still too wide."""

@@ -75,7 +75,7 @@ def _split_report(
         if n_missing:
             rep["missing_files"] = n_missing
             problems.append(f"{split}: {n_missing} image files missing, e.g. {', '.join(first[:3])}")
-        for _, bad in undecodable_images(index.paths, decode_sample):
+        for _, bad in undecodable_images(index.paths, decode_sample, label=f"decode {name}/{split}"):
             problems.append(f"{split}: cannot decode image {bad}")
     return rep
 
