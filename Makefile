@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-reference readme test tables figures check reference sweeps claims clean-venv
+.PHONY: install demo demo-reference readme test tables figures check reference sweeps claims docs clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,10 @@ sweep_sets = $(if $(filter alpha,$(1)),--set method.calib_face.alpha=$(2) --set 
 sweeps: $(STAMP)
 	$(foreach p,$(SWEEP_POINTS),$(SWEEP) $(call sweep_sets,$(word 1,$(subst =, ,$(p))),$(word 2,$(subst =, ,$(p)))) \
 		--out results/reference/sweeps/$(p) &&) true
+
+## docs: docs/options.md, the option tables generated from the schema (a test fails when it is stale)
+docs: $(STAMP)
+	$(BIN)/python -m pcfrl_bench.schema.options > docs/options.md
 
 ## claims: results/CLAIMS.md and the README's results section from the reference records
 claims: $(STAMP)

@@ -37,7 +37,7 @@ from rich.console import Console
 from torch import Tensor
 
 from .calibration import calibrate, candidate_mask, cosine_matrix, pair_alignment
-from .data.synthetic import SyntheticWorld
+from .data.synthetic import SyntheticWorld, WorldStyle
 from .errors import ConfigError
 from .io import atomic_write_text, default_data_root, user_cache_dir
 from .methods.calibrated import CalibrationParams, calibration_counts, calibration_quality, truth_description
@@ -259,7 +259,8 @@ def analyze_checkpoint(method: str, task: str, preset: str = "quick", seed: int 
     dev = resolve_device(cfg.run.device)
     model, run_dir, reused, _ = ensure_pretrained(resolved, paths, dev, RunOptions(progress=False), console)
     w = cfg.data.synthetic
-    world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain")
+    world = SyntheticWorld(w.seed, w.identities, w.clips_per_identity, w.frames_per_clip, role="pretrain",
+                           style=WorldStyle.of(w))
     images, labels = synthetic_batch(world, n, cfg.data.image_size, seed)
     arrays, summary = analyze_model(model, images, labels, seed, dev)
     impl = resolved.method.implementation

@@ -4,7 +4,7 @@ A plug-in for any contrastive method: given the L2-normalised embeddings of the 
 the source image of each view, find each anchor's false-negative partners among the views of the *other*
 images (Group B). Pose and face features are calibrated separately (two calls).
 
-Usage::
+Usage (the hyper-parameters default to the schema's ``CalibrationParams``, the one place they are written)::
 
     import torch
     from pcfrl_bench.calibration import pair_alignment, calibrate
@@ -12,25 +12,30 @@ Usage::
 
     z = head(backbone(torch.cat([view1, view2])))         # (2N, d) embeddings
     groups = torch.arange(N).repeat(2)                     # source image of each view
-    pa = pair_alignment(z, alpha=10.0)                     # Eq. 3, no gradient
-    cal = calibrate(pa, groups, rule="threshold", threshold=1.0)   # Algorithm 1, (2N, 2N) bool
-    loss = contrastive_loss(z, groups, calibrated=cal) + calibrated_loss(z, groups, cal, pa, beta=1.0)
+    pa = pair_alignment(z)                                 # Eq. 3 (alpha), no gradient
+    cal = calibrate(pa, groups)                            # Algorithm 1 (threshold T), (2N, 2N) bool
+    loss = contrastive_loss(z, groups, calibrated=cal) + calibrated_loss(z, groups, cal, pa)  # Eq. 6 + Eq. 7 (beta)
 
 ``cal[i, j]`` is True when view j is a calibrated (false-negative -> positive) partner of anchor i;
-it is removed from i's negatives and learned with the calibrated loss (Eq. 7).
+it is removed from i's negatives and learned with the calibrated loss (Eq. 7). Calibration needs nothing from
+the losses; the losses use its cosine matrix and candidate mask (one direction).
 """
 
 from __future__ import annotations
+
+import typing
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from pcfrl_bench.errors import ConfigError
+from pcfrl_bench.schema.methods import CalibrationParams as Defaults
 
-RULES = ("threshold", "top1", "topk")
-SCORES = ("npa", "cosine")
-NS_REDUCTIONS = ("sum", "mean")
+_CHOICES = typing.get_type_hints(Defaults)
+RULES: tuple[str, ...] = typing.get_args(_CHOICES["rule"])
+SCORES: tuple[str, ...] = typing.get_args(_CHOICES["score"])
+NS_REDUCTIONS: tuple[str, ...] = typing.get_args(_CHOICES["ns_reduction"])
 
 
 def cosine_matrix(z: Tensor) -> Tensor:
@@ -39,7 +44,7 @@ def cosine_matrix(z: Tensor) -> Tensor:
     return zn @ zn.T
 
 
-def neighbourhood_consistency(z: Tensor, reduction: str = "sum") -> Tensor:
+def neighbourhood_consistency(z: Tensor, reduction: str = Defaults.ns_reduction) -> Tensor:
     """Eq. 5: NS_ij = sum_{k != i, j} cos(i, k) cos(k, j) for all pairs, (M, M).
 
     Computed as S@S minus the k = i and k = j terms (S_ii S_ij + S_ij S_jj); the diagonal excludes k = i
@@ -63,7 +68,7 @@ def neighbourhood_consistency(z: Tensor, reduction: str = "sum") -> Tensor:
 
 
 def pair_alignment(
-    z: Tensor, alpha: float = 10.0, *, grad: bool = False, ns_reduction: str = "sum"
+    z: Tensor, alpha: float = Defaults.alpha, *, grad: bool = False, ns_reduction: str = Defaults.ns_reduction
 ) -> Tensor:
     """Eq. 3: PA = cos + alpha * NS, (M, M); the diagonal is not meaningful.
 
@@ -78,7 +83,7 @@ def pair_alignment(
 
 
 def calibration_scores(
-    z: Tensor, score: str = "npa", alpha: float = 10.0, ns_reduction: str = "sum"
+    z: Tensor, score: str = Defaults.score, alpha: float = Defaults.alpha, ns_reduction: str = Defaults.ns_reduction
 ) -> Tensor:
     """Scores used to find false negatives (Table 5): ``npa`` (Eq. 3) or plain ``cosine``; no gradient."""
     if score == "npa":
@@ -97,9 +102,9 @@ def candidate_mask(groups: Tensor) -> Tensor:
 def calibrate(
     scores: Tensor,
     groups: Tensor,
-    rule: str = "threshold",
-    threshold: float = 1.0,
-    k: int = 1,
+    rule: str = Defaults.rule,
+    threshold: float = Defaults.threshold,
+    k: int = Defaults.k,
 ) -> Tensor:
     """Algorithm 1: (M, M) bool mask of calibrated (anchor i, partner j) pairs.
 

@@ -1,15 +1,17 @@
 """The registry's data: ``methods/*.yaml`` and ``tasks/*.yaml`` (one file per method and per task).
 
-They ship inside the package (``pcfrl_bench/resources``, read through ``importlib.resources``) together with
-the transcribed paper tables (``paper/``) and the regression check's ``expected.yaml``; ``$PCFRL_BENCH_HOME``
-(a folder with the same layout) replaces them.
+Their one source is ``methods/`` and ``tasks/`` at the repository root; building the wheel copies them into the
+package (``pcfrl_bench/resources/``, next to the transcribed paper tables ``paper/`` and the regression check's
+``expected.yaml``, see ``setup.py``), so an installed package carries them. ``$PCFRL_BENCH_HOME`` (a folder with
+the layout of ``resources/``) replaces all of them.
 
 A file holds ``description``, ``implementation`` (the registered Python class; default: the file name),
 optional ``base`` (another entry of the same kind whose defaults and presets it extends; files named
 ``_<name>.yaml`` are shared bases that are not listed as entries themselves),
 ``defaults`` and ``presets`` (``smoke``/``quick``/``paper``, each a partial config), and ``pinned`` (keys that
 define the entry and that no preset may change, e.g. zero pretraining epochs). Task files also
-give ``metric`` (the primary metric) and ``higher_is_better``.
+give ``metric`` (the primary metric), ``higher_is_better`` and, for a task read from disk, ``dataset`` (the
+registered on-disk format, ``data.readers.format``).
 
 The task owns the model: a method's ``defaults`` and ``presets`` may not set ``model`` (backbone, width,
 stem), so every method meets the backbone its task chose at each preset; a method defined by its model
@@ -30,12 +32,12 @@ from .config import PRESETS, deep_merge, load_yaml, preset_layer
 from .errors import ConfigError, UnknownNameError
 
 KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "pinned", "metric", "higher_is_better",
-              "paper"}
+              "paper", "dataset"}
 
 
 def resource_root() -> Path:
-    """The folder holding ``methods/``, ``tasks/``, ``paper/`` and ``expected.yaml``: ``$PCFRL_BENCH_HOME`` or the
-    package's own ``resources`` (a plain folder in both an editable and a wheel install)."""
+    """The folder holding ``paper/`` and ``expected.yaml``: ``$PCFRL_BENCH_HOME`` or the package's own
+    ``resources`` (a plain folder in both an editable and a wheel install)."""
     env = os.environ.get("PCFRL_BENCH_HOME")
     return Path(env) if env else Path(str(resources.files("pcfrl_bench") / "resources"))
 
@@ -43,6 +45,13 @@ def resource_root() -> Path:
 def project_root() -> Path:
     """The repository root of a checkout (the folder above the package)."""
     return Path(__file__).resolve().parents[1]
+
+
+def registry_root() -> Path:
+    """The folder holding ``methods/`` and ``tasks/``: ``$PCFRL_BENCH_HOME``; in a built package its
+    ``resources`` (where the wheel build put them); in a checkout the repository root (their one source)."""
+    packaged = resource_root()
+    return packaged if os.environ.get("PCFRL_BENCH_HOME") or (packaged / "methods").is_dir() else project_root()
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class Entry:
     metric: str = ""
     higher_is_better: bool = True
     path: Path | None = None
+    dataset: str = ""  # tasks read from disk: the registered dataset format (data/readers/<format>.py)
 
     def layers(self, preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(defaults, preset overrides) of this entry (a preset that extends another includes its base's)."""
@@ -110,7 +120,8 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
     if kind == "method":
         _check_task_owned(path, defaults, presets)
     entry = Entry(kind, name, data.get("description", ""), data.get("implementation", name), defaults,
-                  presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path)
+                  presets, pinned, data.get("metric", ""), bool(data.get("higher_is_better", True)), path,
+                  data.get("dataset", ""))
     base = data.get("base")
     if base is None:
         return entry
@@ -124,11 +135,12 @@ def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) 
         {p: deep_merge(parent.presets.get(p, {}), presets.get(p, {})) for p in PRESETS
          if p in parent.presets or p in presets},
         deep_merge(parent.pinned, pinned), entry.metric or parent.metric, bool(data.get("higher_is_better", parent.higher_is_better)), path,
+        entry.dataset or parent.dataset,
     )
 
 
 SECTION_TYPES = {"description": str, "implementation": str, "base": str, "metric": str, "higher_is_better": bool,
-                 "defaults": dict, "presets": dict, "pinned": dict}
+                 "defaults": dict, "presets": dict, "pinned": dict, "dataset": str}
 
 
 def _check_sections(data: dict[str, Any], path: Path) -> None:
@@ -143,7 +155,7 @@ def _check_sections(data: dict[str, Any], path: Path) -> None:
 
 
 def _folder(kind: str) -> Path:
-    return resource_root() / f"{kind}s"
+    return registry_root() / f"{kind}s"
 
 
 def entry(kind: str, name: str) -> Entry:

@@ -37,7 +37,9 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except PcfrlError as exc:
-            _console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+            from rich.markup import escape
+
+            _console().print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True, highlight=False)
             sys.exit(2)
     return wrapper
 
@@ -181,10 +183,8 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     """
     from rich.table import Table
 
-    from . import catalog
-    from .data.task_data import task_availability
     from .io import default_data_root
-    from .resolution import task_params
+    from .listing import registry_listing
 
     if readme is not None:
         from .reporting.facts import write_registry_facts
@@ -193,19 +193,13 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
         return
     root = data_root or default_data_root()
     problems: list[str] = []
-    methods = [{"name": e.name, "description": e.description, "implementation": e.implementation}
-               for e in catalog.all_entries("method", problems)]
-    tasks = []
-    for e in catalog.all_entries("task", problems):
-        available, where = task_availability(e.implementation, task_params(e), root)
-        tasks.append({"name": e.name, "description": e.description, "metric": e.metric,
-                      "available": available, "data": where})
+    data = registry_listing(root, problems)
+    methods, tasks, datasets = data["methods"], data["tasks"], data["datasets"]
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS, progress=not as_json) if pairs else None
     if as_json:
-        data = {"methods": methods, "tasks": tasks, "data_root": str(root)}
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
         click.echo(json.dumps(data, indent=2))
@@ -223,6 +217,12 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for t in tasks:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
         table.add_row(t["name"], t["description"], t["metric"], mark)
+    stdout.print(table)
+    table = Table(title="Dataset formats (a task YAML's `dataset:`; `synth export --like` writes their layouts)")
+    for col in ("name", "default folder", "description", "synth export --like", "pretraining sources"):
+        table.add_column(col)
+    for d in datasets:
+        table.add_row(d["name"], d["folder"], d["description"], ", ".join(d["writes"]), ", ".join(d["sources"]))
     stdout.print(table)
     if statuses is not None:
         print_pairs(statuses)
@@ -497,7 +497,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool,
     """
     import csv
 
-    from .results import is_registry_record, load_records
+    from .results import load_records, record_rows
     from .resolution import registry_result_hash
 
     if as_json and as_csv:
@@ -506,15 +506,7 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool,
     console = _console()
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
-    rows = []
-    for r in found:
-        registry = is_registry_record(r, registry_result_hash)
-        if registry_only and not registry:
-            continue
-        rows.append({"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
-                     "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
-                     "config_hash": r.config_hash[:8], "registry": registry, "overrides": " ".join(r.overrides),
-                     "path": str(r.path)})
+    rows = [row for row in record_rows(found, registry_result_hash) if row["registry"] or not registry_only]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -715,6 +707,46 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """grid's executor, plan (--shard, --dry-run, --print-commands, --status) and Slurm options."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+                     help='local: processes on this machine (--jobs); slurm: a Slurm job array through submitit '
+                          '(pip install "pcfrl-bench[cluster]").'),
+        click.option("--shard", default=None, metavar="I/N",
+                     help="Only shard I of N (1-based): whole pretraining groups, the same on every machine; "
+                          "shards 1/N..N/N add up to the grid."),
+        click.option("--dry-run", is_flag=True,
+                     help="List every cell (hashes, stored record, checkpoint), the Slurm job parameters and an "
+                          "estimate of the pretraining's GPU-hours; run nothing."),
+        click.option("--print-commands", is_flag=True,
+                     help="Print one `pcfrl-bench run ...` line per cell left to run (for any other scheduler)."),
+        click.option("--status", is_flag=True,
+                     help="Which cells are done, running, pending, failed (with the log) or missing."),
+        click.option("--jobs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Slurm job logs and cell states [default: <out>/.jobs]."),
+        click.option("--cluster-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     envvar="PCFRL_CLUSTER_CONFIG",
+                     help="YAML file with a 'slurm:' section (the keys of the --slurm-* options; env "
+                          "PCFRL_CLUSTER_CONFIG); the options win."),
+        click.option("--slurm-partition", default=None, help="Partition [default: the cluster's]."),
+        click.option("--slurm-time", default=None, help="Wall-clock limit per job: minutes, HH:MM:SS or D-HH:MM:SS "
+                                                        "[default: 24:00:00]."),
+        click.option("--slurm-gpus-per-node", type=click.IntRange(min=0), default=None,
+                     help="GPUs per job; > 1 pretrains each cell under torchrun, one process per GPU [default: 1]."),
+        click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=None,
+                     help="CPUs per job [default: 8]."),
+        click.option("--slurm-mem", default=None, help="Memory per job, e.g. 64G [default: the partition's]."),
+        click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=None,
+                     help="Jobs of the array running at once [default: 64]."),
+        click.option("--slurm-additional", multiple=True, metavar="KEY=VALUE",
+                     help="Another sbatch option, e.g. account=abc or qos=high (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command("grid")
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. simclr,pcl,pcfrl.")
 @click.option("--tasks", required=True, help="Comma-separated tasks, e.g. synth-fer,synth-hpe.")
@@ -730,31 +762,93 @@ def _csv(value: str) -> list[str]:
 @click.option("--rerun", is_flag=True, help="Run cells even when a record with the same config is stored.")
 @click.option("--resume", is_flag=True, help="Continue interrupted pretrainings from their last checkpoints.")
 @click.option("--restart", is_flag=True, help="Discard interrupted or unreadable checkpoints and pretrain again.")
+@cluster_options
 @threads_option
 @friendly_errors
-def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart):
+def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_root, cache_dir, rerun, resume, restart,
+             executor, shard, dry_run, print_commands, status, jobs_dir, cluster_config, slurm_additional, **slurm):
     """Run the cross product methods x tasks x seeds, pretraining each method once per seed.
 
-    Cells whose record is already stored with the same resolved config are skipped.
+    Cells whose record is already stored with the same resolved config are skipped. With --executor slurm each
+    pretraining group (the cells sharing one checkpoint) is one job of a Slurm job array.
 
     \b
     Examples:
       pcfrl-bench grid --methods simclr,pcl,pcfrl --tasks synth-fer,synth-hpe --seeds 0,1,2
       pcfrl-bench grid --methods simclr --tasks digits --seeds 0,1 --preset smoke --jobs 2
+      pcfrl-bench grid --methods pcl,pcfrl --tasks rafdb,cplfw --seeds 0,1,2 --preset paper --dry-run
+      pcfrl-bench grid ... --executor slurm --slurm-partition gpu --slurm-time 2-00:00:00 --shard 1/2
+      pcfrl-bench grid ... --status
     """
+    from .cluster import grid_status, make_jobs, slurm_lines, slurm_settings, status_counts, status_table, submit
+    from .gridplan import (dry_run_rows, dry_run_table, estimate, estimate_lines, groups_to_run, parse_shard,
+                           plan_grid, planned_cells, run_command, shell_line, step_times)
+    from .gridplan import shard as take_shard
     from .grid import grid_cells, run_grid
-    from .runner import RunOptions, resolve
+    from .runner import RunOptions
 
+    modes = [name for name, on in (("--dry-run", dry_run), ("--print-commands", print_commands), ("--status", status))
+             if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} exclude each other")
     if resume and restart:
         raise click.UsageError("--resume and --restart exclude each other")
+    given = [f"--{k.replace('_', '-')}" for k, v in slurm.items() if v is not None] + ["--slurm-additional"] * bool(
+        slurm_additional)
+    if executor == "local" and given:
+        raise click.UsageError(f"{', '.join(given)}: only with --executor slurm")
+    if executor == "slurm" and jobs != 1:
+        raise click.UsageError("--jobs: only with --executor local (Slurm runs --slurm-array-parallelism jobs at once)")
+    settings = None
+    if executor == "slurm":
+        settings = slurm_settings(cluster_config, slurm_additional, **{k.removeprefix("slurm_"): v
+                                                                      for k, v in slurm.items()})
+    paths = _run_paths(out, data_root, cache_dir)
+    jobs_dir = jobs_dir or out / ".jobs"
     cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
-    for cell in cells:  # fail fast on a typo before any training
-        resolve(cell.method, cell.task, cell.preset, cell.seed, device, cell.overrides)
-    records, skipped = run_grid(cells, _run_paths(out, data_root, cache_dir), jobs=jobs, device=device,
-                                skip_existing=not rerun, console=_console(),
-                                options=RunOptions(resume=resume, restart=restart))
-    _console(stderr=False).print(f"{len(records)} cells run, {skipped} already stored; records in {out}",
-                                 soft_wrap=True)
+    groups = plan_grid(cells, paths.cache_dir)  # resolves every cell: a typo fails before anything runs
+    if shard:
+        groups = take_shard(groups, *parse_shard(shard))
+    stdout = _console(stderr=False)
+    if not stdout.is_terminal:  # piped: wide enough for the tables' rows
+        stdout.width = 160
+    if status:
+        statuses = grid_status(planned_cells(groups), out, jobs_dir)
+        stdout.print(status_table(statuses))
+        stdout.print(status_counts(statuses), soft_wrap=True)
+        return
+    todo = groups_to_run(groups, out, rerun)
+    left_out = len(planned_cells(groups)) - len(planned_cells(todo))
+    if print_commands:
+        for planned in planned_cells(todo):
+            click.echo(shell_line(run_command(planned.cell, out, cache_dir=cache_dir, data_root=data_root,
+                                              device=device, resume=resume, restart=restart)))
+        _console().print(f"{left_out} stored cells left out (--rerun includes them)", soft_wrap=True)
+        return
+    if dry_run:
+        rows = dry_run_rows(groups, todo, out)
+        stdout.print(dry_run_table(rows))
+        stored = sum(r.record is not None for r in rows)
+        stdout.print(f"{len(rows)} cells in {len(groups)} pretraining group(s){f' (shard {shard})' if shard else ''}: "
+                     f"{stored} stored, {len(planned_cells(todo))} to run", soft_wrap=True)
+        if executor == "slurm":
+            for line in slurm_lines(settings, len(todo)):
+                stdout.print(line, soft_wrap=True, highlight=False)
+        for line in estimate_lines(estimate(todo, paths.data_root, step_times(out, preset))):
+            stdout.print(line, soft_wrap=True, highlight=False)
+        return
+    options = RunOptions(resume=resume, restart=restart)
+    if executor == "slurm":
+        submitted = submit(make_jobs(todo, paths, jobs_dir, settings, device=device, options=options,
+                                     skip_existing=not rerun), settings, jobs_dir)
+        for job in submitted:
+            stdout.print(f"job {job.job_id}: {job.cells} cell(s), log {job.log}", soft_wrap=True, highlight=False)
+        stdout.print(f"{len(submitted)} job(s) submitted, {left_out} cells already stored; records in {out}; "
+                     "follow them with the same command and --status", soft_wrap=True)
+        return
+    records, skipped = run_grid([p.cell for p in planned_cells(groups)], paths, jobs=jobs, device=device,
+                                skip_existing=not rerun, console=_console(), options=options)
+    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
 
 
 @main.command("check")
@@ -835,7 +929,8 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
 
 @synth_group.command("export")
 @click.option("--like", required=True, metavar="LAYOUT",
-              help="Official layout to write: rafdb, fer2013, lfw, cplfw, disfa, aflw2000, 300wlp, bu3dfe or voxceleb.")
+              help="Official layout to write: one that a registered dataset format writes (`pcfrl-bench list` shows "
+                   "them).")
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the dataset into.")
 @click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
@@ -852,7 +947,7 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
       pcfrl-bench synth export --like cplfw --dataset-dir /tmp/fake/CPLFW --n 200
       pcfrl-bench synth export --like rafdb --dataset-dir /tmp/fake/RAF-DB && pcfrl-bench data check --task rafdb --data-root /tmp/fake
     """
-    from .data.synthetic import export_like
+    from .data.readers import export_like
 
     root = export_like(like, dataset_dir, n, seed)
     _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
@@ -865,30 +960,63 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
               help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
+@click.option("--factors", is_flag=True,
+              help="Factor probes instead: how well a linear probe decodes each ground-truth factor of the synthetic "
+                   "world (expression, AUs, identity, pose, light, background, clip) from the frozen features, beside "
+                   "random-init and raw pixels; writes <stem>-factors.json and .png.")
+@click.option("--identities", type=click.IntRange(min=4, max=2000), default=100, show_default=True,
+              help="With --factors: unseen people rendered for the probes (x clips x 8 frames).")
 @paths_options
 @renamed("--out-dir", "--analysis-dir")
 @threads_option
 @friendly_errors
-def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, data_root, cache_dir):
+def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, summary_only, factors, identities,
+                data_root, cache_dir):
     """Analyse a pretrained checkpoint on a synthetic batch with ground truth.
 
     Pair-alignment and cosine score distributions for pose and face features, precision and recall of
     calibrated pairs for NPA vs cosine and threshold vs top-K, and features for t-SNE (the inputs of
-    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached.
+    `pcfrl-bench figures`). Pretrains first if the checkpoint is not cached. With --factors: the factor
+    probes (0 = chance, 1 = perfect; decodability for classes, R^2 for continuous factors).
 
     \b
     Examples:
       pcfrl-bench analyze -m pcfrl -t synth-fer --preset quick
       pcfrl-bench analyze -m pcl -t synth-fer --preset quick --seed 1 --n 512
+      pcfrl-bench analyze -m simclr -t synth-fer --preset quick --factors
     """
-    from .analysis import analyze_checkpoint
+    from .analysis import analysis_stem, analyze_checkpoint
 
     if method is None or task is None:
         raise click.UsageError("analyze needs --method and --task")
+    if factors:
+        _analyze_factors(method, task, preset or "quick", seed or 0, tuple(overrides), device, identities,
+                         _run_paths(RUNS, data_root, cache_dir), analysis_dir,
+                         analysis_stem(method, task, preset or "quick", seed or 0))
+        return
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
     _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
+
+
+def _analyze_factors(method, task, preset, seed, overrides, device, identities, paths, analysis_dir, stem) -> None:
+    from rich.table import Table
+
+    from .factor_analysis import analyze_factors, factor_table, write_factor_report
+
+    report = analyze_factors(method, task, preset, seed, overrides, paths, identities=identities, device=device,
+                             console=_console())
+    rows = factor_table(report)
+    table = Table(title=f"factor probes ({report['n_images']} images of {identities} unseen people; "
+                        "0 = chance, 1 = perfect)")
+    for i, head in enumerate(rows[0]):
+        table.add_column(head, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows[1:]:
+        table.add_row(*row)
+    out = _console(stderr=False)
+    out.print(table)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True)
 
 
 @main.command("complexity")
@@ -926,8 +1054,8 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     records = run_complexity(_csv(methods), task, preset, device, overrides, repeats, out, not no_progress,
                              _console())
     first = records[0]
-    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.extra['batch_size']}, "
-                        f"{first.extra['image_size']} px, {first.device}, {first.torch_threads} thread(s))")
+    table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
+                        f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
     for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
         table.add_column(col, justify="right")
     for r in records:

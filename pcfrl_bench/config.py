@@ -59,7 +59,7 @@ def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], whe
 class ModelConfig:
     """The backbone whose frozen features are evaluated (F_s)."""
 
-    backbone: str = "timm:resnet18"
+    backbone: str = "timm:resnet18"  # facecycle, pixels or timm:<model> (the task chooses it)
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
     width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
     # inputs arrive in [0, 1]; "imagenet" subtracts the ImageNet mean and divides by its std before the trunk
@@ -80,18 +80,23 @@ class ModelConfig:
 class SyntheticWorldConfig:
     """Size of the synthetic pretraining world (``data.source: synth``): VoxCeleb-like clips per identity."""
 
-    identities: int = bounded(500, 1)
+    identities: int = bounded(500, 1)  # people of the world
     clips_per_identity: int = bounded(4, 1)
     frames_per_clip: int = bounded(16, 1)
-    seed: int = 0
+    seed: int = 0  # seed of the world (identities, clips)
+    # the world's look, shared by the pretraining clips and every synth-* task's faces (README "The synthetic world"):
+    # AU intensities x expression_scale; face size in the frame x zoom (1.35: the face fills the frame like an
+    # aligned face crop)
+    expression_scale: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.0, 10.0, False, False)})
+    zoom: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.5, 2.0, False, False)})
 
 
 @dataclass
 class DataConfig:
     """Pretraining data."""
 
-    source: str = "digits"
-    image_size: int = bounded(32, 8)
+    source: str = "digits"  # pretraining data: a name of data.sources (synth, voxceleb, digits, ...) or "task"
+    image_size: int = bounded(32, 8)  # side of the pretraining images
     max_samples: int = bounded(0, 0)  # 0 = the whole source; otherwise the first ``max_samples`` items
     num_workers: int = bounded(0, 0)  # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
     synthetic: SyntheticWorldConfig = field(default_factory=SyntheticWorldConfig)
@@ -99,20 +104,20 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["adam", "adamw", "sgd"] = "adam"
+    name: Literal["adam", "adamw", "sgd"] = "adam"  # the pretraining optimiser
     lr: float = bounded(1e-3, 0.0)
     weight_decay: float = bounded(1e-6, 0.0)
     betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
     momentum: float = bounded(0.9, 0.0, 1.0)
     scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
-    warmup_epochs: int = bounded(0, 0)
-    min_lr: float = bounded(0.0, 0.0)
+    warmup_epochs: int = bounded(0, 0)  # linear warm-up before the schedule
+    min_lr: float = bounded(0.0, 0.0)  # the cosine schedule's floor
 
 
 @dataclass
 class PretrainConfig:
     epochs: int = bounded(100, 0)  # 0 = no pretraining (random-init)
-    batch_size: int = bounded(256, 2)
+    batch_size: int = bounded(256, 2)  # images per step (the global batch under torchrun)
     checkpoint_every: int = bounded(10, 1)  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
     precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
@@ -124,8 +129,8 @@ class PretrainConfig:
 class ProbeConfig:
     """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
-    head: Literal["linear", "bn_linear"] = "linear"
-    epochs: int = bounded(300, 1)
+    head: Literal["linear", "bn_linear"] = "linear"  # bn_linear: BatchNorm1d before the linear layer
+    epochs: int = bounded(300, 1)  # the probe's epochs; the final epoch is the result
     batch_size: int = bounded(256, 1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = bounded(1e-2, 0.0, open_low=True)
@@ -138,8 +143,8 @@ class ProbeConfig:
 
 @dataclass
 class EvalConfig:
-    image_size: int = bounded(32, 8)
-    feature_batch_size: int = bounded(256, 1)
+    image_size: int = bounded(32, 8)  # side of the evaluation images (the trunk is fully convolutional)
+    feature_batch_size: int = bounded(256, 1)  # images per frozen-feature batch (results unchanged)
     max_train: int = bounded(0, 0)  # 0 = all; smoke presets cap the probe's data
     max_test: int = bounded(0, 0)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
@@ -330,10 +335,12 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
         path = f"{where}.{key}" if where else key
         if key not in fields:
             raise UnknownNameError("config key", path, [f"{where}.{k}" if where else k for k in fields])
+        default = fields[key].default_factory
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints[key]) and default is not dataclasses.MISSING:
+            value = deep_merge(to_plain(default()), value)  # a partial section completes the field's own default
         kwargs[key] = _convert(value, hints[key], path)
         if "range" in fields[key].metadata:
             _check_range(kwargs[key], fields[key].metadata["range"], path)
-    # nested dataclass fields that were given partially are built from their own defaults by _convert
     return cls(**kwargs)
 
 

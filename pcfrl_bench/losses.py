@@ -9,6 +9,7 @@ Conventions: ``z`` is an (M, d) batch of embeddings of M = 2N (or more) views, L
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,11 +20,13 @@ from torch import Tensor
 from pcfrl_bench.calibration import candidate_mask, cosine_matrix
 from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.precision import fp32
+from pcfrl_bench.schema.methods import CalibrationParams, PCLParams
 
-ORTH_MODES = ("paper", "official")
-DENOMINATORS = ("all", "negatives")
-SIMILARITIES = ("adaptive", "cosine", "attention", "npa")
-WEIGHT_IN = ("numerator_and_denominator", "numerator_only")
+# the choices and defaults are the schema's (PCLParams, CalibrationParams): written there once
+ORTH_MODES: tuple[str, ...] = typing.get_args(typing.get_type_hints(PCLParams)["orth"])
+DENOMINATORS: tuple[str, ...] = typing.get_args(typing.get_type_hints(PCLParams)["denominator"])
+SIMILARITIES: tuple[str, ...] = typing.get_args(typing.get_type_hints(CalibrationParams)["similarity"])
+WEIGHT_IN: tuple[str, ...] = typing.get_args(typing.get_type_hints(CalibrationParams)["weight_in"])
 NEG_INF = float("-inf")
 
 
@@ -56,7 +59,8 @@ def reconstruction_loss(
 
 
 @fp32
-def orthogonality_loss(f: Tensor, p: Tensor, mode: str = "paper", normalize: bool = False) -> Tensor:
+def orthogonality_loss(f: Tensor, p: Tensor, mode: str = PCLParams.orth,
+                       normalize: bool = PCLParams.orth_normalize) -> Tensor:
     """Eq. 2 term for one (F_f, F_p) pair of (B, D) features; the caller sums original + pose-augmented.
 
     ``paper``: (1/B) sum_i (f_i . p_i)^2 as printed (``normalize=True`` uses unit rows, i.e. cos^2).
@@ -167,8 +171,8 @@ def contrastive_loss(
     z: Tensor,
     groups: Tensor,
     calibrated: Tensor | None = None,
-    tau: float = 0.07,
-    denominator: str = "all",
+    tau: float = PCLParams.temperature,
+    denominator: str = PCLParams.denominator,
     *,
     allowed: Tensor | None = None,
     cosines: Tensor | None = None,
@@ -202,11 +206,11 @@ def calibrated_loss(
     groups: Tensor,
     calibrated: Tensor,
     pa: Tensor,
-    beta: float,
-    tau: float = 0.07,
-    similarity: str = "adaptive",
-    weight_in: str = "numerator_and_denominator",
-    detach_weight: bool = True,
+    beta: float = CalibrationParams.beta,
+    tau: float = PCLParams.temperature,
+    similarity: str = CalibrationParams.similarity,
+    weight_in: str = CalibrationParams.weight_in,
+    detach_weight: bool = CalibrationParams.detach_weight,
     min_weight: float = 1e-6,
     *,
     allowed: Tensor | None = None,
@@ -260,7 +264,7 @@ class DynamicWeightAverage:
     alpha_k = K * softmax_k(w / T) with w_k = L_k(t-1) / L_k(t-2).
     """
 
-    def __init__(self, n_tasks: int, temperature: float = 2.0):
+    def __init__(self, n_tasks: int, temperature: float = PCLParams.dwa_temperature):
         if n_tasks < 1:
             raise ConfigError(f"DWA needs at least one task, got {n_tasks}")
         if temperature <= 0:

@@ -4,9 +4,11 @@ A run of the registry's own config is ``<task>/<method>/<preset>-seed<seed>.json
 (``--set`` overrides, a checkpoint to evaluate) adds the first 8 characters of its config hash to the name, so
 it can never replace a registry record nor another variant (and vice versa).
 
-A record is a :class:`ResultRecord`: built in one place (:meth:`ResultRecord.create`), read by field. On disk
-it is the flat JSON object it always was (its fields, plus kind-specific ones such as the step times of a
-complexity record, kept in ``extra``), so every record written by an earlier version still loads.
+A record is a :class:`ResultRecord`: one typed dataclass, built in one place (:meth:`ResultRecord.create`, which
+refuses an unknown field), read by field. On disk it is a flat JSON object of its fields with a
+``schema_version``; reading one with an unknown field, or without a field of its version, is an error that
+names the file and the field. Records of an older version are read through an explicit upgrade
+(:data:`UPGRADES`), so every record written by an earlier version still loads, unchanged on disk.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ANALYSIS_DIR = "analysis"
 ANALYSIS_KIND = "calibration-analysis"  # the "kind" of an analysis JSON (pcfrl-bench analyze), not a record
 COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
+RECORD_VERSION = 2  # the schema_version written by this version (records without one are version 1)
 SELECTIONS = {"final_epoch": "metrics", "best_over_epochs": "best_over_epochs"}  # selection -> record field
 FRAME_COLUMNS = ["method", "task", "preset", "seed", "selection", "metric", "value", "config_hash", "registry",
                  "overrides", "created", "path", "device"]
@@ -82,47 +85,79 @@ class ResultRecord:
     platform: str | None = None
     packages: dict[str, str | None] = field(default_factory=dict)
     git: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # other stored fields, kept as they are
+    # complexity records (paper Table 10, ``pcfrl-bench complexity``): how the step times were measured
+    domain_task: str | None = None  # the task whose trunk, input size and batch size were measured
+    batch_size: int | None = None
+    image_size: int | None = None
+    repeats: int | None = None
+    measured_with: list[str] | None = None  # the methods measured in turns with this one
+    step_times_s: list[float] | None = None
+    schema_version: int = RECORD_VERSION
     path: Path | None = None  # the file it was read from or written to (not stored)
 
     @classmethod
     def create(cls, cfg: Any, *, method: str, task: str, preset: str, seed: int, **fields: Any) -> ResultRecord:
         """A new record of a run with resolved config ``cfg`` (a RunConfig): the config, its hash, the
-        thread count, the creation time and the environment are filled in; ``fields`` sets the rest
-        (unknown names go to ``extra``)."""
+        thread count, the creation time and the environment are filled in; ``fields`` sets the rest (a
+        TypeError for a name that is not a field)."""
         import torch  # imported when a record is made: reading and listing records need no torch
 
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = {k: fields.pop(k) for k in list(fields) if k not in known}
         base = {"config": cfg.to_dict(), "config_hash": cfg.result_hash(), "torch_threads": torch.get_num_threads(),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment()}
-        return cls(method=method, task=task, preset=preset, seed=seed, **{**base, **fields}, extra=extra)
+        return cls(method=method, task=task, preset=preset, seed=seed, **{**base, **fields})
 
     @classmethod
     def from_json(cls, data: Any, path: Path | None = None) -> ResultRecord:
-        """A record from its JSON object; :class:`ValueError` names the missing required fields."""
-        missing = [f for f in REQUIRED_FIELDS if not isinstance(data, dict) or f not in data]
+        """A record from its JSON object, upgraded from its ``schema_version``; :class:`ValueError` names the
+        file (when given) and the unknown, missing or mistyped field."""
+        where = f"{path}: " if path is not None else ""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}not a result record (a JSON object is expected)")
+        version = data.get("schema_version", 1)
+        if version not in range(1, RECORD_VERSION + 1):
+            raise ValueError(f"{where}result record of schema_version {version!r}; this version of pcfrl-bench "
+                             f"reads 1 to {RECORD_VERSION}")
+        for step in range(version, RECORD_VERSION):
+            data = UPGRADES[step](data)
+        fields = {f.name for f in dataclasses.fields(cls)} - {"path"}
+        missing = [f for f in REQUIRED_FIELDS if f not in data] or sorted(fields - set(data))
         if missing:
-            raise ValueError(f"not a result record (missing {', '.join(missing)})")
+            raise ValueError(f"{where}not a result record of schema_version {RECORD_VERSION} (missing field "
+                             f"{', '.join(repr(m) for m in missing)})")
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"{where}unknown field {', '.join(repr(u) for u in unknown)} in a result record "
+                             f"(fields: {', '.join(sorted(fields))})")
         if not isinstance(data["metrics"], dict):
-            raise ValueError("'metrics' is not a mapping")
+            raise ValueError(f"{where}field 'metrics' is not a mapping")
         defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls) if f.default_factory is not MISSING}
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "path"}
-        fields = {k: (defaults[k] if v is None and k in defaults else v) for k, v in data.items() if k in known}
-        extra = {k: v for k, v in data.items() if k not in known and k != "_path"}
-        record = cls(**fields, extra=extra, path=path)
+        values = {k: (defaults[k] if v is None and k in defaults else v) for k, v in data.items()}
+        record = cls(**values, path=path)
         record.seed = int(record.seed)
         return record
 
     def to_json(self) -> dict[str, Any]:
-        """The flat JSON object stored on disk (``extra`` merged in, ``path`` left out)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("extra", "path")}
-        return {**out, **self.extra}
+        """The flat JSON object stored on disk (``path`` left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "path"}
 
     def headline(self) -> float | None:
         """The headline metric at the final probe epoch (None when missing or not a number)."""
         value = self.metrics.get(self.metric)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _upgrade_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (no ``schema_version``): the fields added to records over time were left out where unknown
+    then; they get the values a run without them had (registry config, no overrides, fp32 on one process...)
+    and unset measurement fields. The copy ``_path`` some early records carried is dropped."""
+    if not all(f in data for f in REQUIRED_FIELDS):
+        return data  # not a record: reported by the missing fields
+    filled = {f.name: (f.default_factory() if f.default_factory is not MISSING else f.default)
+              for f in dataclasses.fields(ResultRecord) if f.name != "path"}
+    return {**filled, **{k: v for k, v in data.items() if k != "_path"}, "schema_version": 2}
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2}  # version -> its next
 
 
 def record_path(out_dir: Path, method: str, task: str, preset: str, seed: int, variant: str | None = None) -> Path:
@@ -145,7 +180,7 @@ def read_record(path: Path) -> ResultRecord:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"unreadable result record ({exc})") from exc
+        raise ValueError(f"{path}: unreadable result record ({exc})") from exc
     return ResultRecord.from_json(data, Path(path))
 
 
@@ -165,8 +200,8 @@ def load_records(root: Path) -> tuple[list[ResultRecord], list[str]]:
             records.append(read_record(path))
         except OSError as exc:
             problems.append(f"{path}: unreadable result record ({exc})")
-        except (TypeError, ValueError) as exc:
-            problems.append(f"{path}: {exc}")
+        except (TypeError, ValueError) as exc:  # the message names the file
+            problems.append(str(exc) if str(exc).startswith(f"{path}: ") else f"{path}: {exc}")
     return records, problems
 
 
@@ -241,6 +276,15 @@ def is_registry_record(record: ResultRecord, registry_hash: RegistryHash | None 
         return record.registry_config
     expected = registry_hash(record.method, record.task, record.preset, record.seed)
     return expected is None or record.config_hash == expected
+
+
+def record_rows(records: list[ResultRecord], registry_hash: RegistryHash | None = None) -> list[dict[str, Any]]:
+    """One flat row per record (what ``pcfrl-bench results`` prints): headline metric at the final epoch and
+    best over epochs, short config hash, whether it is a registry record (:func:`is_registry_record`)."""
+    return [{"task": r.task, "method": r.method, "preset": r.preset, "seed": r.seed, "metric": r.metric,
+             "final": r.metrics.get(r.metric), "best_over_epochs": r.best_over_epochs.get(r.metric),
+             "config_hash": r.config_hash[:HASH_CHARS], "registry": is_registry_record(r, registry_hash),
+             "overrides": " ".join(r.overrides), "path": str(r.path)} for r in records]
 
 
 def frame(root: Path | str, registry_only: bool = True, registry_hash: RegistryHash | None = None) -> pd.DataFrame:

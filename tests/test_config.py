@@ -117,9 +117,22 @@ def test_options_added_later_keep_old_records_on_their_registry_config():
     for key in ("precision", "sync_bn", "channels_last"):
         del before["pretrain"][key]
     del before["eval"]["verification_center"]
+    for key in ("expression_scale", "zoom"):  # the synthetic world's look (issue 22)
+        del before["data"]["synthetic"][key]
     assert cfg.result_hash() == config_hash(before)
     assert "pose_negatives" in cfg.to_dict()["method"]  # the stored config still shows them
     moved = resolve("pcfrl", "synth-fer", "quick", overrides=["method.pose_negatives=flips_only"]).config
     assert moved.result_hash() != cfg.result_hash() and moved.pretrain_hash("pcfrl") != cfg.pretrain_hash("pcfrl")
     hsv = resolve("pcfrl", "synth-fer", "quick", overrides=["method.augment.hue_space=hsv"]).config
     assert hsv.result_hash() != cfg.result_hash()
+
+
+def test_a_partial_nested_section_completes_the_fields_own_default() -> None:
+    """PCFRLParams' calibration defaults (on, beta_pose 0.2) stay when one calibration key is set; MoCo's own
+    augmentation default (blur 0.5) stays when another augmentation key is set."""
+    from pcfrl_bench.resolution import resolve
+    method = resolve("pcfrl", "digits", "smoke", overrides=["method.calib_pose.alpha=5"]).config.method
+    assert method.calib_pose.enabled and method.calib_pose.alpha == 5 and method.calib_pose.beta == 0.2
+    assert method.calib_face.enabled and method.calib_face.alpha == 10
+    augment = resolve("moco", "digits", "smoke", overrides=["method.augment.flip_p=0.3"]).config.method.augment
+    assert augment.flip_p == 0.3 and augment.blur_p == 0.5

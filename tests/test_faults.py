@@ -317,10 +317,10 @@ def test_results_survive_a_null_metric_and_a_missing_folder(tmp_path):
 def _registry_copy(tmp_path, monkeypatch):
     import shutil
 
-    from pcfrl_bench.catalog import resource_root
+    from pcfrl_bench.catalog import registry_root
     home = tmp_path / "home"
     for kind in ("methods", "tasks"):
-        shutil.copytree(resource_root() / kind, home / kind)
+        shutil.copytree(registry_root() / kind, home / kind)
     monkeypatch.setenv("PCFRL_BENCH_HOME", str(home))
     return home
 

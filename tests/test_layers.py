@@ -18,12 +18,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("reporting",),
     ("data",),
     ("models",),
-    ("calibration", "losses", "methods"),
-    ("train", "steplog"),
+    ("calibration",),
+    ("losses",),
+    ("methods",),
+    ("train", "steplog", "pretraining"),
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "grid", "pairs"),
+    ("analysis", "factor_analysis", "grid", "gridplan", "cluster", "pairs", "listing"),
     ("cli", "__main__"),
 )
 

@@ -46,6 +46,17 @@ def official(key: str) -> object:
     return getattr(cfg.method, key)
 
 
+def test_each_section_has_the_sizes_of_its_arrays() -> None:
+    """The recorded sizes of every section agree with its arrays (the tests build their layouts from them)."""
+    rows = {"diff_f": SIZES["diff_B"], "face_z": 2 * SIZES["face_B"], "pose_z": 2 * SIZES["pose_B"],
+            "pose_neg": SIZES["pose_B"] * SIZES["pose_K"], "pose_head_pre_pos": 2 * SIZES["head_B"],
+            "pose_head_pre_neg": SIZES["head_B"] * SIZES["head_K"]}
+    assert {name: REF[name].shape[0] for name in rows} == rows
+    assert REF["diff_f"].shape[1] == SIZES["diff_D"] and REF["face_z"].shape[1] == SIZES["face_d"]
+    assert REF["pose_z"].shape[1] == SIZES["pose_d"] and REF["pose_head_pre_pos"].shape[1] == SIZES["head_in"]
+    assert REF["pose_head_out_pos"].shape[1] == SIZES["head_out"]
+
+
 def test_fixture_tolerances_are_the_ones_recorded() -> None:
     tol = META["recommended_tolerances"]
     assert "1e-10" in tol["float64 loss fixtures (diff_*, face_*, pose_*, pose_head_*)"]
@@ -99,13 +110,19 @@ def test_face_negative_mixing_matches_the_recorded_beta_draw() -> None:
 # ---- pose loss: flips only, in the official block layout ------------------------------------------------
 
 
-def pose_layout(mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+def flip_sizes(section: str) -> tuple[int, int]:
+    """(B images, K flips per image) of a fixture section with flipped pose negatives: ``pose`` (the pose loss)
+    or ``head`` (the pose head); each test reads the sizes of the section whose arrays it uses."""
+    return SIZES[f"{section}_B"], SIZES[f"{section}_K"]
+
+
+def pose_layout(mode: str, section: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Groups of [2B positives; K*B flips] and the allowed negatives: anchor i gets flip rows of block i mod B.
 
     The block is the official code's layout of its K*B flips (its anchors each get K consecutive rows); the
     mode decides whether the other images' views are negatives as well.
     """
-    b, k = SIZES["pose_B"], SIZES["pose_K"]
+    b, k = flip_sizes(section)
     n_pos, n_neg = 2 * b, k * b
     groups = torch.cat([torch.arange(b).repeat(2), b + torch.arange(n_neg)])
     anchor_block = torch.arange(n_pos + n_neg) % b
@@ -117,8 +134,8 @@ def pose_layout(mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     return groups, (allowed if mode_cols is None else allowed & mode_cols)
 
 
-def pose_branch(z: torch.Tensor, mode: str) -> Branch:
-    groups, allowed = pose_layout(mode)
+def pose_branch(z: torch.Tensor, mode: str, section: str = "pose") -> Branch:
+    groups, allowed = pose_layout(mode, section)
     return Branch("pose", z, groups, CalibrationParams(), None, allowed)
 
 
@@ -163,7 +180,7 @@ def pose_head_step(bn: str) -> tuple[ProjectionHead, torch.Tensor, torch.Tensor,
     head = official_head()
     pre_pos, pre_neg = t("pose_head_pre_pos", True), t("pose_head_pre_neg", True)
     out = pose_head_outputs(head, torch.cat([pre_pos, pre_neg]), pre_pos.shape[0], bn)
-    loss = branch_loss(pose_branch(out, official("pose_negatives")), TAU).contrastive
+    loss = branch_loss(pose_branch(out, official("pose_negatives"), "head"), TAU).contrastive
     loss.backward()
     return head, out, loss, pre_pos.grad, pre_neg.grad
 
@@ -183,6 +200,14 @@ def test_pose_head_separate_bn_matches_the_official_step() -> None:
     _, _, joint, _, _ = pose_head_step("joint")
     assert not close(joint, "pose_head_loss")
     assert abs(float(joint.detach()) - META["diagnostics_not_official"]["pose_head_loss_if_one_joint_BN_batch"]) <= TOL
+
+
+def test_the_pose_head_step_reads_only_the_head_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixture whose pose-loss section has other sizes than the head section: the head step still matches."""
+    monkeypatch.setitem(SIZES, "pose_B", SIZES["head_B"] + 3)
+    monkeypatch.setitem(SIZES, "pose_K", SIZES["head_K"] - 7)
+    _, out, loss, _, _ = pose_head_step(official("pose_head_bn"))
+    assert close(out[: 2 * SIZES["head_B"]], "pose_head_out_pos") and close(loss, "pose_head_loss")
 
 
 # ---- DWA ---------------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from pcfrl_bench.data.readers import (
-    DEFAULT_SUBDIRS,
-    READERS,
+    DATASETS,
     SampleIndex,
     dataset_root,
     epoch_frame_index,
@@ -464,7 +463,7 @@ def test_imagefolder_labels(tmp_path):
 
 
 def test_registry_and_default_roots(tmp_path):
-    assert set(READERS) == set(DEFAULT_SUBDIRS)
+    assert all(DATASETS.get(name).folder and DATASETS.get(name).name == name for name in DATASETS)
     assert dataset_root("rafdb", tmp_path) == tmp_path / "RAF-DB"
     fx.write_rafdb(tmp_path / "RAF-DB")
     assert len(read_dataset("rafdb", dataset_root("rafdb", tmp_path))["test"]) == 7

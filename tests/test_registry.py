@@ -32,6 +32,23 @@ def test_every_yaml_entry_has_a_registered_implementation():
         assert e.metric
 
 
+def test_the_registry_has_one_source_at_the_repository_root(tmp_path, monkeypatch):
+    """methods/ and tasks/ live at the top of the checkout, with no copy inside the package; a built package reads
+    the copy the wheel build put into its resources, and PCFRL_BENCH_HOME replaces both."""
+    monkeypatch.delenv("PCFRL_BENCH_HOME", raising=False)
+    root = catalog.project_root()
+    assert catalog.registry_root() == root
+    assert (root / "methods" / "pcfrl.yaml").is_file() and (root / "tasks" / "synth-fer.yaml").is_file()
+    assert not (catalog.resource_root() / "methods").exists() and not (catalog.resource_root() / "tasks").exists()
+    monkeypatch.setenv("PCFRL_BENCH_HOME", str(tmp_path / "home"))
+    assert catalog.registry_root() == tmp_path / "home"
+    monkeypatch.delenv("PCFRL_BENCH_HOME")
+    packaged = tmp_path / "resources"
+    (packaged / "methods").mkdir(parents=True)
+    monkeypatch.setattr(catalog, "resource_root", lambda: packaged)
+    assert catalog.registry_root() == packaged
+
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

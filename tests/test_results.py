@@ -2,8 +2,11 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from pcfrl_bench.io import atomic_write_json
-from pcfrl_bench.results import ResultRecord, load_records, read_record, record_path, write_record
+from pcfrl_bench.results import (RECORD_VERSION, UPGRADES, ResultRecord, load_records, read_record, record_path,
+                                 write_record)
 
 
 def record(seed, value, **more):
@@ -19,7 +22,7 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 
 def test_concurrent_writers_never_corrupt_the_record(tmp_path):
-    big = {"payload": "x" * 200_000}
+    big = {"warnings": ["x" * 200_000]}
 
     def writer(i):
         for _ in range(20):
@@ -30,7 +33,7 @@ def test_concurrent_writers_never_corrupt_the_record(tmp_path):
     for t in threads:
         t.join()
     data = json.loads(record_path(tmp_path, "simclr", "digits", "smoke", 0).read_text())
-    assert data["metrics"]["accuracy"] in {0.0, 1.0, 2.0, 3.0} and len(data["payload"]) == 200_000
+    assert data["metrics"]["accuracy"] in {0.0, 1.0, 2.0, 3.0} and len(data["warnings"][0]) == 200_000
     assert len(list(tmp_path.rglob("*.tmp"))) == 0
 
 
@@ -64,21 +67,53 @@ def test_committed_records_load_and_round_trip_unchanged():
         stored = json.loads(rec.path.read_text())
         assert {k: rec.to_json()[k] for k in stored} == stored
     complexity = [r for r in records if r.task == "complexity"]
-    assert complexity and all(r.extra["step_times_s"] and r.extra["batch_size"] for r in complexity)
+    assert complexity and all(r.step_times_s and r.batch_size for r in complexity)
+    assert all(r.schema_version == RECORD_VERSION for r in records)  # upgraded when read, unchanged on disk
 
 
-def test_create_fills_config_environment_and_extra(tmp_path):
+def test_create_fills_config_and_environment_and_refuses_an_unknown_field(tmp_path):
     from pcfrl_bench.runner import resolve
 
     cfg = resolve("simclr", "digits", "smoke").config
-    rec = ResultRecord.create(cfg, method="simclr", task="digits", preset="smoke", seed=0, metric="accuracy",
-                              metrics={"accuracy": 1.0}, steps=3)
-    assert rec.config_hash == cfg.result_hash() and rec.config == cfg.to_dict() and rec.extra == {"steps": 3}
+    fields = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy",
+              "metrics": {"accuracy": 1.0}}
+    rec = ResultRecord.create(cfg, **fields, counts={"train": 3})
+    assert rec.config_hash == cfg.result_hash() and rec.config == cfg.to_dict() and rec.counts == {"train": 3}
     assert rec.created and rec.python and "torch" in rec.packages and rec.torch_threads >= 1
     path = write_record(tmp_path, rec)
-    assert rec.path == path and json.loads(path.read_text())["steps"] == 3
+    stored = json.loads(path.read_text())
+    assert rec.path == path and stored["counts"] == {"train": 3} and stored["schema_version"] == RECORD_VERSION
     again = read_record(path)
     assert again == rec and again.headline() == 1.0
+    with pytest.raises(TypeError, match="count"):
+        ResultRecord.create(cfg, **fields, count={"train": 3})  # misspelled: never stored silently
+
+
+def test_reading_names_the_file_and_the_unknown_or_missing_field(tmp_path):
+    path = write_record(tmp_path, record(0, 90.0))
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "wall_time": {}}))
+    with pytest.raises(ValueError, match=f"{path}: unknown field 'wall_time'"):
+        read_record(path)
+    path.write_text(json.dumps({k: v for k, v in stored.items() if k != "counts"}))
+    with pytest.raises(ValueError, match=f"{path}: .*missing field 'counts'"):
+        read_record(path)
+    path.write_text(json.dumps({**stored, "schema_version": RECORD_VERSION + 1}))
+    with pytest.raises(ValueError, match=f"{path}: result record of schema_version {RECORD_VERSION + 1}"):
+        read_record(path)
+
+
+def test_a_version_1_record_is_read_through_its_upgrade(tmp_path):
+    old = {"method": "simclr", "task": "digits", "preset": "smoke", "seed": 0, "metric": "accuracy",
+           "metrics": {"accuracy": 90.0}, "config": {}, "config_hash": "x", "_path": "somewhere"}
+    assert "schema_version" not in old
+    upgraded = UPGRADES[1](old)
+    assert upgraded["schema_version"] == 2 and upgraded["registry_config"] is True and upgraded["overrides"] == []
+    assert "_path" not in upgraded and upgraded["step_times_s"] is None
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    rec = read_record(path)
+    assert rec.schema_version == RECORD_VERSION and rec.headline() == 90.0 and rec.registry_config
 
 
 def test_results_fit_80_columns_without_cutting_a_number(tmp_path):

@@ -6,7 +6,7 @@ import timm
 
 from pcfrl_bench import catalog
 from pcfrl_bench.config import ModelConfig
-from pcfrl_bench.data.task_data import TASK_READERS, task_availability
+from pcfrl_bench.data.task_data import task_availability
 from pcfrl_bench.methods import METHODS
 from pcfrl_bench.models.backbones import BACKBONES
 from pcfrl_bench.resolution import task_params
@@ -29,7 +29,8 @@ def test_tasks_take_their_params_and_supervision_from_the_schema() -> None:
         cls, schema = TASKS.get(name), TASK_SCHEMAS.get(name)
         assert cls.Params is schema.Params, name
         assert cls.has_supervision() == schema.supervision, name
-        assert issubclass(cls, DatasetMixin) == (name in TASK_READERS), name
+    for entry in catalog.all_entries("task"):  # a task read from disk names its dataset format in its YAML
+        assert issubclass(TASKS.get(entry.implementation), DatasetMixin) == bool(entry.dataset), entry.name
 
 
 def test_backbone_names_are_the_registered_backbones() -> None:
@@ -38,7 +39,7 @@ def test_backbone_names_are_the_registered_backbones() -> None:
 
 def test_every_task_reports_the_availability_list_shows(tmp_path) -> None:
     for entry in catalog.all_entries("task"):
-        shown = task_availability(entry.implementation, task_params(entry), tmp_path)
+        shown = task_availability(entry, task_params(entry), tmp_path)
         assert default_task(entry.name, tmp_path).availability() == shown, entry.name
 
 

@@ -16,7 +16,7 @@ from pcfrl_bench.data.synthetic import (
     AU_ALL, DISFA_AUS, EMOTIONS, EVAL_ID_OFFSET, SyntheticClips, SyntheticWorld, emotion_aus, render_faces,
     sample_factors, synthetic_task_data,
 )
-from pcfrl_bench.data.synthetic.export import export_like
+from pcfrl_bench.data.readers import export_like
 from pcfrl_bench.data.synthetic.face_model import DISFA_ALL_AUS
 from pcfrl_bench.data.synthetic.factors import make_generator
 from pcfrl_bench.errors import UnknownNameError

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..schema.tasks import DigitsParams
 from .tensors import resize_batch
 
 
-def digits_split(split: str, image_size: int, test_fraction: float = 0.3, split_seed: int = 0) -> tuple[Tensor, Tensor]:
+def digits_split(split: str, image_size: int, test_fraction: float = DigitsParams.test_fraction,
+                 split_seed: int = DigitsParams.split_seed) -> tuple[Tensor, Tensor]:
     """(images (N, 3, S, S) in [0, 1], labels (N,)) of a fixed stratified train/test split."""
     if split not in ("train", "test"):
         raise ValueError(f"digits split must be 'train' or 'test', got {split!r}")

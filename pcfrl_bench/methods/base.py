@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from ..config import EmptyParams
+from ..schema.methods import METHOD_PLUGINS
 from ..registry import Registry
 from .calibrated import Branch
 
@@ -74,4 +75,4 @@ class Method(nn.Module):
         return self.backbone
 
 
-METHODS: Registry[type[Method]] = Registry("method implementation")
+METHODS: Registry[type[Method]] = Registry("method implementation", plugins=METHOD_PLUGINS)

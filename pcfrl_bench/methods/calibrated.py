@@ -19,7 +19,7 @@ from torch import Tensor
 from ..calibration import calibrate, calibration_scores, candidate_mask
 from ..losses import calibrated_loss, contrastive_loss, draw_negative_mix, mixed_negative_cosines
 from ..precision import autocast_off, to_fp32
-from ..schema.methods import CalibrationParams
+from ..schema.methods import CalibrationParams, PCLParams
 
 FACE_TRUTH_KEYS = ("identity", "emotion", "label")  # a face (or view) pair is right if it shares any of these
 POSE_TRUTH_KEYS = ("yaw", "pitch")  # a pose pair is right if every one of these is within the tolerance
@@ -49,7 +49,8 @@ class BranchLoss:
     mask: Tensor | None  # (M, M) bool calibrated pairs, or None when calibration is off
 
 
-def branch_loss(b: Branch, tau: float, denominator: str = "all", neg_mixing_alpha: float = 0.0) -> BranchLoss:
+def branch_loss(b: Branch, tau: float, denominator: str = PCLParams.denominator,
+                neg_mixing_alpha: float = PCLParams.neg_mixing_alpha) -> BranchLoss:
     """Contrastive loss (Eq. 6) of one branch, with Algorithm 1 calibration and Eq. 7 when enabled.
 
     ``neg_mixing_alpha > 0``: the official code's Beta(a, a) negative mixing (one fresh draw per call).

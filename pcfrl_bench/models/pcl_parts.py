@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.models.facecycle import LEAK, FaceCycleBackbone, conv, conv_lrelu, init_official, scaled
-from pcfrl_bench.schema.methods import decoder_plan
+from pcfrl_bench.schema.methods import PCLParams, decoder_plan
 
 DECODER_OUTPUTS = ("sigmoid", "tanh", "none")
 
@@ -37,7 +37,7 @@ class Subnet(nn.Module):
 class ProjectionHead(nn.Module):
     """Linear(D->hidden) -> ReLU -> Linear(hidden->out) -> BatchNorm1d(out) (PyTorch default init)."""
 
-    def __init__(self, in_dim: int, hidden_dim: int = 2048, out_dim: int = 512):
+    def __init__(self, in_dim: int, hidden_dim: int = PCLParams.head_hidden_dim, out_dim: int = PCLParams.head_dim):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden_dim),
@@ -65,7 +65,7 @@ class PDDDecoder(nn.Module):
         self,
         in_dim: int,
         out_size: int = 64,
-        out_activation: str = "sigmoid",
+        out_activation: str = PCLParams.decoder_out,
         width: float = 1.0,
     ):
         super().__init__()
@@ -122,9 +122,9 @@ class PCLNetwork(nn.Module):
         self,
         width: float = 1.0,
         image_size: int = 64,
-        head_hidden: int = 2048,
-        head_out: int = 512,
-        decoder_out: str = "sigmoid",
+        head_hidden: int = PCLParams.head_hidden_dim,
+        head_out: int = PCLParams.head_dim,
+        decoder_out: str = PCLParams.decoder_out,
     ):
         super().__init__()
         self.backbone = FaceCycleBackbone(width)

@@ -146,7 +146,7 @@ def _cost_outcome(c: Comparison, records: Sequence[ResultRecord], preset: str) -
     """C5: ratio of step times measured in turns (``pcfrl-bench complexity``), paired by repeat."""
     def times(method: str) -> list[float]:
         found = [r for r in records if r.method == method and r.task == c.task and r.preset == preset]
-        return list(found[-1].extra.get("step_times_s") or []) if found else []
+        return list(found[-1].step_times_s or []) if found else []
     method, base = times(c.method), times(c.baseline)
     k = min(len(method), len(base))
     ratios = [m / b for m, b in zip(method[:k], base[:k])]

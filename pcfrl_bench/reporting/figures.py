@@ -447,6 +447,27 @@ def plot_calibration_bars(table: Sequence[dict[str, Any]], title: str, path: Pat
     return _save(fig, path)
 
 
+def factor_figure(report: dict[str, Any], path: Path) -> Path:
+    """Factor probes (``analyze --factors``): one bar group per factor, one bar per feature set (0 = chance)."""
+    sets = list(report["scores"])
+    factors = [s["name"] for s in report["scores"][sets[0]]]
+    width = 0.8 / len(sets)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(factors), 3.2))
+    for i, name in enumerate(sets):
+        vals = [max(-0.1, float(s["score"])) for s in report["scores"][name]]
+        ax.bar(np.arange(len(factors)) + (i - (len(sets) - 1) / 2) * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(factors)), factors, fontsize=8)
+    ax.set_ylim(-0.1, 1.0)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("decodability / R$^2$", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    ax.set_title(f"factor probes: {report['method']} ({report['task']}, {report['preset']}, seed {report['seed']})",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-from ..catalog import resource_root
+from ..catalog import registry_root, resource_root
 from ..errors import MalformedFileError
 
 TABLE_NUMBERS = tuple(range(1, 11))  # the paper's Tables 1-10
 TABLE_FILE = re.compile(r"^table(\d\d)\.yaml$")
 
 # Method registry names used by the paper tables that are implemented on other branches and may not yet
-# have their resources/methods/<name>.yaml in the package (the list of the issue "methods").
+# have their methods/<name>.yaml in the registry (the list of the issue "methods").
 PLANNED_METHODS = frozenset({
     "simclr", "moco", "pcl", "pcfrl", "simclr-calib-cos", "simclr-calib-npa", "pcl-calib-cos", "pcl-npa-elim",
     "pcfrl-top1", "pcfrl-top2", "pcfrl-top5", "pcfrl-sim-cos", "pcfrl-sim-attn", "pcfrl-sim-npa", "pcl-official",
@@ -299,8 +299,8 @@ def load_synthetic_map(path: Path | None = None) -> SyntheticMap:
 
 
 def registry_method_names(root: Path | None = None) -> set[str]:
-    """Method names that have a ``methods/<name>.yaml`` under ``root`` (default: the registry's resources)."""
-    root = Path(root) if root is not None else resource_root()
+    """Method names that have a ``methods/<name>.yaml`` under ``root`` (default: the registry's root)."""
+    root = Path(root) if root is not None else registry_root()
     return {p.stem for p in (root / "methods").glob("*.yaml")}
 
 

@@ -53,7 +53,7 @@ class FaceAugmentParams:
 class CalibrationParams:
     """False-negative pair calibration of one feature branch (``--set method.<branch>.<field>=...``)."""
 
-    enabled: bool = False
+    enabled: bool = False  # run Algorithm 1 on this branch
     score: Literal["npa", "cosine"] = "npa"  # Table 5: NPA (Eq. 3) or plain cosine
     rule: Literal["threshold", "top1", "topk"] = "threshold"  # Table 7: Algorithm 1, NN, top-K
     threshold: float = 1.0  # T of Algorithm 1
@@ -63,15 +63,16 @@ class CalibrationParams:
     loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
     beta: float = 1.0  # beta of Eq. 7
     similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
+    # where w = beta PA appears in Eq. 7; numerator_only is Eq. 7 literally
     weight_in: Literal["numerator_and_denominator", "numerator_only"] = "numerator_and_denominator"
-    detach_weight: bool = True
+    detach_weight: bool = True  # no gradient through PA in w
 
 
 @dataclass
 class SimCLRParams:
     """SimCLR (``methods/simclr.py``)."""
 
-    temperature: float = 0.5
+    temperature: float = 0.5  # tau of NT-Xent
     proj_hidden_dim: int = 2048
     proj_dim: int = 128
     augment: AugmentParams = field(default_factory=AugmentParams)
@@ -82,9 +83,9 @@ class SimCLRParams:
 class MoCoParams:
     """MoCo v2 (``methods/moco.py``)."""
 
-    temperature: float = 0.2
-    momentum: float = 0.999
-    queue_size: int = 4096
+    temperature: float = 0.2  # tau of InfoNCE
+    momentum: float = 0.999  # of the key encoder's moving average
+    queue_size: int = 4096  # negatives kept from earlier batches
     proj_hidden_dim: int = 2048
     proj_dim: int = 128
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
@@ -96,15 +97,15 @@ class PCLParams:
     """PCL (``methods/pcl.py``): calibration off."""
 
     temperature: float = 0.07  # tau of Eq. 6 / 7
-    head_hidden_dim: int = 2048
-    head_dim: int = 512
+    head_hidden_dim: int = 2048  # hidden width of the pose and face projection heads
+    head_dim: int = 512  # output width of the projection heads
     decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
     noise_sigma: float = 0.4  # Gaussian noise on the PDD inputs (clean targets; official code)
     pose_rotation_deg: float = 15.0  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
     orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
     orth_normalize: bool = False  # paper mode on unit rows (cos^2)
-    rec_weight: float = 1.0
-    orth_weight: float = 1.0
+    rec_weight: float = 1.0  # weight of Eq. 1 in L_PDD
+    orth_weight: float = 1.0  # weight of Eq. 2 in L_PDD
     denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
     neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
     pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
@@ -112,22 +113,20 @@ class PCLParams:
     pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
     pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
     dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
-    dwa_temperature: float = 2.0
+    dwa_temperature: float = 2.0  # T of DWA
     alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
     alpha_face: float = 1.0
     augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
-    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))
-    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=1.0))
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))  # beta_pose of Eq. 7
+    calib_face: CalibrationParams = field(default_factory=CalibrationParams)  # beta_face of Eq. 7: the class's 1.0
 
 
 @dataclass
 class PCFRLParams(PCLParams):
     """PCFRL: PCL with NPA calibration of the pose and face features on."""
 
-    calib_pose: CalibrationParams = field(
-        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=0.2))
-    calib_face: CalibrationParams = field(
-        default_factory=lambda: CalibrationParams(enabled=True, threshold=1.0, beta=1.0))
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True, beta=0.2))
+    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True))
 
 
 @dataclass
@@ -167,7 +166,8 @@ class MethodSchema:
     check: Callable[[RunConfig], None] = accept_any
 
 
-METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", {
+METHOD_PLUGINS = "pcfrl_bench.methods"  # entry points naming modules that register more methods (docs/methods.md)
+METHOD_SCHEMAS: Registry[MethodSchema] = Registry("method implementation", plugins=METHOD_PLUGINS, items={
     "frozen": MethodSchema(EmptyParams),
     "simclr": MethodSchema(SimCLRParams),
     "moco": MethodSchema(MoCoParams),

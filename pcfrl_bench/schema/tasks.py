@@ -112,7 +112,7 @@ BUILT_IN = "built in"
 class TaskSchema:
     """A task implementation's ``Params``; whether it gives labelled training data (the ``supervised`` ceiling,
     ``data.source: task``); and, for a task whose data is not read from disk, what ``list`` reports as its data
-    (tasks read from disk are those of ``data.task_data.TASK_READERS``)."""
+    (tasks read from disk are those whose YAML names a ``dataset``)."""
 
     Params: type
     supervision: bool
@@ -131,8 +131,8 @@ TASK_SCHEMAS: Registry[TaskSchema] = Registry("task implementation", {
     "rafdb": TaskSchema(RafdbParams, True),
     "fer2013": TaskSchema(Fer2013Params, True),
     "bu3dfe": TaskSchema(Bu3dfeParams, True),
-    "stl10": TaskSchema(DataParams, True),
-    "cifar10": TaskSchema(DataParams, True),
+    "image-classification": TaskSchema(DataParams, True),  # any dataset with train/test splits and a 'label'
+
     "lfw": TaskSchema(LfwParams, False),
     "cplfw": TaskSchema(CplfwParams, False),
     "calfw": TaskSchema(CalfwParams, False),

@@ -52,10 +52,11 @@ class Task:
     Params: ClassVar[type] = EmptyParams
     protocol: ClassVar[str] = ""
 
-    def __init__(self, entry: Entry, params: Any, data_root: Path):
+    def __init__(self, entry: Entry, params: Any, data_root: Path, data: DataConfig | None = None):
         self.entry = entry
         self.params = params
         self.data_root = Path(data_root)
+        self.data_config = data or DataConfig()  # the run's data section (the synthetic world's look)
 
     @property
     def name(self) -> str:

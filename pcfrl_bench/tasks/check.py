@@ -19,7 +19,7 @@ def check_task(task: Task, decode_sample: int | None = 16) -> dict[str, Any]:
     """
     if isinstance(task, DatasetMixin):
         data = task.data
-        report = check_dataset(data.reader.name, data.folder(), decode_sample=decode_sample, **data.check_options())
+        report = check_dataset(data.format.name, data.folder(), decode_sample=decode_sample, **data.options())
         report = {"task": task.name, **report}
         if not report["problems"]:
             available, where = task.availability()  # the task's own reading (e.g. strict missing-frame rule)

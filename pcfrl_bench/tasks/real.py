@@ -1,8 +1,10 @@
-"""Real-dataset tasks: a reader (pcfrl_bench/data/readers) plus a protocol family (families.py).
+"""Real-dataset tasks: a dataset format (``data/readers/<format>.py``, named by the task YAML's ``dataset:``) plus
+a protocol family (families.py). ``image-classification`` takes any format with train/test splits and a
+``label`` target, so adding such a dataset needs no task class.
 
 Each task reads its dataset from ``<data-root>/<default folder>`` (``task.subdir`` changes the folder below the
-data root, ``task.root`` gives an absolute folder), once per task object, through ``data.task_data`` (which
-reader, with which options from the task's ``Params`` in ``schema.tasks``). Splits are ``ImageIndexDataset``s at
+data root, ``task.root`` gives an absolute folder), once per task object, through ``data.task_data`` (the
+format's reader, with its options from the task's ``Params`` in ``schema.tasks``). Splits are ``ImageIndexDataset``s at
 the evaluation image size, in the reader's (deterministic) order, so cached features stay valid.
 """
 
@@ -20,6 +22,7 @@ from ..data.readers import DISFA_AUS, SampleIndex
 from ..data.readers.check import undecodable_images
 from ..data.readers.dataset import ImageIndexDataset
 from ..data.task_data import TaskData
+from ..errors import ConfigError
 from ..schema.tasks import (Aflw2000Params, Bu3dfeParams, CalfwParams, CplfwParams, DataParams, DisfaParams,
                             Fer2013Params, LfwParams, RafdbParams)
 from .base import TASKS, ClassificationTask
@@ -35,8 +38,11 @@ class DatasetMixin:
 
     @functools.cached_property
     def data(self) -> TaskData:
-        """The task's dataset on disk (reader, folder, index)."""
-        return TaskData(self.entry.implementation, self.params, self.data_root)
+        """The task's dataset on disk (format, folder, index)."""
+        if not self.entry.dataset:
+            raise ConfigError(f"{self.entry.path}: task {self.entry.name!r} reads a dataset from disk; name its "
+                              "format with 'dataset: <name>' (see `pcfrl-bench synth export --help` for the formats)")
+        return TaskData(self.entry.dataset, self.params, self.data_root)
 
     def index(self) -> dict[str, SampleIndex]:
         """The reader's splits (read on first use, then kept)."""
@@ -49,7 +55,8 @@ class DatasetMixin:
         return self.data.availability()
 
     def image_dataset(self, split: str, image_size: int) -> Dataset:
-        return ImageIndexDataset(self.index()[split], image_size)
+        index = self.index()[split]
+        return ImageIndexDataset(index, image_size, **self.data.format.image_options(index))
 
     def unreadable_images(self) -> dict[str, list[tuple[int, str]]]:
         found = {}
@@ -108,16 +115,9 @@ class Bu3dfeTask(RealClassificationTask):
         return int(self.index()["train"].meta["num_pose_classes"])
 
 
-@TASKS.register("stl10")
-class Stl10Task(RealClassificationTask):
-    """STL-10 labelled train (5,000) / test (8,000), 10 classes (datasets.md §8)."""
-
-    Params = DataParams
-
-
-@TASKS.register("cifar10")
-class Cifar10Task(RealClassificationTask):
-    """CIFAR-10 train (50,000) / test (10,000), 10 classes (datasets.md §8)."""
+@TASKS.register("image-classification")
+class ImageClassificationTask(RealClassificationTask):
+    """Any dataset format with train/test splits and a 'label' target (STL-10, CIFAR-10, a plugin's dataset)."""
 
     Params = DataParams
 
@@ -179,5 +179,4 @@ class Aflw2000Task(DatasetMixin, HeadPoseTask):
 
     def image_dataset(self, split: str, image_size: int) -> Dataset:
         index = self.index()[split]
-        crop = "bbox" if index.paths is not None and "bbox" in index.targets else None  # npz crops are cropped
-        return ImageIndexDataset(index, image_size, crop_key=crop, crop_margin=self.params.crop_margin)
+        return ImageIndexDataset(index, image_size, **self.data.format.image_options(index, self.params.crop_margin))

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..data.sources import synthetic_source
-from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, synthetic_task_data
+from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, WorldStyle, synthetic_task_data
 from ..data.tensors import LazyDataset, TensorImageDataset
 from ..progress import stage
 from ..schema.tasks import (
@@ -33,8 +33,14 @@ class SyntheticData:
     def availability(self) -> tuple[bool, str]:
         return True, SYNTHETIC_WORLD
 
+    @property
+    def style(self) -> WorldStyle:
+        """The world's look (``data.synthetic``): the task's faces are rendered as the pretraining clips are."""
+        return WorldStyle.of(self.data_config.synthetic)
+
     def data_identity(self) -> dict[str, Any]:
-        return {"synthetic": self.kind}
+        changes = self.style.changes()
+        return {"synthetic": self.kind, **({"style": changes} if changes else {})}
 
     def rendered(self, split: str, image_size: int) -> dict[str, torch.Tensor]:
         cache = self.__dict__.setdefault("_rendered", {})
@@ -42,7 +48,7 @@ class SyntheticData:
             n = self.params.n_test if split == "test" else self.params.n_train
             with stage(f"render {self.name}/{split} ({n} at {image_size} px)"):
                 cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed,
-                                                                 **self.render_options())
+                                                                 style=self.style, **self.render_options())
         return cache[(split, image_size)]
 
     def render_options(self) -> dict[str, Any]:

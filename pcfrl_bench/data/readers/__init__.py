@@ -1,13 +1,13 @@
-"""Readers for the real datasets in their owners' on-disk formats (see docs/datasets.md): each returns the
-`SampleIndex` of every split, without torch; `dataset.ImageIndexDataset` decodes one for training and evaluation."""
+"""The real datasets in their owners' on-disk formats (see docs/datasets.md), one module per format: its reader
+(the `SampleIndex` of every split, without torch), its writer of synthetic data in that layout, and its
+registration (`format.register_dataset`); `dataset.ImageIndexDataset` decodes an index for training and
+evaluation. Importing this package imports (so registers) every module in this folder, a new one included;
+plugins register theirs through the entry points of `pcfrl_bench.datasets`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-from pcfrl_bench.errors import UnknownNameError
+import importlib
+import pkgutil
 
 from .base import SampleIndex
 from .bu3dfe import read_bu3dfe
@@ -15,6 +15,8 @@ from .check import check_dataset
 from .cifar10 import read_cifar10
 from .disfa import DISFA_AUS, disfa_fold_splits, read_disfa
 from .fer2013 import FER_CLASSES, read_fer2013
+from .format import (DATASETS, DatasetFormat, dataset_format, dataset_formats, dataset_root, export_like,
+                     read_dataset, register_dataset)
 from .headpose import read_headpose
 from .imagefolder import read_imagefolder
 from .rafdb import RAFDB_CLASSES, read_rafdb
@@ -22,63 +24,25 @@ from .stl10 import read_stl10
 from .verification import read_calfw, read_cplfw, read_lfw
 from .voxceleb import epoch_frame_index, merge_clip_indices, read_voxceleb, sample_clip_frames
 
-READERS: dict[str, Callable[..., dict[str, SampleIndex]]] = {
-    "rafdb": read_rafdb,
-    "fer2013": read_fer2013,
-    "lfw": read_lfw,
-    "cplfw": read_cplfw,
-    "calfw": read_calfw,
-    "disfa": read_disfa,
-    "headpose": read_headpose,
-    "bu3dfe": read_bu3dfe,
-    "stl10": read_stl10,
-    "cifar10": read_cifar10,
-    "voxceleb": read_voxceleb,
-    "imagefolder": read_imagefolder,
-}
-
-# Default folder of each dataset below a common data root (docs/datasets.md); overridable per task.
-DEFAULT_SUBDIRS: dict[str, str] = {
-    "rafdb": "RAF-DB",
-    "fer2013": "FER2013",
-    "lfw": "LFW",
-    "cplfw": "CPLFW",
-    "calfw": "CALFW",
-    "disfa": "DISFA",
-    "headpose": "headpose",
-    "bu3dfe": "BU-3DFE",
-    "stl10": "STL10",
-    "cifar10": "CIFAR10",
-    "voxceleb": "VoxCeleb",
-    "imagefolder": "images",
-}
-
-
-def dataset_root(name: str, data_root: Path, subdir: str | None = None) -> Path:
-    """`<data_root>/<subdir or the default folder of name>`."""
-    if name not in DEFAULT_SUBDIRS:
-        raise UnknownNameError("dataset", name, DEFAULT_SUBDIRS)
-    return Path(data_root) / (subdir if subdir is not None else DEFAULT_SUBDIRS[name])
-
-
-def read_dataset(name: str, root: Path, **options: Any) -> dict[str, SampleIndex]:
-    """Dispatch to `read_<name>(root, **options)`."""
-    if name not in READERS:
-        raise UnknownNameError("dataset", name, READERS)
-    return READERS[name](Path(root), **options)
-
+TORCH_MODULES = ("dataset",)  # imported where used: the other modules import no torch (config, list stay light)
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in TORCH_MODULES:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "DEFAULT_SUBDIRS",
+    "DATASETS",
     "DISFA_AUS",
+    "DatasetFormat",
     "FER_CLASSES",
     "RAFDB_CLASSES",
-    "READERS",
     "SampleIndex",
     "check_dataset",
+    "dataset_format",
+    "dataset_formats",
     "dataset_root",
     "disfa_fold_splits",
     "epoch_frame_index",
+    "export_like",
     "merge_clip_indices",
     "read_bu3dfe",
     "read_calfw",
@@ -93,5 +57,6 @@ __all__ = [
     "read_rafdb",
     "read_stl10",
     "read_voxceleb",
+    "register_dataset",
     "sample_clip_frames",
 ]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import Bu3dfeParams
 
 from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
+from .format import DatasetFormat, register_dataset
 
+# expression codes of the file names (datasets.md §7); the writer's lists use their ids: AN 0, DI 1, ..., NE 6
+BU3DFE_CODES = ("AN", "DI", "FE", "HA", "SA", "SU", "NE")
 BU3DFE_LAYOUT = """\
 <root>/                       (default <data-root>/BU-3DFE)
   train.txt, test.txt         one sample a line: '<relative image path>,<expression id>,<pose class id>'
@@ -43,8 +48,8 @@ def _read_list(
 
 def read_bu3dfe(
     root: Path,
-    train_list: str = "train.txt",
-    test_list: str = "test.txt",
+    train_list: str = Bu3dfeParams.train_list,
+    test_list: str = Bu3dfeParams.test_list,
     image_root: str | None = None,
     num_pose_classes: int | None = None,
     num_expression_classes: int | None = None,
@@ -75,3 +80,48 @@ def read_bu3dfe(
         for s in out.values():
             s.meta["num_pose_classes"] = n
     return out
+
+
+def write_bu3dfe(out: Path, n: int, seed: int) -> Path:
+    """The writer of the bu3dfe layout (``synth export --like bu3dfe``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import EMOTION_TO_FER_ID, Faces, save_image, to_uint8
+    from ..synthetic.face_model import EMOTIONS
+    from ..synthetic.world import POSECLS_PITCHES, POSECLS_YAWS
+    root = out / "BU-3DFE"
+    n_subj = max(2, min(10, n // 7))
+    faces = Faces(seed, n_subj, "bu3dfe")
+    n_pose = len(POSECLS_YAWS) * len(POSECLS_PITCHES)
+    pose_cls = torch.randperm(n, generator=faces.g) % n_pose
+    emo = torch.randint(7, (n,), generator=faces.g)
+    who = torch.arange(n) % n_subj
+    pose = torch.stack([torch.tensor(POSECLS_YAWS)[pose_cls // len(POSECLS_PITCHES)],
+                        torch.tensor(POSECLS_PITCHES)[pose_cls % len(POSECLS_PITCHES)], torch.zeros(n)], 1)
+    imgs = to_uint8(faces.render(who, 128, emotion=emo, pose=pose))
+    subjects = [("F" if s % 2 == 0 else "M") + f"{s // 2 + 1:04d}" for s in range(n_subj)]
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    for i in range(n):
+        subj, code = subjects[int(who[i])], BU3DFE_CODES[EMOTION_TO_FER_ID[EMOTIONS[int(emo[i])]]]
+        level = "00" if code == "NE" else f"{1 + i % 4:02d}"
+        rel = f"{subj}/{subj}_{code}{level}WH_F2D_pose{int(pose_cls[i]):02d}.png"
+        save_image(imgs[i], root / rel)
+        split = "test" if int(who[i]) >= n_subj - max(1, n_subj // 4) else "train"  # subject-exclusive split
+        lines[split].append(f"{rel},{BU3DFE_CODES.index(code)},{int(pose_cls[i])}")  # §7: path,exp,pose
+    for split, ls in lines.items():
+        (root / f"{split}.txt").write_text("\n".join(ls) + ("\n" if ls else ""))
+    return root
+
+
+@register_dataset("bu3dfe")
+class Bu3dfe(DatasetFormat):
+    folder = "BU-3DFE"
+    description = "BU-3DFE pose classes: train.txt / test.txt lists 'path,expression,pose' of rendered images (§7)"
+    layout = BU3DFE_LAYOUT
+    check_options = {"check_files": False}  # data check reports missing files as problems
+    sources = {"bu3dfe-train": ("train", {})}  # PCFRL Sec. 4.3.4 pretrains the pose classification task on it
+    writers = {"bu3dfe": write_bu3dfe}
+    reader = staticmethod(read_bu3dfe)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"train_list": params.train_list, "test_list": params.test_list,
+                "image_root": params.image_root or None, "num_pose_classes": params.num_pose_classes or None}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pcfrl_bench.errors import PcfrlError, UnknownNameError
+from pcfrl_bench.errors import PcfrlError
 from pcfrl_bench.progress import stage
 
 from .base import SampleIndex, missing_files
@@ -83,21 +82,14 @@ def _split_report(
 def check_dataset(name: str, root: Path, decode_sample: int | None = 16, **options: Any) -> dict[str, Any]:
     """Per-split counts (samples or pairs, classes, subjects) and a list of problems; never raises for data
     problems (layout and format errors, missing files, and undecodable images among `decode_sample` evenly
-    spaced ones per split, None: all, become problem strings). `options` go to the reader. Unknown `name`
-    raises UnknownNameError."""
-    from . import READERS
+    spaced ones per split, None: all, become problem strings). `options` go to the reader of the format `name`,
+    with the format's `check_options` on top. Unknown `name` raises UnknownNameError."""
+    from .format import dataset_format
 
-    if name not in READERS:
-        raise UnknownNameError("dataset", name, READERS)
-    reader = READERS[name]
-    params = inspect.signature(reader).parameters
-    if "check_files" in params:
-        options.setdefault("check_files", False)  # report missing files as problems instead
-    if "missing_frames" in params:
-        options.setdefault("missing_frames", "skip")
+    fmt = dataset_format(name)
     report: dict[str, Any] = {"dataset": name, "root": str(root), "splits": {}, "problems": []}
     try:
-        splits = reader(Path(root), **options)
+        splits = fmt.read(Path(root), **{**options, **fmt.check_options})
     except PcfrlError as err:
         report["problems"].append(str(err))
         return report

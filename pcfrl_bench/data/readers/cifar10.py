@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
 from .base import SampleIndex, layout_error, require_file
+from .format import DatasetFormat, register_dataset
 
 CIFAR10_LAYOUT = """\
 <root>/cifar-10-batches-py/        (default <data-root>/CIFAR10)
@@ -90,3 +92,12 @@ def read_cifar10(root: Path) -> dict[str, SampleIndex]:
             meta={"classes": classes},
         )
     return out
+
+
+@register_dataset("cifar10")
+class Cifar10(DatasetFormat):
+    folder = "CIFAR10"
+    description = "CIFAR-10 python batches: 32 px images, 10 classes (§8)"
+    layout = CIFAR10_LAYOUT
+    sources = {"cifar10-train": ("train", {})}
+    reader = staticmethod(read_cifar10)

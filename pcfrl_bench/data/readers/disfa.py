@@ -6,12 +6,15 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import DisfaParams
 
 from .base import SampleIndex, layout_error, read_text_lines, require_dir
+from .format import DatasetFormat, register_dataset
 
 # DISFA 3-fold subject-exclusive partition of JAA-Net (datasets.md §5); fold k tests on part k+1.
 DISFA_PARTS: tuple[tuple[int, ...], ...] = (
@@ -21,6 +24,8 @@ DISFA_PARTS: tuple[tuple[int, ...], ...] = (
 )
 
 DISFA_AUS = (1, 2, 4, 6, 9, 12, 25, 26)  # 8-AU benchmark (JAA-Net, ME-GraphAU; PCFRL Sec. 4.2.1)
+# datasets.md §5: the JAA-Net 3-fold partition; the writer's subjects take two from each part
+DISFA_EXPORT_SUBJECTS = ("SN001", "SN002", "SN011", "SN012", "SN003", "SN004")
 
 DISFA_LAYOUT = """\
 <root>/                                        (default <data-root>/DISFA)
@@ -64,10 +69,10 @@ def read_disfa(
     root: Path,
     frames_root: Path | None = None,
     aus: Sequence[int] = DISFA_AUS,
-    threshold: int = 1,
-    frame_format: str = "{t}",
+    threshold: int = DisfaParams.threshold,
+    frame_format: str = DisfaParams.frame_format,
     frame_exts: Sequence[str] = (".jpg", ".png"),
-    missing_frames: str = "error",
+    missing_frames: str = DisfaParams.missing_frames,
     subjects: Sequence[str] | None = None,
 ) -> dict[str, SampleIndex]:
     """DISFA: one split 'all' of frames; targets 'aus' (N,len(aus)) 0/1 with positive = intensity > `threshold`,
@@ -149,7 +154,7 @@ def _subject_numbers(subjects: Sequence) -> np.ndarray:
     return out
 
 
-def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
+def au_subject_folds(subjects: Sequence, n_folds: int = DisfaParams.n_folds) -> np.ndarray:
     """Test-fold id (0..n_folds-1) of every sample; fold k trains on the other folds.
 
     datasets.md §5: when all subjects are DISFA subjects and n_folds == 3, the fixed JAA-Net partition
@@ -168,7 +173,52 @@ def au_subject_folds(subjects: Sequence, n_folds: int = 3) -> np.ndarray:
     return (np.arange(len(unique)) % n_folds)[inverse.reshape(-1)]
 
 
-def disfa_fold_splits(index: SampleIndex, n_folds: int = 3) -> list[tuple[SampleIndex, SampleIndex]]:
+def disfa_fold_splits(index: SampleIndex, n_folds: int = DisfaParams.n_folds) -> list[tuple[SampleIndex, SampleIndex]]:
     """(train, test) pairs of the subject-exclusive folds of datasets.md §5 (fold k tests on part k+1)."""
     fold = au_subject_folds(index.targets["subject"], n_folds)
     return [(index.subset(fold != k), index.subset(fold == k)) for k in range(n_folds)]
+
+
+def write_disfa(out: Path, n: int, seed: int) -> Path:
+    """The writer of the disfa layout (``synth export --like disfa``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import save_image, to_uint8
+    from ..synthetic.face_model import AU_ALL, DISFA_ALL_AUS
+    from ..synthetic.factors import make_generator
+    from ..synthetic.renderer import render_faces
+    from ..synthetic.world import SyntheticWorld
+    root = out / "DISFA"
+    frames = max(2, n // len(DISFA_EXPORT_SUBJECTS))
+    world = SyntheticWorld(seed + 4242, len(DISFA_EXPORT_SUBJECTS), 1, frames, role="eval", max_yaw=15,
+                           max_pitch=10, max_roll=8)
+    for s, subject in enumerate(DISFA_EXPORT_SUBJECTS):
+        t = torch.arange(frames)
+        f = world.frame_factors(torch.full((frames,), s), t)
+        g = make_generator("disfa-extra", seed, s)
+        f["aus"] = (f["aus"] + (torch.rand(f["aus"].shape, generator=g) < 0.08) * 2.0).clamp(0, 5).round()
+        imgs = to_uint8(render_faces(f, 128))
+        for i, arr in enumerate(imgs):
+            save_image(arr, root / "frames" / subject / f"{i}.jpg")  # frames you extracted, 0-based line index
+        label_dir = root / "ActionUnit_Labels" / subject
+        label_dir.mkdir(parents=True, exist_ok=True)
+        for au in DISFA_ALL_AUS:
+            vals = f["aus"][:, AU_ALL.index(au)].long().tolist()
+            text = "".join(f"{i + 1},{v}\n" for i, v in enumerate(vals))  # §5: 'frame,intensity', 1-based frame
+            (label_dir / f"{subject}_au{au}.txt").write_text(text)
+    return root
+
+
+@register_dataset("disfa")
+class Disfa(DatasetFormat):
+    folder = "DISFA"
+    description = "DISFA: per-subject AU intensity files and the frames you extracted; 8 AUs, 3 subject folds (§5)"
+    layout = DISFA_LAYOUT
+    check_options = {"missing_frames": "skip"}  # data check counts missing frames instead of stopping
+    writers = {"disfa": write_disfa}
+    reader = staticmethod(read_disfa)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        frames = params.frames_root
+        return {"frames_root": Path(frames).expanduser() if frames else None, "aus": DISFA_AUS,
+                "threshold": params.threshold, "frame_format": params.frame_format,
+                "missing_frames": params.missing_frames}

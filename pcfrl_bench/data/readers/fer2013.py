@@ -6,12 +6,15 @@ import csv
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import Fer2013Params
 
 from .base import SampleIndex, layout_error, list_images
+from .format import DatasetFormat, register_dataset
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # CSV ids 0..6
 FER_FOLDER_TO_ID = {name: i for i, name in enumerate(FER_CLASSES)}  # folders map by NAME, never sorted order
@@ -153,7 +156,7 @@ def _read_folders(base: Path, test: set[str]) -> dict[str, SampleIndex]:
 
 
 def read_fer2013(
-    root: Path, test_usage: str | Iterable[str] = "PrivateTest", variant: str = "auto"
+    root: Path, test_usage: str | Iterable[str] = Fer2013Params.test_usage, variant: str = Fer2013Params.variant
 ) -> dict[str, SampleIndex]:
     """FER-2013 splits 'train' (Training), 'test' and, when one Usage is left over, 'val'.
 
@@ -168,3 +171,36 @@ def read_fer2013(
     test = _test_usages(test_usage)
     kind, source = _find_source(root, variant)
     return _read_folders(source, test) if kind == "folders" else _read_csv(source, test)
+
+
+def write_fer2013(out: Path, n: int, seed: int) -> Path:
+    """The writer of the fer2013 layout (``synth export --like fer2013``): about n synthetic samples under out."""
+    import csv
+    import torch
+    from ..synthetic.export import EMOTION_TO_FER_ID, Faces
+    from ..synthetic.face_model import EMOTIONS
+    root = out / "fer2013"
+    root.mkdir(parents=True, exist_ok=True)
+    faces = Faces(seed, max(2, n // 3), "fer2013")
+    emo = torch.randperm(n, generator=faces.g) % 7
+    img = faces.render(torch.randint(len(faces.ident["shape"]), (n,), generator=faces.g), 48, emotion=emo)
+    gray = (img.mean(1) * 255).round().clamp(0, 255).to(torch.uint8).view(n, -1).numpy()
+    usage = ["Training" if i % 5 < 3 else ("PublicTest" if i % 5 == 3 else "PrivateTest") for i in range(n)]
+    with open(root / "fer2013.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["emotion", "pixels", "Usage"])  # §2 header
+        for e, px, u in zip(emo.tolist(), gray, usage):
+            w.writerow([EMOTION_TO_FER_ID[EMOTIONS[e]], " ".join(map(str, px.tolist())), u])
+    return root
+
+
+@register_dataset("fer2013")
+class Fer2013(DatasetFormat):
+    folder = "FER2013"
+    description = "FER-2013: 7 expressions, 48 px grey faces in fer2013.csv, icml_face_data.csv or class folders (§2)"
+    layout = FER_LAYOUT
+    writers = {"fer2013": write_fer2013}
+    reader = staticmethod(read_fer2013)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"test_usage": params.test_usage, "variant": params.variant}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import DatasetLayoutError, MalformedFileError
+from pcfrl_bench.schema.tasks import Aflw2000Params
 
 from .base import SampleIndex, layout_error, path_inside, read_text_lines
+from .format import DatasetFormat, register_dataset
 
 HEADPOSE_LAYOUT = """\
 <root>/                                       (default <data-root>/headpose)
@@ -115,7 +118,10 @@ def _load_split(root: Path, name: str, file_list: str | None) -> SampleIndex:
     raise layout_error(p, f"head-pose set {name!r}", HEADPOSE_LAYOUT)
 
 
-def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
+W300LP_SUBSETS = ("AFW", "HELEN", "IBUG", "LFPW")
+
+
+def head_pose_filter(angles: np.ndarray, limit: float = Aflw2000Params.limit) -> np.ndarray:
     """Keep-mask: all |yaw|, |pitch|, |roll| <= limit degrees (Hopenet protocol, datasets.md §6)."""
     a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
     return np.all(np.abs(a) <= limit, axis=1)  # NaN compares False -> dropped
@@ -123,9 +129,9 @@ def head_pose_filter(angles: np.ndarray, limit: float = 99.0) -> np.ndarray:
 
 def read_headpose(
     root: Path,
-    train: str = "300W_LP",
-    test: str = "AFLW2000",
-    limit: float = 99.0,
+    train: str = Aflw2000Params.train,
+    test: str = Aflw2000Params.test,
+    limit: float = Aflw2000Params.limit,
     train_list: str | None = None,
     test_list: str | None = None,
 ) -> dict[str, SampleIndex]:
@@ -146,3 +152,99 @@ def read_headpose(
         filtered.meta["limit_degrees"] = limit
         out[split] = filtered
     return out
+
+
+AFLW_21 = (17, 19, 21, 22, 24, 26, 36, 39, 42, 45, 0, 31, 33, 35, 16, 48, 51, 54, 57, 8, 30)  # sparse subset
+
+
+def _pose_mat(path: Path, yaw: float, pitch: float, roll: float, landmarks: np.ndarray, aflw: bool) -> None:
+    """A .mat like the real ones: Pose_Para (1,7) [pitch, yaw, roll, tx, ty, tz, s] in radians (§6), pt2d, roi."""
+    import scipy.io
+
+    rad = np.radians([pitch, yaw, roll])
+    centre = landmarks.mean(0)
+    pose_para = np.array([[rad[0], rad[1], rad[2], centre[0], centre[1], 0.0, 0.0012]])
+    lo, hi = landmarks.min(0), landmarks.max(0)
+    mat = {"Pose_Para": pose_para, "roi": np.array([[lo[0], lo[1], hi[0], hi[1]]]),
+           "Shape_Para": np.zeros((199, 1)), "Exp_Para": np.zeros((29, 1))}
+    if aflw:
+        pt2d = landmarks[list(AFLW_21)].T.copy()  # (2, 21) sparse AFLW markup
+        pt2d[:, 10] = -1.0  # AFLW2000 marks missing points with negative values
+        mat["pt2d"] = pt2d
+        mat["pt3d_68"] = np.vstack([landmarks.T, np.zeros((1, 68))])
+    else:
+        mat["pt2d"] = landmarks.T  # (2, 68)
+    scipy.io.savemat(path, mat)
+
+
+def write_aflw2000(out: Path, n: int, seed: int) -> Path:
+    """The writer of the aflw2000 layout (``synth export --like aflw2000``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import Faces, save_image, to_uint8
+    from ..synthetic.renderer import project_landmarks
+    root = out / "AFLW2000"
+    root.mkdir(parents=True, exist_ok=True)
+    faces = Faces(seed, max(2, n), "aflw2000")
+    pose = (torch.rand(n, 3, generator=faces.g) * 2 - 1) * torch.tensor([75.0, 40.0, 35.0])
+    if n >= 2:
+        pose[-1, 0] = 105.0  # one sample beyond the |angle| <= 99 filter (datasets.md §6 fixture recipe)
+    emo = torch.randint(7, (n,), generator=faces.g)
+    imgs = to_uint8(faces.render(torch.arange(n) % len(faces.ident["shape"]), 450, emotion=emo, pose=pose))
+    marks = project_landmarks(faces.last_factors, 450).numpy()
+    ids = 2 + torch.cumsum(torch.randint(1, 6, (n,), generator=faces.g), 0) - 1  # non-contiguous ids from 2
+    for i in range(n):
+        stem = f"image{int(ids[i]):05d}"
+        save_image(imgs[i], root / f"{stem}.jpg")
+        _pose_mat(root / f"{stem}.mat", *pose[i].tolist(), landmarks=marks[i], aflw=True)
+    return root
+
+
+def write_300wlp(out: Path, n: int, seed: int) -> Path:
+    """The writer of the 300wlp layout (``synth export --like 300wlp``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import Faces, save_image, to_uint8
+    from ..synthetic.renderer import project_landmarks
+    root = out / "300W_LP"
+    per = max(1, n // (2 * len(W300LP_SUBSETS)))
+    faces = Faces(seed, max(2, n), "300wlp")
+    total = per * len(W300LP_SUBSETS)
+    pose = (torch.rand(total, 3, generator=faces.g) * 2 - 1) * torch.tensor([80.0, 40.0, 35.0])
+    emo = torch.randint(7, (total,), generator=faces.g)
+    imgs = faces.render(torch.arange(total) % len(faces.ident["shape"]), 450, emotion=emo, pose=pose)
+    normal, flipped = to_uint8(imgs), to_uint8(imgs.flip(-1))
+    marks = project_landmarks(faces.last_factors, 450).numpy()
+    marks_flip = marks * np.array([-1.0, 1.0]) + np.array([450.0, 0.0])
+    for s, sub in enumerate(W300LP_SUBSETS):
+        for j in range(per):
+            i = s * per + j
+            stem = {"AFW": f"AFW_{134212 + 17 * j}_1_{j % 3}", "HELEN": f"HELEN_{2325 + 11 * j}_1_{j % 4}",
+                    "IBUG": f"IBUG_image_{3 + j:03d}_1_{j % 2}", "LFPW": f"LFPW_image_train_{1 + j:04d}_{j % 5}"}[sub]
+            yaw, pitch, roll = pose[i].tolist()
+            for folder, arr, (y, r), lm in ((sub, normal[i], (yaw, roll), marks[i]),
+                                            (f"{sub}_Flip", flipped[i], (-yaw, -roll), marks_flip[i])):
+                d = root / folder
+                d.mkdir(parents=True, exist_ok=True)
+                save_image(arr, d / f"{stem}.jpg")  # _Flip dirs reuse the names; flip maps (y,p,r) -> (-y,p,-r)
+                _pose_mat(d / f"{stem}.mat", y, pitch, r, landmarks=lm, aflw=False)
+    return root
+
+
+@register_dataset("headpose")
+class HeadPose(DatasetFormat):
+    folder = "headpose"
+    description = "Head pose: 300W-LP (train) and AFLW2000-3D (test) as .jpg + .mat, or FSA-Net .npz files (§6)"
+    layout = HEADPOSE_LAYOUT
+    sources = {"300w-lp": ("train", {})}  # PCFRL Sec. 4.3.4 pretrains the head-pose task on 300W-LP
+    writers = {"aflw2000": write_aflw2000, "300wlp": write_300wlp}
+    reader = staticmethod(read_headpose)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"train": params.train, "test": params.test, "limit": params.limit,
+                "train_list": params.train_list or None, "test_list": params.test_list or None}
+
+    def image_options(self, index: SampleIndex, crop_margin: float | None = None) -> dict[str, Any]:
+        """.jpg/.mat images are cropped to the landmark box enlarged by ``crop_margin`` per side (FSA-Net's 0.6
+        by default); the .npz crops are cropped already."""
+        if index.paths is None or "bbox" not in index.targets:
+            return {}
+        return {"crop_key": "bbox", "crop_margin": Aflw2000Params.crop_margin if crop_margin is None else crop_margin}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .base import SampleIndex, layout_error, list_images
+from .format import DatasetFormat, register_dataset
 
 IMAGEFOLDER_LAYOUT = """\
 <root>/**/<image>.(jpg|jpeg|png|bmp|webp|...)   any depth; if every image sits below a top-level
@@ -32,3 +34,12 @@ def read_imagefolder(root: Path, split: str = "train") -> dict[str, SampleIndex]
         targets["label"] = np.asarray([lookup[t[0]] for t in tops], dtype=np.int64)
         meta["classes"] = classes
     return {split: SampleIndex(paths=paths, targets=targets, meta=meta)}
+
+
+@register_dataset("imagefolder")
+class ImageFolder(DatasetFormat):
+    folder = "images"
+    description = "Any folder tree of images, e.g. an unlabeled pretraining set"
+    layout = IMAGEFOLDER_LAYOUT
+    sources = {"imagefolder": ("train", {})}
+    reader = staticmethod(read_imagefolder)

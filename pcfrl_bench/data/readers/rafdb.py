@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import RafdbParams
 
 from .base import SampleIndex, check_files_exist, path_inside, read_text_lines, require_dir, require_file
+from .format import DatasetFormat, register_dataset
 
 RAFDB_CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")  # file ids 1..7
 
@@ -28,7 +31,7 @@ def _basic_dir(root: Path) -> Path:
     return require_dir(root / "basic", "RAF-DB folder", RAFDB_LAYOUT)
 
 
-def read_rafdb(root: Path, image_folder: str = "aligned", check_files: bool = True) -> dict[str, SampleIndex]:
+def read_rafdb(root: Path, image_folder: str = RafdbParams.image_folder, check_files: bool = True) -> dict[str, SampleIndex]:
     """RAF-DB basic: splits 'train' / 'test' from the name prefix; labels 1..7 -> 0..6 (§1 order).
 
     `image_folder="aligned"` maps `train_00001.jpg` -> `Image/aligned/train_00001_aligned.jpg`;
@@ -69,3 +72,37 @@ def read_rafdb(root: Path, image_folder: str = "aligned", check_files: bool = Tr
             meta={"classes": list(RAFDB_CLASSES)},
         )
     return out
+
+
+def write_rafdb(out: Path, n: int, seed: int) -> Path:
+    """The writer of the rafdb layout (``synth export --like rafdb``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import Faces, save_image, to_uint8
+    root = out / "basic"
+    n_test = max(1, n // 5)
+    n_train = max(1, n - n_test)
+    faces = Faces(seed, max(2, n // 3), "rafdb")
+    labels = torch.randperm(n_train + n_test, generator=faces.g) % 7  # 0..6 in EMOTIONS (= RAF) order
+    images = to_uint8(faces.render(torch.randint(len(faces.ident["shape"]), (len(labels),), generator=faces.g),
+                                    100, emotion=labels))
+    names = [f"train_{i:05d}" for i in range(1, n_train + 1)] + [f"test_{i:04d}" for i in range(1, n_test + 1)]
+    lines = []
+    for name, lab, arr in zip(names, labels.tolist(), images):
+        lines.append(f"{name}.jpg {lab + 1}")  # §1: '<name>.jpg <label 1..7>'
+        save_image(arr, root / "Image" / "aligned" / f"{name}_aligned.jpg")
+    (root / "EmoLabel").mkdir(parents=True, exist_ok=True)
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@register_dataset("rafdb")
+class RafDb(DatasetFormat):
+    folder = "RAF-DB"
+    description = "RAF-DB basic: 7 expressions, list_patition_label.txt + aligned images (datasets.md §1)"
+    layout = RAFDB_LAYOUT
+    check_options = {"check_files": False}  # data check reports missing files as problems
+    writers = {"rafdb": write_rafdb}
+    reader = staticmethod(read_rafdb)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"image_folder": params.image_folder}

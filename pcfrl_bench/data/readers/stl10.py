@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
 from .base import SampleIndex, layout_error, read_text_lines, require_file
+from .format import DatasetFormat, register_dataset
 
 STL10_LAYOUT = """\
 <root>/stl10_binary/              (default <data-root>/STL10)
@@ -75,3 +77,15 @@ def read_stl10(root: Path, splits: tuple[str, ...] = ("train", "test", "unlabele
             raise layout_error(base / f"{split}_X.bin", f"STL-10 split {split!r}", STL10_LAYOUT)
         out[split] = SampleIndex(arrays=x, targets={"label": y}, meta=dict(meta))
     return out
+
+
+@register_dataset("stl10")
+class Stl10(DatasetFormat):
+    folder = "STL10"
+    description = "STL-10 binary release: 96 px images, 10 classes, 100,000 unlabeled (§8)"
+    layout = STL10_LAYOUT
+    sources = {"stl10-unlabeled": ("unlabeled", {"splits": ("unlabeled",)})}
+    reader = staticmethod(read_stl10)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"splits": ("train", "test")}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.schema.tasks import CalfwParams, CplfwParams, LfwParams
 
 from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
+from .format import DatasetFormat, register_dataset
 
 LFW_LAYOUT = """\
 <root>/                               (default <data-root>/LFW)
@@ -53,7 +56,7 @@ def _image_dir(root: Path, image_dir: str | None, candidates: tuple[str, ...], l
 
 
 def read_lfw(
-    root: Path, image_dir: str | None = None, pairs_file: str = "pairs.txt", check_files: bool = True
+    root: Path, image_dir: str | None = None, pairs_file: str = LfwParams.pairs_file, check_files: bool = True
 ) -> dict[str, SampleIndex]:
     """LFW View 2: split 'test' with the 6,000 pairs of pairs.txt; fold k = the k-th set of the file (§3).
 
@@ -162,10 +165,10 @@ def _read_two_line_pairs(
 
 def read_cplfw(
     root: Path,
-    pairs_file: str = "pairs_CPLFW.txt",
+    pairs_file: str = CplfwParams.pairs_file,
     image_dir: str | None = None,
     check_files: bool = True,
-    n_folds: int = 10,
+    n_folds: int = CplfwParams.n_folds,
 ) -> dict[str, SampleIndex]:
     """CPLFW: split 'test'; pairs from two consecutive lines, labels 1/0, folds rebuilt per §4."""
     return _read_two_line_pairs(root, pairs_file, image_dir, False, check_files, n_folds)
@@ -173,10 +176,93 @@ def read_cplfw(
 
 def read_calfw(
     root: Path,
-    pairs_file: str = "pairs_CALFW.txt",
+    pairs_file: str = CalfwParams.pairs_file,
     image_dir: str | None = None,
     check_files: bool = True,
-    n_folds: int = 10,
+    n_folds: int = CalfwParams.n_folds,
 ) -> dict[str, SampleIndex]:
     """CALFW: as CPLFW, but any non-zero label means 'same' (FaceX-Zoo rule, §4)."""
     return _read_two_line_pairs(root, pairs_file, image_dir, True, check_files, n_folds)
+
+
+def write_lfw(out: Path, n: int, seed: int) -> Path:
+    """The writer of the lfw layout (``synth export --like lfw``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import Faces, save_image, to_uint8, verification_people
+    root = out
+    k = max(1, n // 20)  # 10 folds x (k matched + k mismatched)
+    names, pairs, who, yaw = verification_people(seed, 20 * k, "lfw", cross_pose=False)
+    faces = Faces(seed, len(names), "lfw")
+    pose = torch.stack([yaw, torch.zeros_like(yaw), torch.zeros_like(yaw)], 1)
+    imgs = to_uint8(faces.render(who, 250, pose=pose))
+    for j, arr in enumerate(imgs):
+        name, num = names[int(who[j])], j % 3 + 1
+        save_image(arr, root / "lfw-deepfunneled" / name / f"{name}_{num:04d}.jpg")
+    matched = [p for p in pairs if p[0] == p[2]]
+    mismatched = [p for p in pairs if p[0] != p[2]]
+    lines = [f"10\t{k}"]  # §3: header '<n_sets>\t<n_matched_per_set>', then per set k matched + k mismatched
+    for fold in range(10):
+        for a, i, _, j in matched[fold * k:(fold + 1) * k]:
+            lines.append(f"{names[a]}\t{i + 1}\t{j + 1}")
+        for a, i, b, j in mismatched[fold * k:(fold + 1) * k]:
+            lines.append(f"{names[a]}\t{i + 1}\t{names[b]}\t{j + 1}")
+    (root / "pairs.txt").write_text("\n".join(lines) + "\n")
+    counts = torch.bincount(who, minlength=len(names)).tolist()
+    (root / "lfw-names.txt").write_text("".join(f"{nm}\t{c}\n" for nm, c in zip(names, counts)))
+    return root
+
+
+def write_cplfw(out: Path, n: int, seed: int) -> Path:
+    """The writer of the cplfw layout (``synth export --like cplfw``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import Faces, save_image, to_uint8, verification_people
+    root = out
+    k = max(1, n // 20)
+    names, pairs, who, yaw = verification_people(seed, 20 * k, "cplfw", cross_pose=True)
+    faces = Faces(seed, len(names), "cplfw")
+    pose = torch.stack([yaw, torch.zeros_like(yaw), torch.zeros_like(yaw)], 1)
+    imgs = to_uint8(faces.render(who, 250, pose=pose))
+    for j, arr in enumerate(imgs):
+        save_image(arr, root / "images" / f"{names[int(who[j])]}_{j % 3 + 1}.jpg")  # §4: flat, unpadded index
+    pos = [p for p in pairs if p[0] == p[2]]
+    neg = [p for p in pairs if p[0] != p[2]]
+    lines = []
+    for label, block in ((1, pos), (0, neg)):  # §4: all positives first, then all negatives; 2 lines per pair
+        for a, i, b, j in block:
+            lines += [f"{names[a]}_{i + 1}.jpg {label}", f"{names[b]}_{j + 1}.jpg {label}"]
+    (root / "pairs_CPLFW.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@register_dataset("lfw")
+class Lfw(DatasetFormat):
+    folder = "LFW"
+    description = "LFW View 2: pairs.txt (10 folds of 300 + 300 pairs) and the image folders (§3)"
+    layout = LFW_LAYOUT
+    check_options = {"check_files": False}  # data check reports missing files as problems
+    writers = {"lfw": write_lfw}
+    reader = staticmethod(read_lfw)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"image_dir": params.image_dir or None, "pairs_file": params.pairs_file}
+
+
+@register_dataset("cplfw")
+class Cplfw(DatasetFormat):
+    folder = "CPLFW"
+    description = "CPLFW cross-pose LFW: pairs_CPLFW.txt (two lines a pair) and images/ (§4)"
+    layout = CPLFW_LAYOUT
+    check_options = {"check_files": False}  # data check reports missing files as problems
+    writers = {"cplfw": write_cplfw}
+    reader = staticmethod(read_cplfw)
+
+    def options(self, params: Any) -> dict[str, Any]:
+        return {"pairs_file": params.pairs_file, "image_dir": params.image_dir or None, "n_folds": params.n_folds}
+
+
+@register_dataset("calfw")
+class Calfw(Cplfw):
+    folder = "CALFW"
+    description = "CALFW cross-age LFW: CPLFW's layout, any non-zero label meaning 'same' (§4)"
+    writers = {}
+    reader = staticmethod(read_calfw)

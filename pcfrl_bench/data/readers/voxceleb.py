@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
 
 from .base import IMAGE_EXTENSIONS, SampleIndex, layout_error, path_inside, read_text_lines
+from .format import DatasetFormat, register_dataset
 
 VOXCELEB_LAYOUT = """\
 <root>/<identity>/<video>/<clip>/<frame>.jpg|png     (default <data-root>/VoxCeleb)
@@ -116,3 +118,38 @@ def merge_clip_indices(*indices: SampleIndex) -> SampleIndex:
         },
         meta={"identities": identities, "frames": frames},
     )
+
+
+def write_voxceleb(out: Path, n: int, seed: int) -> Path:
+    """The writer of the voxceleb layout (``synth export --like voxceleb``): about n synthetic samples under out."""
+    import torch
+    from ..synthetic.export import save_image, to_uint8
+    from ..synthetic.world import SyntheticWorld
+    root = out / "VoxCeleb"
+    frames = 4
+    n_clips = max(1, n // frames)
+    n_ids = max(1, min(n_clips, (n_clips + 3) // 4))
+    cpi = -(-n_clips // n_ids)
+    world = SyntheticWorld(seed + 777, n_ids, cpi, frames, role="eval")
+    clips = torch.arange(world.n_clips).repeat_interleave(frames)
+    imgs = to_uint8(world.render(clips, torch.arange(frames).repeat(world.n_clips), 128)[0])
+    lines = []
+    for c in range(world.n_clips):
+        ident = f"id{10001 + c // cpi}"
+        video = f"Y{c // cpi:04d}v{(c % cpi) // 2:03d}Qz"  # 11-character YouTube-like id
+        clip = f"{(c % cpi) % 2 + 1:05d}"
+        for t in range(frames):
+            save_image(imgs[c * frames + t], root / ident / video / clip / f"{t + 1:04d}.jpg")
+        if f"{ident}/{video}" not in lines:
+            lines.append(f"{ident}/{video}")
+    (root / "vox_train_list.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@register_dataset("voxceleb")
+class VoxCeleb(DatasetFormat):
+    folder = "VoxCeleb"
+    description = "VoxCeleb frame trees <identity>/<video>/<clip>/<frame>.jpg for pretraining (§9)"
+    layout = VOXCELEB_LAYOUT
+    writers = {"voxceleb": write_voxceleb}
+    reader = staticmethod(read_voxceleb)

@@ -315,22 +315,27 @@ def complete_factors(factors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def render_faces(
-    factors: dict[str, torch.Tensor], image_size: int = 64, generator: torch.Generator | None = None
+    factors: dict[str, torch.Tensor], image_size: int = 64, generator: torch.Generator | None = None,
+    zoom: float = 1.0,
 ) -> torch.Tensor:
     """Render (B,3,H,W) images in [0,1] from batched factors (keys: FACTOR_SHAPES; missing ones default).
 
     Pixel noise of std factors['noise'] comes from `generator` when given; otherwise from a fixed noise bank
     indexed by factors['noise_seed'] (default: 0..B-1), so the output is a pure function of the factors.
+    ``zoom`` multiplies every face's scale (the world's face size in the frame); the point cloud is dense enough
+    for the zoomed face.
     """
     b = factors["yaw"].shape[0]
     if "noise_seed" not in factors:
         factors = {**factors, "noise_seed": torch.arange(b)}
     if b > RENDER_CHUNK:  # bound memory: the point cloud tensors are (B, 3N)
-        return torch.cat([render_faces({k: v[i:i + RENDER_CHUNK] for k, v in factors.items()}, image_size, generator)
-                          for i in range(0, b, RENDER_CHUNK)])
+        return torch.cat([render_faces({k: v[i:i + RENDER_CHUNK] for k, v in factors.items()}, image_size, generator,
+                                       zoom) for i in range(0, b, RENDER_CHUNK)])
     f = complete_factors(factors)
+    if zoom != 1.0:
+        f["scale"] = f["scale"] * zoom
     res = min(image_size, 128)
-    tpl = build_template(_points_for(res))
+    tpl = build_template(_points_for(round(res * zoom)))
     keys, rot, nz = _zbuffer(tpl, f, res)
     b, hw = keys.shape
     pix = (keys < _EMPTY).view(-1).nonzero().squeeze(1)  # face pixels, sorted by image

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -31,16 +33,40 @@ POSECLS_PITCHES = (-25.0, 0.0, 25.0)
 TASK_KINDS = ("fer", "au", "hpe", "posecls", "fr")
 
 
+@dataclass(frozen=True)
+class WorldStyle:
+    """The world's look, shared by its pretraining clips and the synth-* tasks' faces (``data.synthetic``): every AU
+    intensity is rendered x ``expression_scale`` (labels stay unscaled) and every face x ``zoom`` in size."""
+
+    expression_scale: float = 1.0
+    zoom: float = 1.0
+
+    @classmethod
+    def of(cls, world_config: Any) -> "WorldStyle":
+        """The style of a ``data.synthetic`` config section."""
+        return cls(world_config.expression_scale, world_config.zoom)
+
+    def render(self, factors: dict[str, torch.Tensor], image_size: int) -> torch.Tensor:
+        if self.expression_scale != 1.0:
+            factors = {**factors, "aus": factors["aus"] * self.expression_scale}
+        return render_faces(factors, image_size, zoom=self.zoom)
+
+    def changes(self) -> dict[str, float]:
+        """The settings that differ from the default look (a cache key: empty for the default world)."""
+        return {k: v for k, v in (("expression_scale", self.expression_scale), ("zoom", self.zoom)) if v != 1.0}
+
+
 class SyntheticWorld:
     """Identities with persistent geometry/appearance and clips with smooth pose/expression trajectories."""
 
     def __init__(self, seed: int, n_identities: int, clips_per_identity: int, frames_per_clip: int,
-                 role: str = "pretrain", max_yaw: float = 75.0, max_pitch: float = 40.0, max_roll: float = 35.0):
+                 role: str = "pretrain", max_yaw: float = 75.0, max_pitch: float = 40.0, max_roll: float = 35.0,
+                 style: WorldStyle = WorldStyle()):
         if role not in ROLES:
             raise UnknownNameError("world role", role, ROLES)
         if min(n_identities, clips_per_identity, frames_per_clip) < 1:
             raise ConfigError("n_identities, clips_per_identity and frames_per_clip must be >= 1")
-        self.seed, self.role = seed, role
+        self.seed, self.role, self.style = seed, role, style
         self.n_identities, self.clips_per_identity, self.frames_per_clip = (
             n_identities, clips_per_identity, frames_per_clip)
         self.max_pose = (max_yaw, max_pitch, max_roll)
@@ -92,7 +118,7 @@ class SyntheticWorld:
             torch.Tensor, dict[str, torch.Tensor]]:
         """Images (B,3,H,W) and factors of the given (clip, frame) pairs, in one vectorised call."""
         f = self.frame_factors(clips, frames)
-        return render_faces(f, image_size), f
+        return self.style.render(f, image_size), f
 
 
 class SyntheticClips(Dataset):
@@ -160,8 +186,56 @@ def _uniform(g: torch.Generator, n: int, lim: Sequence[float]) -> torch.Tensor:
     return (torch.rand(n, len(lim), generator=g) * 2 - 1) * lim_t
 
 
+FACTOR_NAMES = ("expression", "aus", "identity", "yaw", "pitch", "roll", "light", "background", "clip")
+
+
+def factor_probe_data(image_size: int, seed: int = 0, n: int = 3000, identities: int = 100, clips: int = 100,
+                      frames: int = 8, train_fraction: float = 0.7, style: WorldStyle = WorldStyle()
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Images, ground-truth factors and probe splits for the factor probes (``analyze --factors``).
+
+    Two sets of eval people (never in pretraining), concatenated: ``n`` faces of ``identities`` people with pose,
+    emotion and nuisance drawn independently per face (factors expression, aus, identity, yaw, pitch, roll, light,
+    background); then ``frames`` evenly spaced frames of ``clips`` clips of the world (factor clip). Splits, an int
+    per row (0 train, 1 test, -1 not used): ``subject`` = the first ``train_fraction`` of the people vs the rest
+    (nothing of a test person is seen in training); ``image`` = a random quarter of every person's faces held out
+    (identity, read from the face, since pose and nuisance change per face); ``frame`` = every other frame of each
+    clip held out (the clip, background and light included).
+    """
+    g = make_generator("factor-probes", seed)
+    ident, _ = _eval_identities(seed + 31337, identities)
+    who = torch.randint(identities, (n,), generator=g)
+    emotion = torch.randint(len(EMOTIONS), (n,), generator=g)
+    aus = emotion_aus(emotion, g)
+    pose = _uniform(g, n, (75.0, 40.0, 35.0))
+    f = _compose(ident, who, pose, aus, g)
+    faces = style.render(f, image_size)
+    world = SyntheticWorld(seed + 7, clips, 1, max(frames, 2), role="eval", style=style)
+    per_clip = world.frames_per_clip
+    clip_ids = torch.arange(clips).repeat_interleave(per_clip)
+    frame_ids = torch.arange(per_clip).repeat(clips)
+    clip_images, _ = world.render(clip_ids, frame_ids, image_size)
+    none_n, none_c = torch.full((n,), -1), torch.full((len(clip_ids),), -1)
+    cut = int(round(identities * train_fraction))
+    labels = {
+        "expression": torch.cat([emotion, none_c]), "aus": torch.cat([aus, torch.zeros(len(clip_ids), aus.shape[1])]),
+        "identity": torch.cat([who, none_c]), "clip": torch.cat([none_n, clip_ids]),
+        **{k: torch.cat([f[k], torch.zeros(len(clip_ids))]) for k in ("yaw", "pitch", "roll")},
+        "light": torch.cat([f["light"], torch.zeros(len(clip_ids), f["light"].shape[1])]),
+        "background": torch.cat([f["bg"].reshape(n, -1), torch.zeros(len(clip_ids), f["bg"][0].numel())]),
+    }
+    held_out = torch.rand(n, generator=g) < 0.25
+    splits = {
+        "subject": torch.cat([(who >= cut).long(), none_c]),
+        "image": torch.cat([held_out.long(), none_c]),
+        "frame": torch.cat([none_n, frame_ids % 2]),
+    }
+    return torch.cat([faces, clip_images]), labels, splits
+
+
 def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: int,
-                        expression_scale: float = 1.0, train_identities: int = 200) -> dict[str, torch.Tensor]:
+                        expression_scale: float = 1.0, train_identities: int = 200,
+                        style: WorldStyle = WorldStyle()) -> dict[str, torch.Tensor]:
     """Evaluation data of a synthetic task, from eval identities only (never pretraining ones).
 
     fer: images, labels (7 emotions, EMOTIONS order), identities; train/test identities disjoint; the emotion's AU
@@ -184,15 +258,15 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
     g = make_generator("task", kind, split, seed)
     if kind == "fr":
         if split == "supervised":
-            return _fr_supervision(image_size, n, seed, train_identities, g)
-        return _fr_data(split, image_size, n, seed, g)
+            return _fr_supervision(image_size, n, seed, train_identities, g, style)
+        return _fr_data(split, image_size, n, seed, g, style)
     if kind == "au":
         ident, ids = _eval_identities(seed + 7919 + (104723 if split == "supervised" else 0), 12)
         subj = torch.randint(12, (n,), generator=g)
         emotion = torch.where(torch.rand(n, generator=g) < 0.3, NEUTRAL, torch.randint(7, (n,), generator=g))
         aus = emotion_aus(emotion, g, extra=0.8, integer=True)
         pose = _uniform(g, n, (15.0, 12.0, 8.0))
-        images = render_faces(_compose(ident, subj, pose, aus * expression_scale, g), image_size)
+        images = style.render(_compose(ident, subj, pose, aus * expression_scale, g), image_size)
         return {"images": images, "aus": disfa_aus(aus), "subjects": ids[subj], "folds": subj % 3,
                 "emotions": emotion}
     ident, ids = _eval_identities(seed, 100)
@@ -202,23 +276,23 @@ def synthetic_task_data(kind: str, split: str, image_size: int, n: int, seed: in
         labels = torch.randperm(n, generator=g) % len(EMOTIONS)
         aus = emotion_aus(labels, g, extra=0.2) * expression_scale
         pose = _uniform(g, n, (40.0, 20.0, 15.0))
-        images = render_faces(_compose(ident, who, pose, aus, g), image_size)
+        images = style.render(_compose(ident, who, pose, aus, g), image_size)
         return {"images": images, "labels": labels, "identities": ids[who]}
     emotion = torch.randint(len(EMOTIONS), (n,), generator=g)
     aus = emotion_aus(emotion, g)
     if kind == "hpe":
         pose = _uniform(g, n, (75.0, 40.0, 35.0))
-        images = render_faces(_compose(ident, who, pose, aus, g), image_size)
+        images = style.render(_compose(ident, who, pose, aus, g), image_size)
         return {"images": images, "angles": pose, "identities": ids[who]}
     labels = torch.randperm(n, generator=g) % (len(POSECLS_YAWS) * len(POSECLS_PITCHES))
     yaw = torch.tensor(POSECLS_YAWS)[labels // len(POSECLS_PITCHES)]
     pitch = torch.tensor(POSECLS_PITCHES)[labels % len(POSECLS_PITCHES)]
     pose = torch.stack([yaw, pitch, torch.zeros(n)], 1) + _uniform(g, n, (3.0, 3.0, 5.0))
-    images = render_faces(_compose(ident, who, pose, aus, g), image_size)
+    images = style.render(_compose(ident, who, pose, aus, g), image_size)
     return {"images": images, "labels": labels, "emotions": emotion, "identities": ids[who]}
 
 
-def _fr_supervision(image_size: int, n: int, seed: int, identities: int, g: torch.Generator
+def _fr_supervision(image_size: int, n: int, seed: int, identities: int, g: torch.Generator, style: WorldStyle
                     ) -> dict[str, torch.Tensor]:
     """Identity-labelled faces for the FR ceiling: people of their own stream (never in the pairs), each face with
     its own pose, expression, light and background."""
@@ -228,11 +302,12 @@ def _fr_supervision(image_size: int, n: int, seed: int, identities: int, g: torc
     labels = torch.randperm(n, generator=g) % identities
     emotion = torch.randint(len(EMOTIONS), (n,), generator=g)
     pose = _uniform(g, n, (75.0, 40.0, 35.0))
-    images = render_faces(_compose(ident, labels, pose, emotion_aus(emotion, g), g), image_size)
+    images = style.render(_compose(ident, labels, pose, emotion_aus(emotion, g), g), image_size)
     return {"images": images, "labels": labels}
 
 
-def _fr_data(split: str, image_size: int, n: int, seed: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+def _fr_data(split: str, image_size: int, n: int, seed: int, g: torch.Generator, style: WorldStyle
+             ) -> dict[str, torch.Tensor]:
     """CPLFW-like cross-pose verification pairs; fold k uses only identities of group k (LFW-like order)."""
     _split_people(split, 10)  # validates split; fr is a test-only protocol
     p = max(20, n - n % 20)
@@ -254,10 +329,10 @@ def _fr_data(split: str, image_size: int, n: int, seed: int, g: torch.Generator)
     yaws = torch.stack([torch.where(swap, yaw_b, yaw_a), torch.where(swap, yaw_a, yaw_b)], 1).view(-1)
     pose = torch.cat([yaws[:, None], _uniform(g, 2 * p, (20.0, 15.0))], 1)
     emotion = torch.randint(len(EMOTIONS), (2 * p,), generator=g)
-    images = render_faces(_compose(ident, who, pose, emotion_aus(emotion, g), g), image_size)
+    images = style.render(_compose(ident, who, pose, emotion_aus(emotion, g), g), image_size)
     return {"images": images, "pairs": torch.arange(2 * p).view(p, 2), "same": same, "fold": fold,
             "identities": ids[who], "yaws": yaws}
 
 
-__all__ = ["AU_ALL", "EVAL_ID_OFFSET", "POSECLS_PITCHES", "POSECLS_YAWS", "SyntheticClips", "SyntheticWorld",
+__all__ = ["AU_ALL", "EVAL_ID_OFFSET", "FACTOR_NAMES", "WorldStyle", "factor_probe_data", "POSECLS_PITCHES", "POSECLS_YAWS", "SyntheticClips", "SyntheticWorld",
            "TASK_KINDS", "synthetic_task_data"]
