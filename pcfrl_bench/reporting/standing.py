@@ -101,7 +101,9 @@ def standing(record: ResultRecord, reference_dir: Path, registry_hash: RegistryH
     same = lookup(agg, record.method, record.task, [record.metric])
     if same is not None:
         reference = Row(f"{record.method}, reference runs", same.mean, same.std, same.n, bounds.position(same.mean))
-    twin = [r for r in found if r.method == record.method and r.seed == record.seed and r.path != record.path]
+    own = Path(record.path).resolve() if record.path else None
+    twin = [r for r in found if r.method == record.method and r.seed == record.seed
+            and (r.path is None or Path(r.path).resolve() != own)]
     same_seed = float(twin[0].metrics[record.metric]) if twin else None
     return Standing(record, bounds, reference, same_seed,
                     paper_numbers(record.method, record.task, record.metric, tables, smap), str(reference_dir))
