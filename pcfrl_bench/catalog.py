@@ -30,6 +30,7 @@ from typing import Any
 
 from .config import PRESETS, deep_merge, load_yaml, preset_layer
 from .errors import ConfigError, UnknownNameError
+from .inputs import quote
 
 KNOWN_KEYS = {"description", "implementation", "base", "defaults", "presets", "pinned", "metric", "higher_is_better",
               "paper", "dataset"}
@@ -102,9 +103,16 @@ def _read_entry_file(path: Path) -> dict[str, Any]:
     return copy.deepcopy(_parsed(str(path), stat.st_mtime_ns, stat.st_size))
 
 
+def _is_entry_file(name: str, path: Path) -> bool:
+    """Whether ``name`` is a plain file name (no folder, not hidden, not absurdly long) with a file at ``path``."""
+    if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or len(name) > 200:
+        return False
+    return path.is_file()
+
+
 def _load_entry(kind: str, folder: Path, name: str, seen: tuple[str, ...] = ()) -> Entry:
     path = folder / f"{name}.yaml"
-    if not path.is_file():
+    if not _is_entry_file(name, path):
         raise UnknownNameError(kind, name, [p.stem for p in folder.glob("*.yaml")])
     data = _read_entry_file(path)
     unknown = set(data) - KNOWN_KEYS
@@ -148,10 +156,10 @@ def _check_sections(data: dict[str, Any], path: Path) -> None:
     for key, tp in SECTION_TYPES.items():
         if data.get(key) is not None and not isinstance(data[key], tp):
             raise ConfigError(f"{path}: '{key}' must be a {'mapping' if tp is dict else tp.__name__}, "
-                              f"got {data[key]!r}")
+                              f"got {quote(data[key])}")
     for name, preset in (data.get("presets") or {}).items():
         if preset is not None and not isinstance(preset, dict):
-            raise ConfigError(f"{path}: preset '{name}' must be a mapping, got {preset!r}")
+            raise ConfigError(f"{path}: preset {quote(name)} must be a mapping, got {quote(preset)}")
 
 
 def _folder(kind: str) -> Path:

@@ -17,11 +17,40 @@ from typing import Any
 
 import click
 
-from .config import PRESETS
+from .config import IMAGE_SIZE_MAX, PRESETS, SEED_MAX
 from .errors import PcfrlError
 
 RUNS = Path("results/runs")  # the default records folder, relative to the working directory
 REFERENCE = Path("results/reference")  # the committed reference records of a checkout
+
+
+def _escape(text: str) -> str:
+    """Text from a user or a file, printed literally by rich (``[/x]`` is not markup)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+class CheckedPath(click.ParamType):
+    """A path option checked when parsed, before any work: length, kind (file or folder), and that it can be
+    written (``write``) or exists (``exists``); see ``inputs.check_path``. Defaults are checked too."""
+
+    name = "path"
+
+    def __init__(self, kind: str, write: bool = False, exists: bool = False):
+        self.kind, self.write, self.exists = kind, write, exists
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from .inputs import check_path
+
+        try:
+            return check_path(value, "", self.kind, write=self.write, exists=self.exists)
+        except PcfrlError as err:
+            self.fail(str(err), param, ctx)
+
+
+READ_DIR, WRITE_DIR = CheckedPath("dir"), CheckedPath("dir", write=True)
+READ_FILE, WRITE_FILE = CheckedPath("file", exists=True), CheckedPath("file", write=True)
 
 
 def _console(stderr: bool = True) -> Any:
@@ -31,16 +60,25 @@ def _console(stderr: bool = True) -> Any:
 
 
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print user-facing errors as one message (no traceback) and exit with status 2."""
+    """Print user-facing errors as one message (no traceback) and exit with status 2. Ctrl-C, SIGTERM and
+    SIGHUP stop the command cleanly (temp files removed, child processes stopped, see ``interrupt``) with one
+    line and exit status 128 + the signal's number."""
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PcfrlError as exc:
-            from rich.markup import escape
+        from .interrupt import signals_raise
 
-            _console().print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True, highlight=False)
+        try:
+            with signals_raise():
+                return func(*args, **kwargs)
+        except PcfrlError as exc:
+            _console().print(f"[bold red]Error:[/] {_escape(str(exc))}", markup=True, highlight=False)
             sys.exit(2)
+        except KeyboardInterrupt as exc:
+            name = getattr(exc, "name", "SIGINT (Ctrl-C)")
+            _console().print(f"[bold red]Interrupted[/] by {name}: stopped; every record and checkpoint on disk is "
+                             "whole and temporary files are removed (run or grid: the same command with --resume "
+                             "continues)", markup=True, highlight=False)
+            sys.exit(128 + getattr(exc, "signum", 2))
     return wrapper
 
 
@@ -54,7 +92,7 @@ def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) 
 
 
 def threads_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--threads", type=click.IntRange(min=0), default=None, envvar="PCFRL_THREADS",
+    return click.option("--threads", type=click.IntRange(0, 1024), default=None, envvar="PCFRL_THREADS",
                         expose_value=False, callback=_set_threads, is_eager=True,
                         help="CPU threads for torch (0 = torch's default; env PCFRL_THREADS).")(func)
 
@@ -70,9 +108,9 @@ def renamed(old: str, new: str) -> Callable[[Callable[..., Any]], Callable[..., 
 def paths_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--data-root and --cache-dir of the commands that read data or checkpoints."""
     options = [
-        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+        click.option("--data-root", type=READ_DIR, default=None,
                      help="Dataset root [default: $PCFRL_DATA, else <user cache>/data]."),
-        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+        click.option("--cache-dir", type=WRITE_DIR, default=None,
                      help="Pretraining checkpoints and feature caches [default: $PCFRL_CACHE, else "
                           "~/.cache/pcfrl-bench]; the data root does not move with it."),
     ]
@@ -82,10 +120,14 @@ def paths_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_paths(out: Path, data_root: Path | None, cache_dir: Path | None) -> Any:
+    from .inputs import check_path
     from .io import default_data_root, user_cache_dir
     from .runner import RunPaths
 
-    return RunPaths(out, cache_dir or user_cache_dir(), data_root or default_data_root())
+    # the defaults (from $PCFRL_CACHE / $PCFRL_DATA or the user cache) get the options' checks
+    cache_dir = cache_dir or check_path(user_cache_dir(), "the cache folder ($PCFRL_CACHE)", "dir", write=True)
+    data_root = data_root or check_path(default_data_root(), "the data root ($PCFRL_DATA)", "dir")
+    return RunPaths(out, cache_dir, data_root)
 
 
 DEVICE = click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:N.")
@@ -111,7 +153,7 @@ def common_run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def config_file_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    return click.option("--config", "config_file", type=READ_FILE,
                         default=None, help="Replay a config printed by `pcfrl-bench config` (its run: section names "
                                            "method, task, preset and seed; --set still applies on top).")(func)
 
@@ -154,7 +196,7 @@ def main() -> None:
 
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (for scripts).")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+@click.option("--data-root", type=READ_DIR, default=None,
               help="Dataset root used to report availability [default: $PCFRL_DATA or the user cache dir].")
 @click.option("--pairs", is_flag=True,
               help="Also check every (method, task) pair at each preset: does its config resolve, does its model "
@@ -196,7 +238,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     data = registry_listing(root, problems)
     methods, tasks, datasets = data["methods"], data["tasks"], data["datasets"]
     for problem in problems:
-        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {problem}", highlight=False)
+        _console().print(f"[yellow]warning:[/] skipped a broken registry file: {_escape(problem)}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
                            presets or PRESETS, progress=not as_json) if pairs else None
     if as_json:
@@ -209,14 +251,14 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for col in ("name", "description"):
         table.add_column(col)
     for m in methods:
-        table.add_row(m["name"], m["description"])
+        table.add_row(_escape(m["name"]), _escape(m["description"]))
     stdout.print(table)
-    table = Table(title=f"Tasks (data root: {root})")
+    table = Table(title=f"Tasks (data root: {_escape(str(root))})")
     for col in ("name", "description", "metric", "data"):
         table.add_column(col)
     for t in tasks:
         mark = "[green]available[/]" if t["available"] else "[red]missing[/]"
-        table.add_row(t["name"], t["description"], t["metric"], mark)
+        table.add_row(_escape(t["name"]), _escape(t["description"]), _escape(t["metric"]), mark)
     stdout.print(table)
     table = Table(title="Dataset formats (a task YAML's `dataset:`; `synth export --like` writes their layouts)")
     for col in ("name", "default folder", "description", "synth export --like", "pretraining sources"):
@@ -300,10 +342,10 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
-    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True)
+    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True, markup=False)
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
-                 soft_wrap=True)
+                 soft_wrap=True, markup=False)
     if reference is not None:
         _print_standing(record, reference)
 
@@ -321,7 +363,7 @@ def _print_standing(record: Any, reference: Path, readme: Path | None = None) ->
         _console(stderr=False).print(f"wrote {write_readme_block(readme, text)}", soft_wrap=True)
 
 
-OUT = click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+OUT = click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
                    help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>[-<config hash>].json.")
 REFERENCE_OPTION = click.option(
     "--reference", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -331,7 +373,7 @@ RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
-    click.option("--unreadable", default="stop", show_default=True, metavar="stop|skip",
+    click.option("--unreadable", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
                  help="Evaluation images that cannot be decoded (all are decoded once, before pretraining): stop "
                       "with their list, or skip them (and pairs that use them) and list them in the record."),
 ]
@@ -375,7 +417,7 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
 
 @main.command("eval")
 @click.option("--task", "-t", required=True, help="Registered task whose protocol is run (see `pcfrl-bench list`).")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--checkpoint", required=True, type=READ_FILE,
               help="Weights: this project's last.pt or backbone.pt, the official PCL checkpoint, a timm or "
                    "torchvision ResNet state dict, a facecycle trunk (prefixes such as module.encoder_q. are "
                    "stripped); what it holds is detected and printed.")
@@ -411,7 +453,7 @@ def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrid
     Examples:
       pcfrl-bench eval -t digits --checkpoint ~/.cache/pcfrl-bench/pretrain/simclr/<hash>/backbone.pt
       pcfrl-bench eval -t cplfw --checkpoint PCL_official.pth.tar
-      pcfrl-bench eval -t stl10 --checkpoint moco.pth --set model.backbone=timm:resnet50 --set model.small_stem=false
+      pcfrl-bench eval -t stl10 --checkpoint moco_v2_800ep.pth.tar   # detected: timm:resnet50, ImageNet norm
     """
     from .models.detect import describe, detect_for_eval
 
@@ -471,7 +513,7 @@ def standing_cmd(record_file: Path, reference: Path, readme: Path | None) -> Non
 
 
 @main.command("results")
-@click.option("--records", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+@click.option("--records", type=READ_DIR, default=RUNS, show_default=True,
               help="Folder of result records to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per record, primary metric).")
@@ -505,16 +547,18 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool,
     found, problems = load_records(records)
     console = _console()
     for problem in problems:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        console.print(f"[yellow]warning:[/] {_escape(problem)}", highlight=False)
     rows = [row for row in record_rows(found, registry_result_hash) if row["registry"] or not registry_only]
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
         return
     if as_csv:
+        from .reporting.escape import csv_cell  # a name from a record never runs as a spreadsheet formula
+
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["task"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return
     from rich.console import Console
 
@@ -544,13 +588,15 @@ def data_group() -> None:
 
 @data_group.command("check")
 @click.option("--task", "-t", "task_name", required=True, help="Registered task (see `pcfrl-bench list`).")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+@click.option("--data-root", type=READ_DIR, default=None,
               help="Dataset root [default: $PCFRL_DATA, else <user cache>/data].")
 @click.option("--set", "overrides", multiple=True, metavar="task.KEY=VALUE",
               help="Override a task key (e.g. --set task.test_usage=PublicTest); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (task, per-split counts, problems).")
-@click.option("--decode", "decode_sample", default="16", show_default=True, metavar="N|all",
-              help="Images per split decoded as a spot check (0 = none), or 'all' to decode every image.")
+@click.option("--decode", "decode_sample", default="auto", show_default=True, metavar="auto|all|N",
+              help="Images decoded: auto = every image of a set up to 60,000 images (about a minute), else a "
+                   "sample of 60,000 stratified by split and class; all = every image; N = a stratified sample of N "
+                   "(0 = none).")
 @friendly_errors
 def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str, ...], as_json: bool,
                    decode_sample: str) -> None:
@@ -563,15 +609,18 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check --task rafdb --data-root ~/data
       pcfrl-bench data check -t cplfw --json
       pcfrl-bench data check -t fer2013 --set task.test_usage=PublicTest
-      pcfrl-bench data check -t rafdb --decode all   # decode every image, as `run` does before pretraining
+      pcfrl-bench data check -t disfa --decode all   # decode every image of a large set, as `run` does
     """
     from .io import default_data_root
     from .progress import reporting
     from .tasks.check import check_task_by_name, format_check_report
 
-    if decode_sample != "all" and not (decode_sample.isdigit()):
-        raise click.BadParameter(f"expected a number of images or 'all', got {decode_sample!r}", param_hint="--decode")
-    count = None if decode_sample == "all" else int(decode_sample)
+    from .inputs import quote
+
+    if decode_sample not in ("auto", "all") and not (decode_sample.isdigit() and len(decode_sample) <= 9):
+        raise click.BadParameter(f"expected auto, all or a number of images up to 999,999,999, got "
+                                 f"{quote(decode_sample)}", param_hint="--decode")
+    count = decode_sample if decode_sample in ("auto", "all") else int(decode_sample)
     with reporting(_console(), not as_json):  # decoding every image of a large dataset takes a while
         report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
@@ -586,10 +635,10 @@ PAPER_RECORDS = (RUNS, REFERENCE / "complexity")  # `make tables`: your runs, pl
 
 
 @main.command("tables")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=None,
+@click.option("--records", type=READ_DIR, multiple=True, default=None,
               help="Folder of result records to aggregate; repeatable [default: results/runs and "
                    "results/reference/complexity for the paper variant, results/reference for the synthetic one].")
-@click.option("--tables-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+@click.option("--tables-dir", type=WRITE_DIR, default=Path("results"), show_default=True,
               help="Writes <dir>/tables/tableNN.{md,csv,tex} and <dir>/TABLES.md (TABLES_SYNTHETIC.md).")
 @click.option("--preset", type=click.Choice(PRESETS), default=None,
               help="Which preset's records fill the reproduced columns [default: paper for the paper variant, "
@@ -598,7 +647,7 @@ PAPER_RECORDS = (RUNS, REFERENCE / "complexity")  # `make tables`: your runs, pl
               show_default=True, help="Probe model selection (best over epochs is marked with a dagger).")
 @click.option("--variant", type=click.Choice(["paper", "synthetic"]), default=None,
               help="paper: the paper's tasks; synthetic: the synth-* tasks standing in for them [default: both].")
-@click.option("--paper-dir", type=click.Path(path_type=Path), default=None,
+@click.option("--paper-dir", type=CheckedPath("dir", exists=True), default=None,
               help="Transcribed paper tables [default: the package's paper/ folder].")
 @click.option("--any-config", is_flag=True,
               help="Also count records run with --set overrides (sweeps); by default only registry configs count.")
@@ -627,20 +676,21 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                                     preset=preset or default_preset, selection=selection, variant=name,
                                     registry_hash=None if any_config else registry_result_hash)
         stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
-                     soft_wrap=True)
+                     soft_wrap=True, markup=False)
         for root in list(records) or roots:
             if not Path(root).is_dir():
-                _console().print(f"note: no folder {root}, so no records from it", highlight=False, soft_wrap=True)
+                _console().print(f"note: no folder {root}, so no records from it", highlight=False, soft_wrap=True,
+                                 markup=False)
 
 
 @main.command("claims")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+@click.option("--records", type=READ_DIR, multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
 @click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Which preset's records to compare.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/CLAIMS.md"),
+@click.option("--report", type=WRITE_FILE, default=Path("results/CLAIMS.md"),
               show_default=True, help="The Markdown report to write.")
-@click.option("--readme", type=click.Path(path_type=Path, exists=True), default=None,
+@click.option("--readme", type=CheckedPath("file", write=True, exists=True), default=None,
               help="Also fill this file's <!-- claims:start --> ... <!-- claims:end --> section (e.g. README.md).")
 @click.option("--any-config", is_flag=True, help="Also count records run with --set overrides.")
 @renamed("--out", "--report")
@@ -668,11 +718,11 @@ def claims_cmd(records, preset, report, readme, any_config):
             for o in outcomes]
     stdout = _console(stderr=False)
     stdout.print(fitted_table(None, header, rows, stdout.width, droppable=[], numeric=["n", "effect", "95 % CI"])[0])
-    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True)
+    stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True, markup=False)
 
 
 @main.command("instrument")
-@click.option("--records", type=click.Path(path_type=Path), multiple=True, default=[REFERENCE],
+@click.option("--records", type=READ_DIR, multiple=True, default=[REFERENCE],
               show_default=True, help="Folder of result records; repeatable.")
 @click.option("--preset", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Which preset's records to place.")
@@ -698,9 +748,12 @@ def instrument_cmd(records, preset, methods, any_config):
                          record_tasks([r for r in found if r.preset == preset]), names)
     _console(stderr=False).print(bounds_markdown(frame, names), soft_wrap=True)
     for sentence in instrument_reading(frame, names):
-        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, highlight=False)
+        _console(stderr=False).print(f"- {sentence}", soft_wrap=True, markup=False, highlight=False)
     for p in problems:
-        _console().print(f"[yellow]skipped:[/] {p}", soft_wrap=True)
+        _console().print(f"[yellow]skipped:[/] {_escape(p)}", soft_wrap=True)
+
+
+SEED = click.IntRange(-SEED_MAX - 1, SEED_MAX)
 
 
 def _csv(value: str) -> list[str]:
@@ -747,6 +800,19 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _seeds(value: str) -> list[int]:
+    """``--seeds 0,1,2``: integers in the seed range, or a usage error naming the bad item."""
+    from .inputs import quote
+
+    try:
+        return [SEED.convert(int(item), None, None) for item in _csv(value)]
+    except ValueError:
+        bad = next(item for item in _csv(value) if not item.lstrip("+-").isdigit())
+        raise click.BadParameter(f"{quote(bad)} is not an integer", param_hint="'--seeds'") from None
+    except click.BadParameter as err:
+        raise click.BadParameter(err.message, param_hint="'--seeds'") from None
+
+
 @main.command("grid")
 @click.option("--methods", required=True, help="Comma-separated methods, e.g. simclr,pcl,pcfrl.")
 @click.option("--tasks", required=True, help="Comma-separated tasks, e.g. synth-fer,synth-hpe.")
@@ -755,7 +821,8 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Size preset of every cell.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override for every cell (dotted, typed by the schema); repeatable.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel processes (one per method x seed).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Parallel processes (one per method x seed).")
 @DEVICE
 @OUT
 @paths_options
@@ -784,6 +851,9 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
     from .gridplan import (dry_run_rows, dry_run_table, estimate, estimate_lines, groups_to_run, parse_shard,
                            plan_grid, planned_cells, run_command, shell_line, step_times)
     from .gridplan import shard as take_shard
+    seed_list = _seeds(seeds)
+    if not (_csv(methods) and _csv(tasks) and seed_list):
+        raise click.UsageError("--methods, --tasks and --seeds must each name at least one item")
     from .grid import grid_cells, run_grid
     from .runner import RunOptions
 
@@ -805,7 +875,7 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
                                                                       for k, v in slurm.items()})
     paths = _run_paths(out, data_root, cache_dir)
     jobs_dir = jobs_dir or out / ".jobs"
-    cells = grid_cells(_csv(methods), _csv(tasks), [int(s) for s in _csv(seeds)], preset, overrides)
+    cells = grid_cells(_csv(methods), _csv(tasks), seed_list, preset, overrides)
     groups = plan_grid(cells, paths.cache_dir)  # resolves every cell: a typo fails before anything runs
     if shard:
         groups = take_shard(groups, *parse_shard(shard))
@@ -848,11 +918,12 @@ def grid_cmd(methods, tasks, seeds, preset, overrides, jobs, device, out, data_r
         return
     records, skipped = run_grid([p.cell for p in planned_cells(groups)], paths, jobs=jobs, device=device,
                                 skip_existing=not rerun, console=_console(), options=options)
-    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True)
+    stdout.print(f"{len(records)} cells run, {skipped} already stored; records in {out}", soft_wrap=True,
+                 markup=False)
 
 
 @main.command("check")
-@click.option("--expected", type=click.Path(path_type=Path), default=None,
+@click.option("--expected", type=READ_FILE, default=None,
               help="Expected values with tolerances [default: the package's expected.yaml].")
 @click.option("--subset", default=None, help="Only the cells tagged with this subset (e.g. ci).")
 @DEVICE
@@ -883,7 +954,8 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
                              on_result=lambda r: console.print(
                                  f"{'[green]pass' if r.passed else '[red]FAIL'}[/] {r.expectation.cell.label}",
                                  highlight=False))
-    table = Table(title=f"Regression check against {expected}" + (f" (subset {subset})" if subset else ""))
+    table = Table(title=f"Regression check against {_escape(str(expected))}"
+                        + (f" (subset {_escape(subset)})" if subset else ""))
     for col in ("cell", "metric", "expected", "measured", "delta", "tolerance", "result"):
         table.add_column(col)
     for r in results:
@@ -895,7 +967,7 @@ def check_cmd(expected, subset, device, data_root, cache_dir, update):
     failed = sum(not r.passed for r in results)
     if update:
         update_expected(expected, results)
-        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True)
+        stdout.print(f"updated {len(results)} expected values in {expected}", soft_wrap=True, markup=False)
         return
     stdout.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
@@ -907,11 +979,12 @@ def synth_group() -> None:
 
 
 @synth_group.command("preview")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=Path("synthetic-preview.png"),
+@click.option("--png", type=WRITE_FILE, default=Path("synthetic-preview.png"),
               show_default=True, help="The PNG file to write.")
-@click.option("--identities", type=int, default=4, show_default=True, help="Rows of the grid.")
-@click.option("--size", type=int, default=64, show_default=True, help="Rendered image size in pixels.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@click.option("--identities", type=click.IntRange(1, 64), default=4, show_default=True, help="Rows of the grid.")
+@click.option("--size", type=click.IntRange(8, IMAGE_SIZE_MAX), default=64, show_default=True,
+              help="Rendered image size in pixels.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--png")
 @friendly_errors
 def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
@@ -924,17 +997,18 @@ def synth_preview_cmd(png: Path, identities: int, size: int, seed: int) -> None:
     """
     from .data.synthetic import preview_grid
 
-    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {preview_grid(png, identities, size, seed)}", soft_wrap=True, markup=False)
 
 
 @synth_group.command("export")
 @click.option("--like", required=True, metavar="LAYOUT",
               help="Official layout to write: one that a registered dataset format writes (`pcfrl-bench list` shows "
                    "them).")
-@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--dataset-dir", type=WRITE_DIR, required=True,
               help="Folder to write the dataset into.")
-@click.option("--n", type=int, default=100, show_default=True, help="About how many samples (pairs for lfw/cplfw).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drawn identities and factors.")
+@click.option("--n", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="About how many samples (pairs for lfw/cplfw).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the drawn identities and factors.")
 @renamed("--out", "--dataset-dir")
 @friendly_errors
 def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
@@ -950,13 +1024,14 @@ def synth_export_cmd(like: str, dataset_dir: Path, n: int, seed: int) -> None:
     from .data.readers import export_like
 
     root = export_like(like, dataset_dir, n, seed)
-    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote a {like}-like dataset at {root}", soft_wrap=True, markup=False)
 
 
 @main.command("analyze")
 @common_run_options
-@click.option("--n", type=int, default=256, show_default=True, help="Images in the analysed batch.")
-@click.option("--analysis-dir", type=click.Path(file_okay=False, path_type=Path), default=RUNS / "analysis",
+@click.option("--n", type=click.IntRange(2, 65_536), default=256, show_default=True,
+              help="Images in the analysed batch.")
+@click.option("--analysis-dir", type=WRITE_DIR, default=RUNS / "analysis",
               show_default=True, help="Where the .npz/.json go (results/reference/analysis for the committed ones).")
 @click.option("--summary-only", is_flag=True,
               help="Write only the JSON summary (the numbers `pcfrl-bench claims` reads), not the .npz for figures.")
@@ -997,7 +1072,8 @@ def analyze_cmd(method, task, preset, seed, device, overrides, n, analysis_dir, 
     written = analyze_checkpoint(method, task, preset or "quick", seed or 0, tuple(overrides),
                                  _run_paths(RUNS, data_root, cache_dir), n, out_dir=analysis_dir, device=device,
                                  console=_console(), summary_only=summary_only)
-    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True)
+    _console(stderr=False).print(f"wrote {written}" + ("" if summary_only else " (+ .json summary)"), soft_wrap=True,
+                                 markup=False)
 
 
 def _analyze_factors(method, task, preset, seed, overrides, device, identities, paths, analysis_dir, stem) -> None:
@@ -1016,7 +1092,7 @@ def _analyze_factors(method, task, preset, seed, overrides, device, identities, 
         table.add_row(*row)
     out = _console(stderr=False)
     out.print(table)
-    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True)
+    out.print(f"wrote {write_factor_report(report, analysis_dir, stem)} (+ .png)", soft_wrap=True, markup=False)
 
 
 @main.command("complexity")
@@ -1025,11 +1101,11 @@ def _analyze_factors(method, task, preset, seed, overrides, device, identities, 
               help="Task whose trunk, input size and pretraining batch size are used (no data is read).")
 @click.option("--preset", "-p", type=click.Choice(PRESETS), default="paper", show_default=True,
               help="Size preset the methods are built with.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(1, 10_000), default=3, show_default=True,
               help="Timed training steps per method.")
 @DEVICE
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override for every method.")
-@click.option("--out", type=click.Path(path_type=Path), default=RUNS, show_default=True,
+@click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
               help="Folder of result records: they go to <out>/complexity/<method>/<preset>-seed0.json.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @threads_option
@@ -1064,15 +1140,15 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
                       f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
     stdout = _console(stderr=False)
     stdout.print(table)
-    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True)
+    stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True, markup=False)
 
 
 @main.command("figures")
-@click.option("--records", type=click.Path(path_type=Path), default=REFERENCE, show_default=True,
+@click.option("--records", type=READ_DIR, default=REFERENCE, show_default=True,
               help="Result records (per-epoch calibration logs, sweeps).")
-@click.option("--analysis", type=click.Path(path_type=Path), default=REFERENCE / "analysis",
+@click.option("--analysis", type=READ_DIR, default=REFERENCE / "analysis",
               show_default=True, help="Checkpoint analyses written by `pcfrl-bench analyze`.")
-@click.option("--figures-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/figures"),
+@click.option("--figures-dir", type=WRITE_DIR, default=Path("results/figures"),
               show_default=True, help="Where the PNGs and their README.md index go.")
 @renamed("--out", "--figures-dir")
 @friendly_errors
@@ -1087,4 +1163,5 @@ def figures_cmd(records: Path, analysis: Path, figures_dir: Path) -> None:
     from .reporting.figures import render_all_figures
 
     written = render_all_figures(records, analysis, figures_dir)
-    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True)
+    _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True,
+                                 markup=False)

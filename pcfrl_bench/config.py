@@ -17,14 +17,18 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from .errors import ConfigError, UnknownNameError
+from .inputs import check_text, quote, read_yaml, yaml_text
 
 PRESETS = ("smoke", "demo", "quick", "paper")
 # A preset that extends another: the base preset's layers of every method and task apply first, then its own. ``demo``
 # (``make demo``) is the quick preset of every method with the synthetic tasks' smaller demo budget on top.
 PRESET_BASES = {"demo": "quick"}
+SEED_MAX = 2**31 - 1  # seeds lie in [-SEED_MAX - 1, SEED_MAX]: random, numpy and torch take them and their epoch seeds
+EPOCHS_MAX = 100_000  # the paper trains 1000 epochs
+BATCH_MAX = 65_536
+IMAGE_SIZE_MAX = 1024  # pixels per side; the paper's largest is 256
+COUNT_MAX = 10**9  # caps on a number of items (0 = all)
 TASK_SOURCE = "task"  # data.source of the supervised ceiling: the evaluated task's labelled training data
 
 
@@ -35,14 +39,34 @@ def hash_neutral(default: Any) -> Any:
 
 
 def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
-            open_high: bool = False) -> Any:
+            open_high: bool = False, neutral: bool = False) -> Any:
     """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
-    float must also be finite. Checked when the config is built, so a bad value is a ConfigError."""
-    return field(default=default, metadata={"range": (low, high, open_low, open_high)})
+    float must also be finite. Checked when the config is built, before any work, so a bad value is a
+    ConfigError naming the key, the value and the range. Every size, count and epoch key has a ``high``: a
+    physical bound far above any real use, so a typo cannot start a run that never ends or allocates
+    terabytes. ``neutral``: also :func:`hash_neutral`."""
+    metadata: dict[str, Any] = {"range": (low, high, open_low, open_high)}
+    if neutral:
+        metadata["hash_neutral"] = True
+    return field(default=default, metadata=metadata)
 
 
-def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], where: str) -> None:
-    low, high, open_low, open_high = bounds
+def field_range(f: dataclasses.Field) -> str | None:
+    """The accepted range of a bounded field as text (``[0, 100000]``, ``> 0``), None when unbounded."""
+    if "range" not in f.metadata:
+        return None
+    low, high, open_low, open_high = f.metadata["range"]
+    if high is None:
+        return f"{'> ' if open_low else '>= '}{_number(low)}"
+    return f"{'(' if open_low else '['}{_number(low)}, {_number(high)}{')' if open_high else ']'}"
+
+
+def _number(x: float) -> str:
+    return f"{int(x):_}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def _check_range(value: Any, f: dataclasses.Field, where: str) -> None:
+    low, high, open_low, open_high = f.metadata["range"]
     for i, v in enumerate(value if isinstance(value, tuple) else (value,)):
         name = f"{where}[{i}]" if isinstance(value, tuple) else where
         if isinstance(v, float) and not math.isfinite(v):
@@ -50,9 +74,7 @@ def _check_range(value: Any, bounds: tuple[float, float | None, bool, bool], whe
         too_low = v <= low if open_low else v < low
         too_high = high is not None and (v >= high if open_high else v > high)
         if too_low or too_high:
-            lo, hi = "(" if open_low else "[", ")" if open_high else "]"
-            span = f"{lo}{low:g}, {high:g}{hi}" if high is not None else f"{'> ' if open_low else '>= '}{low:g}"
-            raise ConfigError(f"{name}: {v!r} is out of range; expected {span}")
+            raise ConfigError(f"{name}: {quote(v)} is out of range; expected {field_range(f)}")
 
 
 @dataclass
@@ -61,7 +83,8 @@ class ModelConfig:
 
     backbone: str = "timm:resnet18"  # facecycle, pixels or timm:<model> (the task chooses it)
     small_stem: bool = True  # timm ResNets: 3x3 stride-1 first conv, no max-pool (CIFAR-style, for small inputs)
-    width: float = 1.0  # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
+    # channel multiplier of the ``facecycle`` trunk or a timm ResNet (CPU presets use < 1)
+    width: float = bounded(1.0, 0.0, 16.0, open_low=True)
     # inputs arrive in [0, 1]; "imagenet" subtracts the ImageNet mean and divides by its std before the trunk
     # (the official PCL trunk takes [0, 1] images: "none"; the small synthetic-preset trunks need "imagenet")
     input_norm: Literal["none", "imagenet"] = "none"
@@ -80,15 +103,15 @@ class ModelConfig:
 class SyntheticWorldConfig:
     """Size of the synthetic pretraining world (``data.source: synth``): VoxCeleb-like clips per identity."""
 
-    identities: int = bounded(500, 1)  # people of the world
-    clips_per_identity: int = bounded(4, 1)
-    frames_per_clip: int = bounded(16, 1)
-    seed: int = 0  # seed of the world (identities, clips)
+    identities: int = bounded(500, 1, 100_000)  # people of the world
+    clips_per_identity: int = bounded(4, 1, 100)
+    frames_per_clip: int = bounded(16, 1, 10_000)
+    seed: int = bounded(0, -SEED_MAX - 1, SEED_MAX)  # seed of the world (identities, clips)
     # the world's look, shared by the pretraining clips and every synth-* task's faces (README "The synthetic world"):
     # AU intensities x expression_scale; face size in the frame x zoom (1.35: the face fills the frame like an
     # aligned face crop)
-    expression_scale: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.0, 10.0, False, False)})
-    zoom: float = field(default=1.0, metadata={"hash_neutral": True, "range": (0.5, 2.0, False, False)})
+    expression_scale: float = bounded(1.0, 0.0, 10.0, neutral=True)
+    zoom: float = bounded(1.0, 0.5, 2.0, neutral=True)
 
 
 @dataclass
@@ -96,9 +119,10 @@ class DataConfig:
     """Pretraining data."""
 
     source: str = "digits"  # pretraining data: a name of data.sources (synth, voxceleb, digits, ...) or "task"
-    image_size: int = bounded(32, 8)  # side of the pretraining images
-    max_samples: int = bounded(0, 0)  # 0 = the whole source; otherwise the first ``max_samples`` items
-    num_workers: int = bounded(0, 0)  # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
+    image_size: int = bounded(32, 8, IMAGE_SIZE_MAX)  # side of the pretraining images
+    max_samples: int = bounded(0, 0, COUNT_MAX)  # 0 = the whole source; otherwise the first ``max_samples`` items
+    # DataLoader workers for pretraining and frozen-feature extraction (results unchanged)
+    num_workers: int = bounded(0, 0, 256)
     synthetic: SyntheticWorldConfig = field(default_factory=SyntheticWorldConfig)
 
 
@@ -110,15 +134,15 @@ class OptimConfig:
     betas: tuple[float, float] = bounded((0.9, 0.999), 0.0, 1.0, open_high=True)
     momentum: float = bounded(0.9, 0.0, 1.0)
     scheduler: Literal["cosine", "constant", "official"] = "cosine"  # official: PCL code's T_max=6000 epochs
-    warmup_epochs: int = bounded(0, 0)  # linear warm-up before the schedule
+    warmup_epochs: int = bounded(0, 0, EPOCHS_MAX)  # linear warm-up before the schedule
     min_lr: float = bounded(0.0, 0.0)  # the cosine schedule's floor
 
 
 @dataclass
 class PretrainConfig:
-    epochs: int = bounded(100, 0)  # 0 = no pretraining (random-init)
-    batch_size: int = bounded(256, 2)  # images per step (the global batch under torchrun)
-    checkpoint_every: int = bounded(10, 1)  # epochs between checkpoints; the last epoch is always saved
+    epochs: int = bounded(100, 0, EPOCHS_MAX)  # 0 = no pretraining (random-init)
+    batch_size: int = bounded(256, 2, BATCH_MAX)  # images per step (the global batch under torchrun)
+    checkpoint_every: int = bounded(10, 1, EPOCHS_MAX)  # epochs between checkpoints; the last epoch is always saved
     optim: OptimConfig = field(default_factory=OptimConfig)
     precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
     sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
@@ -130,8 +154,8 @@ class ProbeConfig:
     """A probe trained on cached frozen features (docs/design.md, Linear evaluation)."""
 
     head: Literal["linear", "bn_linear"] = "linear"  # bn_linear: BatchNorm1d before the linear layer
-    epochs: int = bounded(300, 1)  # the probe's epochs; the final epoch is the result
-    batch_size: int = bounded(256, 1)
+    epochs: int = bounded(300, 1, EPOCHS_MAX)  # the probe's epochs; the final epoch is the result
+    batch_size: int = bounded(256, 1, BATCH_MAX)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = bounded(1e-2, 0.0, open_low=True)
     weight_decay: float = bounded(0.0, 0.0)
@@ -143,10 +167,10 @@ class ProbeConfig:
 
 @dataclass
 class EvalConfig:
-    image_size: int = bounded(32, 8)  # side of the evaluation images (the trunk is fully convolutional)
-    feature_batch_size: int = bounded(256, 1)  # images per frozen-feature batch (results unchanged)
-    max_train: int = bounded(0, 0)  # 0 = all; smoke presets cap the probe's data
-    max_test: int = bounded(0, 0)
+    image_size: int = bounded(32, 8, IMAGE_SIZE_MAX)  # side of the evaluation images (the trunk is fully convolutional)
+    feature_batch_size: int = bounded(256, 1, BATCH_MAX)  # images per frozen-feature batch (results unchanged)
+    max_train: int = bounded(0, 0, COUNT_MAX)  # 0 = all; smoke presets cap the probe's data
+    max_test: int = bounded(0, 0, COUNT_MAX)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     # verification (LFW/CPLFW/synth-fr): "train_folds" subtracts the mean feature of the 9 folds that choose the
     # threshold before the cosine (FaceNet's LFW evaluation option); "none" is the paper's plain cosine
@@ -160,7 +184,7 @@ class RunInfo:
     method: str = ""
     task: str = ""
     preset: str = "quick"
-    seed: int = 0
+    seed: int = bounded(0, -SEED_MAX - 1, SEED_MAX)
     device: str = "auto"
 
 
@@ -255,14 +279,14 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 def parse_override(text: str) -> dict[str, Any]:
     """``'a.b.c=value'`` -> ``{'a': {'b': {'c': value}}}``; the value is parsed as YAML and typed later."""
-    key, sep, raw = text.partition("=")
+    key, sep, raw = check_text(text, "--set").partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects key=value with a dotted key, e.g. pretrain.epochs=5; got {text!r}")
-    value: Any = yaml.safe_load(raw) if raw.strip() else ""
+        raise ConfigError(f"--set expects key=value with a dotted key, e.g. pretrain.epochs=5; got {quote(text)}")
+    value: Any = yaml_text(raw, f"--set {quote(key)}") if raw.strip() else ""
     for part in reversed(key.split(".")):
         if not part:
-            raise ConfigError(f"--set key {key!r} has an empty part")
+            raise ConfigError(f"--set key {quote(key)} has an empty part")
         value = {part: value}
     return value
 
@@ -274,14 +298,14 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if dataclasses.is_dataclass(value):
             value = to_plain(value)
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {quote(value)}")
         return build_dataclass(tp, value, where)
     if tp is Any:
         return value
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
+            raise ConfigError(f"{where}: {quote(value)} is not one of {', '.join(map(repr, choices))}")
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -293,10 +317,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, arg, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {quote(value)}")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {quote(value)}")
         args = typing.get_args(tp)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
@@ -308,21 +332,21 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        raise ConfigError(f"{where}: expected true or false, got {quote(value)}")
     if tp in (int, float):
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {quote(value)}")
         try:
             converted = tp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {quote(value)}") from None
         if tp is int and isinstance(value, float) and converted != value:
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {quote(value)}")
         return converted
     if tp is str:
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
+            raise ConfigError(f"{where}: expected a string, got {quote(value)}")
+        return check_text(str(value), where)
     return value
 
 
@@ -340,19 +364,14 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
             value = deep_merge(to_plain(default()), value)  # a partial section completes the field's own default
         kwargs[key] = _convert(value, hints[key], path)
         if "range" in fields[key].metadata:
-            _check_range(kwargs[key], fields[key].metadata["range"], path)
+            _check_range(kwargs[key], fields[key], path)
     return cls(**kwargs)
 
 
 def load_yaml(path: Any) -> dict[str, Any]:
-    """Read a YAML mapping, with the file named in any error."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    """Read a YAML mapping behind the size, nesting and alias limits of ``inputs.read_yaml``, with the file
+    named in any error."""
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

@@ -5,10 +5,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,8 +13,10 @@ import torch
 import yaml
 from rich.console import Console
 
-from .config import PRESETS, load_yaml
+from .config import PRESETS, SEED_MAX, load_yaml
 from .errors import ConfigError, MalformedFileError
+from .inputs import quote
+from .interrupt import run_in_processes
 from .io import atomic_write_text
 from .progress import reporting, stage
 from .results import ResultRecord, read_record, record_path
@@ -85,16 +84,6 @@ def _run_group(cells: list[Cell], paths: RunPaths, device: str, threads: int = 0
     return out
 
 
-def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
-    """Worker initializer: a daemon thread ends this worker as soon as the grid process is gone (killed),
-    instead of leaving it training, then hanging on a queue nobody reads."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
-
-
 def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str = "auto", skip_existing: bool = True,
              console: Console | None = None, options: RunOptions | None = None) -> tuple[list[ResultRecord], int]:
     """Run every cell not already stored; returns (records of the cells run, number skipped).
@@ -120,11 +109,11 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
                     bar.advance(1, cell.label)
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-                futures = {pool.submit(_run_group, g, paths, device, threads, options): g for g in groups.values()}
-                for future, group in futures.items():
-                    records += future.result()
-                    bar.advance(len(group), group[-1].label)
+            calls = [(g, paths, device, threads, options) for g in groups.values()]
+            # forked workers; Ctrl-C / SIGTERM stops every one of them (interrupt.run_in_processes)
+            done = run_in_processes(_run_group, calls, jobs, on_done=lambda i, _: bar.advance(
+                len(calls[i][0]), calls[i][0][-1].label))
+            records += [record for group_records in done for record in group_records]
     return records, skipped
 
 
@@ -159,10 +148,15 @@ def load_expected(path: Path) -> list[Expectation]:
         try:
             exp = Expectation(**entry)
             exp.value, exp.tolerance, exp.seed = float(exp.value), float(exp.tolerance), int(exp.seed)
+            exp.threads = int(exp.threads)
         except (TypeError, ValueError) as exc:
             raise MalformedFileError(path, None, f"entry {i}: {exc}") from None
-        if exp.preset not in PRESETS or exp.tolerance < 0:
-            raise MalformedFileError(path, None, f"entry {i}: bad preset {exp.preset!r} or negative tolerance")
+        if exp.preset not in PRESETS or not 0 <= exp.tolerance < math.inf or not math.isfinite(exp.value):
+            raise MalformedFileError(path, None, f"entry {i}: bad preset {quote(exp.preset)}, or a tolerance or "
+                                                 "value that is not a finite number (tolerance >= 0)")
+        if not (0 <= exp.threads <= 1024 and abs(exp.seed) <= SEED_MAX):
+            raise MalformedFileError(path, None, f"entry {i}: threads {quote(exp.threads)} outside [0, 1024] or "
+                                                 f"seed {exp.seed} outside [{-SEED_MAX - 1}, {SEED_MAX}]")
         out.append(exp)
     return out
 

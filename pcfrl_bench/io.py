@@ -13,7 +13,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from .errors import PcfrlError
+from .errors import PcfrlError, WriteError
 
 
 class OutputNotWritableError(PcfrlError):
@@ -30,19 +30,26 @@ _FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp alone creates 
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see either the old or the new file, never a mix."""
+    """Write ``data`` to ``path`` so that readers see either the old or the new file, never a mix.
+
+    A failure (a full disk, a file-size limit, an interruption) removes the temp file and leaves the old file
+    as it was; an OSError becomes a :class:`WriteError` that names ``path`` and the cause."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            raise WriteError(path, err) from None
         raise
     return path
 
@@ -117,11 +124,27 @@ def folder_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> I
         lock.release()
 
 
-def append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    """Append one JSON line (one write call per row)."""
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path``; if the write fails (a full disk, a file-size limit), the file is cut back to
+    its earlier contents and a WriteError says so, so no half line is ever left behind."""
+    data = text.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, sort_keys=True) + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        done = 0
+        while done < len(data):  # a short write continues, a failed one raises
+            done += os.write(fd, data[done:])
+    except OSError as err:
+        os.ftruncate(fd, size)
+        raise WriteError(path, err, "its earlier lines are intact") from None
+    finally:
+        os.close(fd)
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line (one write call per row, see :func:`append_text`)."""
+    append_text(path, json.dumps(row, sort_keys=True) + "\n")
 
 
 def user_cache_dir() -> Path:

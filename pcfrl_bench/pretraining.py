@@ -21,7 +21,7 @@ from .config import TASK_SOURCE, RunConfig
 from .data.sources import build_source
 from .distributed import barrier, is_main, process_group, world_size
 from .errors import ConfigError, PcfrlError
-from .io import atomic_torch_save, atomic_write_text, folder_lock
+from .io import atomic_torch_save, atomic_write_text, folder_lock, sweep_temp_files
 from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
@@ -89,7 +89,7 @@ def ensure_pretrained(resolved: Resolved, paths: RunPaths, device: torch.device,
     The checkpoint folder is locked meanwhile: a second run of the same config waits, then reuses it."""
     run_dir = pretrain_dir(resolved, paths.cache_dir)
     # under torchrun rank 0 alone holds the lock: the other ranks are the same job and wait at its barriers
-    lock = folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False))
+    lock = folder_lock(run_dir, on_wait=lambda line: console.print(f"Waiting: {line}", highlight=False, markup=False))
     with lock if is_main() else contextlib.nullcontext():
         return _pretrained_locked(resolved, run_dir, paths, device, options, console, supervision)
 
@@ -102,10 +102,13 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
     method = build_method(resolved, supervision)
     if options.restart and is_main() and run_dir.exists():  # before reading: a corrupt checkpoint must not block it
         shutil.rmtree(run_dir)
+    if is_main() and run_dir.is_dir():  # temp files of a killed write, whether this run trains or reuses
+        sweep_temp_files(run_dir)
     barrier()  # under torchrun: every rank reads the folder after rank 0 cleared it
     state = checkpoint_state(run_dir)
     if state is not None and state.complete:
-        console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)")
+        console.print(f"Reusing cached pretraining checkpoint {run_dir} ({state.epoch} epochs, same config hash)",
+                      markup=False)
         load_weights(method, run_dir)
         _write_backbone(method, run_dir)
         return method.to(device), run_dir, True, 0.0
@@ -117,7 +120,7 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.pretrain_identity(impl), sort_keys=False))
     dataset = supervision.dataset if supervision is not None else build_source(cfg.data, paths.data_root)
     if state is not None:
-        console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}")
+        console.print(f"Resuming pretraining from epoch {state.epoch} in {run_dir}", markup=False)
     outcome = pretrain(method, dataset, cfg.pretrain, run_dir, seed=cfg.run.seed, device=device,
                        num_workers=cfg.data.num_workers, resume=options.resume, progress=options.progress,
                        console=console, description=f"pretrain {cfg.run.method}",
@@ -125,7 +128,7 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
     _write_backbone(method, run_dir)
     if console is not None:  # a fresh pretraining says where its checkpoint went
         console.print(f"Pretraining checkpoint: {run_dir / CHECKPOINT} (trunk only: {run_dir / BACKBONE_FILE})",
-                      soft_wrap=True)
+                      soft_wrap=True, markup=False)
     return method, run_dir, False, outcome.wall_time_s
 
 
@@ -143,7 +146,8 @@ def load_given_weights(resolved: Resolved, device: torch.device, console: Consol
     ignored = f", {len(report.ignored)} tensors outside the trunk ignored" if report.ignored else ""
     note = f"; layers left random: {', '.join(report.missing)}" if report.missing else ""
     console.print(f"  tensors loaded: {report.loaded}/{report.total} of the trunk{ignored}{note} (no pretraining; "
-                  f"sha256 {report.sha256[:16]}...)", soft_wrap=True, highlight=False)
+                  f"sha256 {report.sha256[:16]}...)", soft_wrap=True, highlight=False,
+                  markup=False)
     return method.to(device), report
 
 

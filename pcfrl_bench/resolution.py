@@ -16,6 +16,7 @@ from .catalog import Entry
 from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, load_yaml, parse_override, preset_layer,
                      resolve_config)
 from .errors import ConfigError, MalformedFileError, PcfrlError, UnsupportedPairError
+from .inputs import quote
 from .schema.methods import METHOD_SCHEMAS
 from .schema.models import check_model
 from .schema.tasks import TASK_SCHEMAS
@@ -50,7 +51,7 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
     ``check``) and whether the task has the labelled data ``data.source: task`` trains on, so a config that
     resolves is one that builds; a pair that cannot go together raises ``UnsupportedPairError``."""
     if preset not in PRESETS:
-        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"Unknown preset {quote(preset)}; choose one of {', '.join(PRESETS)}")
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_schema, task_schema = METHOD_SCHEMAS.get(m.implementation), TASK_SCHEMAS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}

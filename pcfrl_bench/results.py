@@ -14,7 +14,6 @@ names the file and the field. Records of an older version are read through an ex
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import platform
 import subprocess
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import PcfrlError
+from .inputs import read_json
 from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
@@ -178,9 +178,9 @@ def write_record(out_dir: Path, record: ResultRecord) -> Path:
 def read_record(path: Path) -> ResultRecord:
     """One record file; :class:`ValueError` (or OSError) with the reason when it is not one."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: unreadable result record ({exc})") from exc
+        data = read_json(Path(path))
+    except ValueError as exc:
+        raise ValueError(f"{path}: unreadable result record ({exc})") from None
     return ResultRecord.from_json(data, Path(path))
 
 

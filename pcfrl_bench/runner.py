@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from .config import TASK_SOURCE, config_hash, to_plain
 from .distributed import launch_rank
@@ -71,7 +72,7 @@ def apply_unreadable_policy(task: Task, policy: str, console: Console) -> dict[s
                                  "Replace or delete them, or run with --unreadable skip to leave them out "
                                  "(they are listed in the record).")
     task.drop_samples({split: [pos for pos, _ in found] for split, found in bad.items()})
-    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {shown}", highlight=False)
+    console.print(f"[yellow]warning:[/] left out {len(lines)} unreadable image(s):\n  {escape(shown)}", highlight=False)
     return listed
 
 
@@ -119,7 +120,7 @@ def _run(resolved: Resolved, paths: RunPaths, options: RunOptions, console: Cons
     features = task_features(task, encoder, resolved, paths, device, options.progress, console)
     warnings = degeneration_warnings(features)
     for line in warnings:
-        console.print(f"[yellow]warning:[/] {line}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     with stage(f"evaluate {task.name} ({task.protocol})"):
         result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started

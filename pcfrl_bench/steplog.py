@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .distributed import is_main, mean_over_ranks
-from .io import atomic_write_text
+from .io import append_text, atomic_write_text
 
 STEPS_CSV = "steps.csv"
 TENSORBOARD_DIR = "tensorboard"
@@ -100,8 +100,7 @@ class StepLog:
         if mode == "w":
             atomic_write_text(self.path, buffer.getvalue())
         else:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(buffer.getvalue())
+            append_text(self.path, buffer.getvalue())
 
     def close(self) -> None:
         if self.writer is not None:

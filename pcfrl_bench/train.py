@@ -15,6 +15,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .config import OptimConfig, PretrainConfig
 from .distributed import (RankBatchSampler, barrier, data_parallel, initialised, is_main, sync_batch_norm,
                           world_size)
-from .errors import CheckpointError, PcfrlError, TrainingDivergedError
+from .errors import CheckpointError, PcfrlError, TrainingDivergedError, WriteError
+from .interrupt import check_interrupted
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
@@ -163,6 +165,22 @@ def _truncate_log(path: Path, epochs_done: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
+@contextmanager
+def _named_write_failures(run_dir: Path) -> Iterator[None]:
+    """A checkpoint or log that cannot be written (full disk, file-size limit) stops the run with a WriteError
+    naming the file, the cause and the checkpoint that is kept (atomic writes leave the previous one whole)."""
+    try:
+        yield
+    except WriteError as err:
+        try:
+            state = checkpoint_state(run_dir)
+        except CheckpointError:
+            state = None
+        kept = f"the checkpoint of epoch {state.epoch} in {run_dir} is intact" if state else "no checkpoint was saved yet"
+        raise WriteError(err.filename, err, f"{kept}; free space (or raise the file-size limit), then run again with "
+                                            "--resume") from None
+
+
 def _diverged(problem: str, run_dir: Path) -> None:
     state = checkpoint_state(run_dir)
     kept = f"the last good checkpoint (epoch {state.epoch}) is kept in {run_dir}" if state else "no checkpoint was saved yet"
@@ -265,8 +283,8 @@ def pretrain(
 
     started = time.perf_counter()
     total_steps = steps_per_epoch * cfg.epochs
-    with reporting(console, progress and is_main()), stage(description, total_steps, "steps", keep=True,
-                                                              initial=start_epoch * steps_per_epoch) as bar:
+    with _named_write_failures(run_dir), reporting(console, progress and is_main()), \
+            stage(description, total_steps, "steps", keep=True, initial=start_epoch * steps_per_epoch) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             seed_everything(epoch_seed(seed, epoch))
             _set_epoch(dataset, epoch)
@@ -279,6 +297,7 @@ def pretrain(
             info = f"epoch {epoch + 1}/{cfg.epochs}"
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
+                check_interrupted()  # a SIGTERM that arrived while the loader forked its workers
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 if cfg.channels_last:
                     batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)

@@ -10,6 +10,7 @@ from rich.console import Console
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..interrupt import check_interrupted
 from ..io import atomic_torch_save
 from ..progress import reporting, stage
 
@@ -42,6 +43,7 @@ def extract_features(
     targets: dict[str, list[Tensor]] = {}
     with reporting(console, progress), stage(description, len(dataset), "images") as bar:
         for batch in loader:
+            check_interrupted()
             features.append(encoder(batch["image"].to(device, non_blocking=True)).flatten(1).float().cpu())
             for k, v in batch.items():
                 if k != "image":

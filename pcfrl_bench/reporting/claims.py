@@ -14,7 +14,6 @@ interval is Student's t over the n paired differences. Verdict rule (docs/claims
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..inputs import read_json
 from ..io import atomic_write_text
 from ..results import ANALYSIS_DIR, ANALYSIS_KIND, COMPLEXITY_TASK, ResultRecord
+from .escape import markdown_text
 from .instrument import REQUIREMENTS, bounds_frame, bounds_markdown, instrument_reading, task_bounds
 from .tables import RegistryHash, aggregate_records, load_record_folders, records_frame
 
@@ -167,7 +168,7 @@ def load_analyses(roots: Path | Sequence[Path]) -> tuple[list[dict[str, Any]], l
     for root in [roots] if isinstance(roots, (str, Path)) else roots:
         for path in sorted((Path(root) / ANALYSIS_DIR).glob("*.json")):
             try:
-                data = json.loads(path.read_text())
+                data = read_json(path)
             except (OSError, ValueError) as exc:
                 problems.append(f"{path}: unreadable analysis ({exc})")
                 continue
@@ -310,7 +311,7 @@ def render_claims(roots: Path | Sequence[Path], out: Path, preset: str, registry
     outcomes = evaluate_claims(records, agg, preset, analyses=analyses)
     text = claims_markdown(outcomes, preset) + "\n## Floors and ceilings\n\n" + bounds_md
     if problems:
-        text += "\nRecords skipped:\n\n" + "".join(f"- {p}\n" for p in problems)
+        text += "\nRecords skipped:\n\n" + "".join(f"- {markdown_text(p)}\n" for p in problems)
     written = [atomic_write_text(Path(out), text)]
     if readme is not None:
         block = claims_summary_markdown(outcomes, bounds_md, instrument_reading(frame, CORE_METHODS))

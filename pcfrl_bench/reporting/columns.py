@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 BORDER_PER_COLUMN = 3  # rich's default box: a rule and one space of padding on each side per column, + 1
 
@@ -33,7 +34,7 @@ def fitted_table(title: str | None, header: Sequence[str], rows: Sequence[Sequen
     """A rich table of the columns that fit (see :func:`fit_columns`) and the names of those left out; ``numeric``
     columns keep their full width (never cut), the others wrap when the table is still too wide."""
     shown = fit_columns(header, rows, width, droppable)
-    table = Table(title=title)
+    table = Table(title=None if title is None else Text(title))  # plain text: a name is never read as markup
     for i in shown:
         name = header[i]
         if name in numeric:
@@ -42,5 +43,5 @@ def fitted_table(title: str | None, header: Sequence[str], rows: Sequence[Sequen
         else:
             table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(row[i] for i in shown))
+        table.add_row(*(Text(row[i]) for i in shown))
     return table, [header[i] for i in range(len(header)) if i not in shown]

@@ -8,7 +8,6 @@ figure skipped (with the reason). Everything but :func:`render_all_figures` and 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -25,8 +24,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..inputs import read_json  # noqa: E402
 from ..io import atomic_write_text  # noqa: E402
 from ..results import ResultRecord, load_records  # noqa: E402
+from .escape import markdown_text  # noqa: E402
 
 CAL_METRICS = ("precision", "recall", "rate")
 BRANCH_ORDER = ("pose", "face", "view")
@@ -55,7 +56,7 @@ class FigureIndex:
                  "records and analysis files (pcfrl_bench/analysis.py).", ""]
         lines += [f"- `{name}`: {caption}" for name, caption in sorted(self.made.items())] or ["- (none)"]
         lines += ["", "## Skipped", ""]
-        lines += [f"- {name}: {reason}" for name, reason in sorted(self.skipped.items())] or ["- (none)"]
+        lines += [f"- {name}: {markdown_text(reason)}" for name, reason in sorted(self.skipped.items())] or ["- (none)"]
         return "\n".join(lines) + "\n"
 
 
@@ -480,8 +481,8 @@ def _load_json(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_json(path)
+    except (OSError, ValueError):
         return None
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 import pandas as pd
 
 from ..results import TRIVIAL  # pseudo-method: the protocol's feature-free baseline (a record's "trivial")
+from .escape import markdown_text
 FLOORS = (TRIVIAL, "raw-pixels", "random-init")
 CEILING = "supervised"
 BOUNDS = (*FLOORS, CEILING)
@@ -149,7 +150,7 @@ def bounds_markdown(frame: pd.DataFrame, methods: tuple[str, ...] = ()) -> str:
     verdict = {True: "yes", False: "**no**", None: "not measured"}
     for _, r in frame.iterrows():
         arrow = "↑" if r["higher_is_better"] else "↓"
-        cells = [f"{r['task']} ({r['metric']} {arrow})"]
+        cells = [f"{markdown_text(r['task'])} ({markdown_text(r['metric'])} {arrow})"]
         cells += [_cell(r[m], r[f"{m}_std"], r[f"{m}_n"]) for m in BOUNDS]
         cells += [r["requirement"] or "–", verdict[r["learnable"] if r["learnable"] in (True, False) else None]]
         for m in methods:
@@ -174,19 +175,19 @@ def instrument_reading(frame: pd.DataFrame, methods: tuple[str, ...]) -> list[st
     invalid = frame[frame["learnable"] == False]  # noqa: E712
     lines = []
     if len(valid):
-        lines.append(f"The instrument is valid (the ceiling clears its bar) on {', '.join(valid['task'])}.")
+        lines.append(f"The instrument is valid (the ceiling clears its bar) on {markdown_text(', '.join(valid['task']))}.")
     for _, r in invalid.iterrows():
-        lines.append(f"It is **not valid** on {r['task']}: supervised {r[CEILING]:.2f} misses '{r['requirement']}', "
+        lines.append(f"It is **not valid** on {markdown_text(r['task'])}: supervised {r[CEILING]:.2f} misses '{r['requirement']}', "
                      "so that task's comparisons are inconclusive by rule.")
     above_floor, above_random = [], []
     for _, r in valid.iterrows():
         ran = [m for m in methods if not math.isnan(r[m])]
         best = [fmt(r, m) for m in ran if _beats(r[m], r["floor"], r["higher_is_better"])]
-        above_floor.append(f"{r['task']}: " + (", ".join(best) if best else "none") +
+        above_floor.append(f"{markdown_text(r['task'])}: " + (", ".join(best) if best else "none") +
                            f" (best floor {r['floor_method']} {r['floor']:.2f})")
         moved = [fmt(r, m) for m in ran if not math.isnan(r["random-init"])
                  and _beats(r[m], r["random-init"], r["higher_is_better"])]
-        above_random.append(f"{r['task']}: " + (", ".join(moved) if moved else "none") +
+        above_random.append(f"{markdown_text(r['task'])}: " + (", ".join(moved) if moved else "none") +
                             f" (random-init {r['random-init']:.2f})")
     if above_floor:
         lines.append("Methods above the best floor, per valid task (means): " + "; ".join(above_floor) + ".")

@@ -20,6 +20,7 @@ import yaml
 
 from ..catalog import registry_root, resource_root
 from ..errors import MalformedFileError
+from ..inputs import YAML_MAX_BYTES, decode_text, read_bytes, yaml_text
 
 TABLE_NUMBERS = tuple(range(1, 11))  # the paper's Tables 1-10
 TABLE_FILE = re.compile(r"^table(\d\d)\.yaml$")
@@ -131,16 +132,9 @@ def _line_index(text: str) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[str, Any]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MalformedFileError(path, None, f"cannot read ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MalformedFileError(path, mark.line + 1 if mark else None, f"invalid YAML ({exc})") from exc
-    return data, _line_index(text)
+    """The file's data (behind the size, nesting and alias limits of ``inputs``) and its line index."""
+    text = decode_text(read_bytes(path, YAML_MAX_BYTES, "YAML file"), path)
+    return yaml_text(text, path), _line_index(text)
 
 
 def _is_number(x: Any) -> bool:

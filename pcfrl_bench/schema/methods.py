@@ -7,44 +7,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import EmptyParams, RunConfig, hash_neutral
+from ..config import BATCH_MAX, EmptyParams, RunConfig, bounded, hash_neutral
 from ..errors import ConfigError
 from ..registry import Registry
+
+DIM_MAX = 65_536  # widths of heads and projections
+PROB = (0.0, 1.0)  # a probability
 
 
 @dataclass
 class AugmentParams:
     """Two-view appearance augmentation (SimCLR defaults; every field settable with ``--set method.augment.*``)."""
 
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (0.75, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-    blur_kernel: int = 7
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    crop_scale: tuple[float, float] = bounded((0.2, 1.0), 0.0, 1.0, open_low=True)
+    crop_ratio: tuple[float, float] = bounded((0.75, 4 / 3), 0.0, 100.0, open_low=True)
+    flip_p: float = bounded(0.5, *PROB)
+    jitter_p: float = bounded(0.8, *PROB)
+    brightness: float = bounded(0.4, 0.0, 10.0)
+    contrast: float = bounded(0.4, 0.0, 10.0)
+    saturation: float = bounded(0.4, 0.0, 10.0)
+    hue: float = bounded(0.1, 0.0, 0.5)
+    grayscale_p: float = bounded(0.2, *PROB)
+    blur_p: float = bounded(0.0, *PROB)
+    blur_kernel: int = bounded(7, 1, 255)
+    blur_sigma: tuple[float, float] = bounded((0.1, 2.0), 0.0, 100.0, open_low=True)
 
 
 @dataclass
 class FaceAugmentParams:
     """The official appearance pipeline ``A`` plus the distance-crop patch size (docs/methods.md)."""
 
-    jitter_p: float = 0.8
-    brightness: float = 0.8
-    contrast: float = 0.8
-    saturation: float = 0.8
-    hue: float = 0.2
-    grayscale_p: float = 0.2
-    blur_p: float = 0.8
-    blur_kernel: int = 7
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    sobel_p: float = 0.6
-    patch_ratio: float = 0.4  # side of each distance-crop patch, as a fraction of the image side
+    jitter_p: float = bounded(0.8, *PROB)
+    brightness: float = bounded(0.8, 0.0, 10.0)
+    contrast: float = bounded(0.8, 0.0, 10.0)
+    saturation: float = bounded(0.8, 0.0, 10.0)
+    hue: float = bounded(0.2, 0.0, 0.5)
+    grayscale_p: float = bounded(0.2, *PROB)
+    blur_p: float = bounded(0.8, *PROB)
+    blur_kernel: int = bounded(7, 1, 255)
+    blur_sigma: tuple[float, float] = bounded((0.1, 2.0), 0.0, 100.0, open_low=True)
+    sobel_p: float = bounded(0.6, *PROB)
+    patch_ratio: float = bounded(0.4, 0.0, 1.0, open_low=True)  # side of a distance-crop patch / the image side
     hue_space: Literal["yiq", "hsv"] = hash_neutral("yiq")  # hsv: torchvision's ColorJitter (official code)
     sobel_padding: Literal["replicate", "zero"] = hash_neutral("replicate")  # zero: the official Sobel's padding
 
@@ -56,12 +59,12 @@ class CalibrationParams:
     enabled: bool = False  # run Algorithm 1 on this branch
     score: Literal["npa", "cosine"] = "npa"  # Table 5: NPA (Eq. 3) or plain cosine
     rule: Literal["threshold", "top1", "topk"] = "threshold"  # Table 7: Algorithm 1, NN, top-K
-    threshold: float = 1.0  # T of Algorithm 1
-    k: int = 1  # K of the top-K rule
-    alpha: float = 10.0  # alpha of Eq. 3 (weight of NS)
+    threshold: float = bounded(1.0, -1e9, 1e9)  # T of Algorithm 1
+    k: int = bounded(1, 1, BATCH_MAX)  # K of the top-K rule
+    alpha: float = bounded(10.0, -1e9, 1e9)  # alpha of Eq. 3 (weight of NS)
     ns_reduction: Literal["sum", "mean"] = "sum"  # Eq. 5 as printed (sum) or averaged over the 2N-2 terms
     loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
-    beta: float = 1.0  # beta of Eq. 7
+    beta: float = bounded(1.0, 0.0, 1e9)  # beta of Eq. 7
     similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
     # where w = beta PA appears in Eq. 7; numerator_only is Eq. 7 literally
     weight_in: Literal["numerator_and_denominator", "numerator_only"] = "numerator_and_denominator"
@@ -72,9 +75,9 @@ class CalibrationParams:
 class SimCLRParams:
     """SimCLR (``methods/simclr.py``)."""
 
-    temperature: float = 0.5  # tau of NT-Xent
-    proj_hidden_dim: int = 2048
-    proj_dim: int = 128
+    temperature: float = bounded(0.5, 0.0, 100.0, open_low=True)  # tau of NT-Xent
+    proj_hidden_dim: int = bounded(2048, 1, DIM_MAX)
+    proj_dim: int = bounded(128, 1, DIM_MAX)
     augment: AugmentParams = field(default_factory=AugmentParams)
     calibration: CalibrationParams = field(default_factory=CalibrationParams)
 
@@ -83,11 +86,11 @@ class SimCLRParams:
 class MoCoParams:
     """MoCo v2 (``methods/moco.py``)."""
 
-    temperature: float = 0.2  # tau of InfoNCE
-    momentum: float = 0.999  # of the key encoder's moving average
-    queue_size: int = 4096  # negatives kept from earlier batches
-    proj_hidden_dim: int = 2048
-    proj_dim: int = 128
+    temperature: float = bounded(0.2, 0.0, 100.0, open_low=True)  # tau of InfoNCE
+    momentum: float = bounded(0.999, *PROB)  # of the key encoder's moving average
+    queue_size: int = bounded(4096, 1, 1 << 20)  # negatives kept from earlier batches
+    proj_hidden_dim: int = bounded(2048, 1, DIM_MAX)
+    proj_dim: int = bounded(128, 1, DIM_MAX)
     symmetric: bool = False  # also swap the roles of the two views (and enqueue both key sets)
     augment: AugmentParams = field(default_factory=lambda: AugmentParams(blur_p=0.5))
 
@@ -96,26 +99,27 @@ class MoCoParams:
 class PCLParams:
     """PCL (``methods/pcl.py``): calibration off."""
 
-    temperature: float = 0.07  # tau of Eq. 6 / 7
-    head_hidden_dim: int = 2048  # hidden width of the pose and face projection heads
-    head_dim: int = 512  # output width of the projection heads
+    temperature: float = bounded(0.07, 0.0, 100.0, open_low=True)  # tau of Eq. 6 / 7
+    head_hidden_dim: int = bounded(2048, 1, DIM_MAX)  # hidden width of the pose and face projection heads
+    head_dim: int = bounded(512, 1, DIM_MAX)  # output width of the projection heads
     decoder_out: Literal["sigmoid", "tanh", "none"] = "sigmoid"  # tanh = official code
-    noise_sigma: float = 0.4  # Gaussian noise on the PDD inputs (clean targets; official code)
-    pose_rotation_deg: float = 15.0  # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+    noise_sigma: float = bounded(0.4, 0.0, 100.0)  # Gaussian noise on the PDD inputs (clean targets; official code)
+    # in-plane rotation of the pose transform (Sec. 4.1); 0 = official flip only
+    pose_rotation_deg: float = bounded(15.0, 0.0, 180.0)
     orth: Literal["paper", "official"] = "paper"  # Eq. 2 as printed, or the code's DiffLoss
     orth_normalize: bool = False  # paper mode on unit rows (cos^2)
-    rec_weight: float = 1.0  # weight of Eq. 1 in L_PDD
-    orth_weight: float = 1.0  # weight of Eq. 2 in L_PDD
+    rec_weight: float = bounded(1.0, 0.0, 1e9)  # weight of Eq. 1 in L_PDD
+    orth_weight: float = bounded(1.0, 0.0, 1e9)  # weight of Eq. 2 in L_PDD
     denominator: Literal["all", "negatives"] = "all"  # Eq. 6: positive in the denominator, or literal
-    neg_mixing_alpha: float = 0.0  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
+    neg_mixing_alpha: float = bounded(0.0, 0.0, 1e3)  # > 0: official Beta(a, a) negative mixing (1.6 in the code)
     pose_flip_negatives: bool = False  # official: pose-transformed views are extra pose negatives
     # with flips: other images' views are pose negatives too (all), or (official) only the flips are
     pose_negatives: Literal["all", "flips_only"] = hash_neutral("all")
     pose_head_bn: Literal["joint", "separate"] = hash_neutral("joint")  # pose head: one BN batch / (official) two
     dwa: bool = True  # alpha_pose, alpha_face of Eq. 8 from Dynamic Weight Averaging
-    dwa_temperature: float = 2.0  # T of DWA
-    alpha_pose: float = 1.0  # fixed multipliers (on top of DWA when it is on)
-    alpha_face: float = 1.0
+    dwa_temperature: float = bounded(2.0, 0.0, 1e3, open_low=True)  # T of DWA
+    alpha_pose: float = bounded(1.0, 0.0, 1e9)  # fixed multipliers (on top of DWA when it is on)
+    alpha_face: float = bounded(1.0, 0.0, 1e9)
     augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
     calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))  # beta_pose of Eq. 7
     calib_face: CalibrationParams = field(default_factory=CalibrationParams)  # beta_face of Eq. 7: the class's 1.0
@@ -134,7 +138,7 @@ class SupervisedParams:
     """The supervised ceiling (``methods/supervised.py``)."""
 
     target: str = ""  # batch key of the labels (set from the task)
-    outputs: int = 0  # classes or regression outputs (set from the task)
+    outputs: int = bounded(0, 0, 1_000_000)  # classes or regression outputs (set from the task)
     loss: Literal["cross_entropy", "l1", "bce"] = "cross_entropy"
     head: Literal["linear", "bn_linear"] = "bn_linear"  # BatchNorm1d on the features keeps small trunks trainable
 

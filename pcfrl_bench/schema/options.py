@@ -1,5 +1,5 @@
 """The option tables of ``docs/options.md``, generated from the schema (the one place each default is written):
-every config key with its default, its choices and the comment written next to its field.
+every config key with its default, its choices (a number's range) and the comment written next to its field.
 
 ``python -m pcfrl_bench.schema.options > docs/options.md`` (``make docs``) writes the file;
 ``tests/test_defaults_once.py`` fails when it differs from what the schema gives.
@@ -14,7 +14,7 @@ import tokenize
 import typing
 from typing import Any, Literal
 
-from ..config import DataConfig, EvalConfig, ModelConfig, PretrainConfig, to_plain
+from ..config import DataConfig, EvalConfig, ModelConfig, PretrainConfig, field_range, to_plain
 from .methods import METHOD_SCHEMAS
 from .tasks import TASK_SCHEMAS
 
@@ -70,7 +70,10 @@ def rows(cls: type, instance: Any, prefix: str = "") -> list[tuple[str, str, str
         if dataclasses.is_dataclass(value):
             out += rows(type(value), value, f"{prefix}{f.name}.")
         else:
-            out.append((f"{prefix}{f.name}", _value(to_plain(value)), _choices(hints[f.name]), notes.get(f.name, "")))
+            bounds = field_range(f)  # the accepted range of a number, checked before any work
+            choices = _choices(hints[f.name]) + (f" in {bounds}" if bounds and bounds[0] in "[(" else
+                                                 f" {bounds}" if bounds else "")
+            out.append((f"{prefix}{f.name}", _value(to_plain(value)), choices, notes.get(f.name, "")))
     return out
 
 
@@ -98,7 +101,8 @@ def options_markdown() -> str:
     lines = ["# Options", "",
              "Generated from the schema by `make docs` (`python -m pcfrl_bench.schema.options`); do not edit by "
              "hand. Every key is settable with `--set key=value`; a method's or task's YAML sets only what differs "
-             "from these defaults.", ""]
+             "from these defaults. A number's range (under choices) is checked before any work: a value outside "
+             "it is an error naming the key, the value and the range (docs/limits.md).", ""]
     for section, cls in RUN_SECTIONS.items():
         lines += [f"## `{section}`", "", *table(cls, section), ""]
     for kind, schemas in (("method", METHOD_SCHEMAS), ("task", TASK_SCHEMAS)):

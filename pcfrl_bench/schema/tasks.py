@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import hash_neutral
+from ..config import SEED_MAX, bounded, hash_neutral
+
+SEED = (-SEED_MAX - 1, SEED_MAX)
+IMAGES_MAX = 100_000  # synthetic images rendered for one split
+FOLDS = (2, 100)
 from ..registry import Registry
 
 
@@ -13,22 +17,22 @@ from ..registry import Registry
 class DigitsParams:
     """scikit-learn digits (``tasks/digits.py``)."""
 
-    test_fraction: float = 0.3
-    split_seed: int = 0
+    test_fraction: float = bounded(0.3, 0.0, 1.0, open_low=True, open_high=True)
+    split_seed: int = bounded(0, *SEED)
 
 
 @dataclass
 class SyntheticTaskParams:
     """A synthetic-world task (``tasks/synthetic.py``)."""
 
-    n_train: int = 2000  # images of the probe's training split
-    n_test: int = 1000  # images of the test split (pairs for synth-fr)
-    seed: int = 0  # seed of the evaluation data (identities, factors, nuisance)
+    n_train: int = bounded(2000, 1, IMAGES_MAX)  # images of the probe's training split
+    n_test: int = bounded(1000, 1, IMAGES_MAX)  # images of the test split (pairs for synth-fr)
+    seed: int = bounded(0, *SEED)  # seed of the evaluation data (identities, factors, nuisance)
 
 
 @dataclass
 class SyntheticExpressionParams(SyntheticTaskParams):
-    expression_scale: float = 1.0  # multiplies the rendered AU intensities (expression strength of synth-fer/-au)
+    expression_scale: float = bounded(1.0, 0.0, 100.0)  # multiplies the rendered AU intensities (expression strength of synth-fer/-au)
 
 
 @dataclass
@@ -36,7 +40,7 @@ class SyntheticVerificationParams(SyntheticTaskParams):
     # the supervised ceiling's identity data: "clips" = 4 frames per epoch of every pretraining clip (background and
     # light fixed per clip); "faces" = n_train faces of ``train_identities`` other people, nuisance drawn per image
     supervision: Literal["clips", "faces"] = hash_neutral("clips")
-    train_identities: int = hash_neutral(200)
+    train_identities: int = bounded(200, 1, IMAGES_MAX, neutral=True)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class Bu3dfeParams(DataParams):
     train_list: str = "train.txt"
     test_list: str = "test.txt"
     image_root: str = ""
-    num_pose_classes: int = 0  # 0 = one more than the largest pose id in the lists
+    num_pose_classes: int = bounded(0, 0, 10_000)  # 0 = one more than the largest pose id in the lists
 
 
 @dataclass
@@ -76,33 +80,33 @@ class LfwParams(DataParams):
 class CplfwParams(DataParams):
     pairs_file: str = "pairs_CPLFW.txt"
     image_dir: str = ""  # "" = images/ (or "aligned images/")
-    n_folds: int = 10
+    n_folds: int = bounded(10, *FOLDS)
 
 
 @dataclass
 class CalfwParams(DataParams):
     pairs_file: str = "pairs_CALFW.txt"
     image_dir: str = ""
-    n_folds: int = 10
+    n_folds: int = bounded(10, *FOLDS)
 
 
 @dataclass
 class DisfaParams(DataParams):
     frames_root: str = ""  # "" = <dataset folder>/frames
     frame_format: str = "{t}"  # frame t of subject S is <frames_root>/S/<frame_format><ext>, t 0-based
-    threshold: int = 1  # positive if intensity > threshold (PCFRL Sec. 4.2.1)
+    threshold: int = bounded(1, 0, 5)  # positive if intensity > threshold (PCFRL Sec. 4.2.1); intensities are 0..5
     missing_frames: str = "error"  # or "skip" frames without an image
-    n_folds: int = 3
+    n_folds: int = bounded(3, *FOLDS)
 
 
 @dataclass
 class Aflw2000Params(DataParams):
     train: str = "300W_LP"
     test: str = "AFLW2000"
-    limit: float = 99.0
+    limit: float = bounded(99.0, 0.0, 180.0)
     train_list: str = ""
     test_list: str = ""
-    crop_margin: float = 0.6  # .jpg/.mat layout: landmark box enlarged by this share per side (FSA-Net: 0.6)
+    crop_margin: float = bounded(0.6, 0.0, 10.0)  # .jpg/.mat layout: landmark box enlarged by this share per side (FSA-Net: 0.6)
 
 
 BUILT_IN = "built in"

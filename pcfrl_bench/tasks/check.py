@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from ..data.readers import check_dataset
+from ..data.readers.check import DECODE_ALL_LIMIT, Decode
 from ..errors import PcfrlError
 from .base import Task
 from .real import DatasetMixin
 
 
-def check_task(task: Task, decode_sample: int | None = 16) -> dict[str, Any]:
+def check_task(task: Task, decode_sample: Decode = "auto") -> dict[str, Any]:
     """{"task", "dataset", "root", "splits": {split: counts}, "problems": [...]}.
 
     Tasks backed by a reader (``DatasetMixin``) use ``check_dataset`` (samples, pairs for verification,
@@ -54,6 +55,11 @@ def format_check_report(report: dict[str, Any]) -> str:
             else:
                 parts.append(f"{key} {value}")
         lines.append(f"  {split}: " + ", ".join(parts))
+    decoded = report.get("decoded")
+    if decoded and decoded["of"]:
+        how = (f" (a sample stratified by split and class: sets over {DECODE_ALL_LIMIT:,} images are sampled; "
+               "--decode all decodes every one)" if decoded["sample"] else "")
+        lines.append(f"decoded {decoded['images']:,} of {decoded['of']:,} images{how}")
     if report["problems"]:
         lines.append(f"{len(report['problems'])} problem(s):")
         lines += [f"  - {p}" for p in report["problems"]]
@@ -62,7 +68,7 @@ def format_check_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def check_task_by_name(name: str, data_root: Path, decode_sample: int | None = 16,
+def check_task_by_name(name: str, data_root: Path, decode_sample: Decode = "auto",
                        overrides: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """``check_task`` of the task ``name`` with its YAML defaults and ``task.*`` overrides."""
     from . import default_task

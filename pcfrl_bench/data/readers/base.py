@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from pcfrl_bench.errors import DatasetLayoutError, MalformedFileError
+from pcfrl_bench.inputs import quote
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 
@@ -111,6 +112,32 @@ def path_inside(root: Path, relative: str, list_file: Path, line: int | None) ->
     if Path(relative).is_absolute() or not path.resolve().is_relative_to(base):
         raise MalformedFileError(list_file, line, f"path {relative!r} leads outside the dataset folder {base}")
     return path
+
+
+def check_unique_ids(list_file: Path, entries: Sequence[tuple[int, str, Any]], limit: int = 5) -> None:
+    """Each id of a label or list file at most once: ``entries`` are (line, id, label). A repeated id (the same
+    image twice, or with two different labels) is a MalformedFileError naming the file and both lines of every
+    repeat (the first ``limit`` of them and how many there are)."""
+    first: dict[str, tuple[int, Any]] = {}
+    repeats = []
+    for line, key, label in entries:
+        if key not in first:
+            first[key] = (line, label)
+            continue
+        line0, label0 = first[key]
+        repeats.append(f"line {line}: {quote(key)} " + (f"repeats line {line0}" if label == label0 else
+                                                       f"has label {label}, but line {line0} gave it {label0}"))
+    if repeats:
+        more = f"; ... and {len(repeats) - limit} more" if len(repeats) > limit else ""
+        raise MalformedFileError(list_file, None, f"{len(repeats)} repeated id(s), each must be listed once: "
+                                                  + "; ".join(repeats[:limit]) + more)
+
+
+def unlabelled_images(folders: Sequence[Path], labelled: Sequence[Path]) -> list[Path]:
+    """Image files directly in ``folders`` that are not among ``labelled`` (images without a label line)."""
+    known = {os.path.normpath(p) for p in labelled}
+    return [p for folder in folders if Path(folder).is_dir() for p in list_images(Path(folder))
+            if os.path.normpath(p) not in known]
 
 
 def check_files_exist(paths: Sequence[Path], what: str, referenced_by: Path | None = None) -> None:

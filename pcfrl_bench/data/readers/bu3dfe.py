@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pcfrl_bench.errors import MalformedFileError
+from pcfrl_bench.inputs import quote
 from pcfrl_bench.schema.tasks import Bu3dfeParams
 
-from .base import SampleIndex, check_files_exist, layout_error, path_inside, read_text_lines, require_file
+from .base import (SampleIndex, check_files_exist, check_unique_ids, layout_error, path_inside, read_text_lines,
+                   require_file)
 from .format import DatasetFormat, register_dataset
 
 # expression codes of the file names (datasets.md §7); the writer's lists use their ids: AN 0, DI 1, ..., NE 6
@@ -25,7 +28,7 @@ BU3DFE_LAYOUT = """\
 def _read_list(
     path: Path, image_root: Path, num_pose: int | None, num_expr: int | None
 ) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    paths, expr, pose = [], [], []
+    paths, expr, pose, entries = [], [], [], []
     for n, line in enumerate(read_text_lines(path), start=1):
         if not line.strip():
             continue
@@ -43,6 +46,8 @@ def _read_list(
         paths.append(path_inside(image_root, f[0], path, n))
         expr.append(e)
         pose.append(p)
+        entries.append((n, os.path.normpath(f[0]), f"expression {e}, pose {p}"))
+    check_unique_ids(path, entries)
     return paths, np.asarray(expr, np.int64), np.asarray(pose, np.int64)
 
 
@@ -75,6 +80,10 @@ def read_bu3dfe(
             targets={"label": pose, "pose": pose.copy(), "expression": expr},
             meta={"list_file": str(lst), "num_pose_classes": n_pose},
         )
+    shared = {os.path.normpath(p) for p in out["train"].paths} & {os.path.normpath(p) for p in out["test"].paths}
+    if shared:  # the probe would be tested on images it was trained on
+        raise MalformedFileError(root / test_list, None, f"{len(shared)} image(s) also listed in {train_list} (train "
+                                                         f"and test must not share images), e.g. {quote(min(shared))}")
     if num_pose_classes is None:
         n = int(max((int(s.targets["pose"].max()) + 1 if len(s) else 0) for s in out.values()))
         for s in out.values():

@@ -13,7 +13,7 @@ import numpy as np
 from pcfrl_bench.errors import ConfigError, DatasetLayoutError, MalformedFileError
 from pcfrl_bench.schema.tasks import DisfaParams
 
-from .base import SampleIndex, layout_error, read_text_lines, require_dir
+from .base import SampleIndex, check_unique_ids, layout_error, read_text_lines, require_dir
 from .format import DatasetFormat, register_dataset
 
 # DISFA 3-fold subject-exclusive partition of JAA-Net (datasets.md §5); fold k tests on part k+1.
@@ -38,8 +38,9 @@ _SUBJECT = re.compile(r"^SN(\d+)$")
 
 
 def _read_au_file(path: Path) -> np.ndarray:
-    """Intensities of one `SNxxx_auN.txt`, in line order (the frame number column is ignored, §5)."""
-    values = []
+    """Intensities of one `SNxxx_auN.txt`, in line order (the frame number column is only checked, §5: a frame
+    listed twice would shift every later frame onto the wrong image, so it is an error)."""
+    values, frames = [], []
     for n, line in enumerate(read_text_lines(path), start=1):
         if not line.strip():
             continue
@@ -47,13 +48,15 @@ def _read_au_file(path: Path) -> np.ndarray:
         if len(fields) != 2:
             raise MalformedFileError(path, n, f"expected 'frame,intensity', got {line!r}")
         try:
-            int(fields[0])
+            frame = int(fields[0])
             value = int(fields[1])
         except ValueError:
             raise MalformedFileError(path, n, f"frame and intensity must be integers, got {line!r}") from None
         if not 0 <= value <= 5:
             raise MalformedFileError(path, n, f"intensity {value} outside 0..5")
         values.append(value)
+        frames.append((n, str(frame), value))
+    check_unique_ids(path, frames)
     return np.asarray(values, dtype=np.int64)
 
 
@@ -136,7 +139,8 @@ def read_disfa(
             "subject": np.concatenate(subject_parts),
             "frame": np.concatenate(frame_parts).astype(np.int64),
         },
-        meta={"aus": list(aus), "subjects": found, "n_missing_frames": n_missing},
+        meta={"aus": list(aus), "subjects": found, "n_missing_frames": n_missing,
+              "labelled_dirs": [frames_base / s for s in found]},
     )
     return {"all": index}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from pcfrl_bench.errors import DatasetLayoutError, MalformedFileError
 from pcfrl_bench.schema.tasks import Aflw2000Params
 
-from .base import SampleIndex, layout_error, path_inside, read_text_lines
+from .base import SampleIndex, check_unique_ids, layout_error, path_inside, read_text_lines
 from .format import DatasetFormat, register_dataset
 
 HEADPOSE_LAYOUT = """\
@@ -49,7 +50,9 @@ def pose_from_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _mat_split(folder: Path, file_list: Path | None) -> SampleIndex:
     if file_list is not None:
         stems = [(n, line.strip()) for n, line in enumerate(read_text_lines(file_list), start=1) if line.strip()]
+        check_unique_ids(file_list, [(n, os.path.normpath(stem), None) for n, stem in stems])
         mats = []
+        labelled_dirs = []  # a list selects samples: other images in the folders are not missing labels
         for n, stem in stems:
             m = path_inside(folder, f"{stem}.mat", file_list, n)
             if not m.is_file():
@@ -60,6 +63,7 @@ def _mat_split(folder: Path, file_list: Path | None) -> SampleIndex:
         mats = sorted(folder.rglob("*.mat"))
         with_images = {m.parent for m in mats if m.with_suffix(".jpg").is_file()}
         mats = [m for m in mats if m.parent in with_images and "landmarks" not in m.relative_to(folder).parts[:-1]]
+        labelled_dirs = sorted(with_images)  # every .jpg there should have its .mat
     paths, angles, boxes = [], [], []
     for m in mats:
         jpg = m.with_suffix(".jpg")
@@ -74,7 +78,7 @@ def _mat_split(folder: Path, file_list: Path | None) -> SampleIndex:
     return SampleIndex(
         paths=paths,
         targets={"angles": np.asarray(angles, np.float32), "bbox": np.asarray(boxes, np.float32)},
-        meta={"source": str(folder)},
+        meta={"source": str(folder), "labelled_dirs": labelled_dirs},
     )
 
 

@@ -10,7 +10,8 @@ import numpy as np
 from pcfrl_bench.errors import MalformedFileError
 from pcfrl_bench.schema.tasks import RafdbParams
 
-from .base import SampleIndex, check_files_exist, path_inside, read_text_lines, require_dir, require_file
+from .base import (SampleIndex, check_files_exist, check_unique_ids, path_inside, read_text_lines, require_dir,
+                   require_file)
 from .format import DatasetFormat, register_dataset
 
 RAFDB_CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")  # file ids 1..7
@@ -42,6 +43,7 @@ def read_rafdb(root: Path, image_folder: str = RafdbParams.image_folder, check_f
     image_dir = require_dir(basic / "Image" / image_folder, "RAF-DB image folder", RAFDB_LAYOUT)
     split_paths: dict[str, list[Path]] = {"train": [], "test": []}
     split_labels: dict[str, list[int]] = {"train": [], "test": []}
+    entries: list[tuple[int, str, int]] = []  # (line, name, label) to refuse repeated names
     for n, line in enumerate(read_text_lines(label_file), start=1):
         if not line.strip():
             continue
@@ -62,6 +64,8 @@ def read_rafdb(root: Path, image_folder: str = RafdbParams.image_folder, check_f
         fname = f"{stem}_aligned.jpg" if image_folder == "aligned" else name
         split_paths[split].append(path_inside(image_dir, fname, label_file, n))
         split_labels[split].append(label - 1)
+        entries.append((n, name, label))
+    check_unique_ids(label_file, entries)
     out = {}
     for split in ("train", "test"):
         if check_files:
@@ -69,7 +73,7 @@ def read_rafdb(root: Path, image_folder: str = RafdbParams.image_folder, check_f
         out[split] = SampleIndex(
             paths=split_paths[split],
             targets={"label": np.asarray(split_labels[split], dtype=np.int64)},
-            meta={"classes": list(RAFDB_CLASSES)},
+            meta={"classes": list(RAFDB_CLASSES), "labelled_dirs": [image_dir]},
         )
     return out
 
