@@ -231,7 +231,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     if readme is not None:
         from .reporting.facts import write_registry_facts
 
-        _console(stderr=False).print(f"wrote {write_registry_facts(readme)}", soft_wrap=True)
+        _console(stderr=False).print(f"wrote {write_registry_facts(readme)}", soft_wrap=True, markup=False)
         return
     root = data_root or default_data_root()
     problems: list[str] = []
@@ -356,11 +356,12 @@ def _print_standing(record: Any, reference: Path, readme: Path | None = None) ->
     text = standing_text(record, reference)
     if text is None:
         _console().print(f"No floor or ceiling of {record.task} at preset {record.preset} is stored in {reference} "
-                         "to compare with (`make demo-reference` makes the demo's).", highlight=False, soft_wrap=True)
+                         "to compare with (`make demo-reference` makes the demo's).", highlight=False, soft_wrap=True,
+                         markup=False)
         return
     _console(stderr=False).print("\n" + text, highlight=False, markup=False, soft_wrap=True)
     if readme is not None:
-        _console(stderr=False).print(f"wrote {write_readme_block(readme, text)}", soft_wrap=True)
+        _console(stderr=False).print(f"wrote {write_readme_block(readme, text)}", soft_wrap=True, markup=False)
 
 
 OUT = click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -51,7 +52,7 @@ class Reporter:
                                  console=self.console, transient=False)
             self.live.start()
         self.running += 1
-        return self.live.add_task(description, total=total, completed=completed, info="")
+        return self.live.add_task(escape(description), total=total, completed=completed, info="")
 
     def close_bar(self, task: TaskID, keep: bool) -> None:
         assert self.live is not None
@@ -117,7 +118,7 @@ class Stage:
             return
         if r.interactive:
             assert r.live is not None and self.task is not None
-            r.live.update(self.task, advance=n, **({"info": info} if info is not None else {}))
+            r.live.update(self.task, advance=n, **({"info": escape(info)} if info is not None else {}))
         elif time.perf_counter() - self.last_line >= (PLAIN_INTERVAL_S if self.interval is None else self.interval):
             self._print(f"{self.count()}{'' if info is None else ', ' + info}, {self.timing()}")
 
