@@ -1133,12 +1133,13 @@ def complexity_cmd(methods, task, preset, repeats, device, overrides, out, no_pr
     first = records[0]
     table = Table(title=f"Table 10 ({task}, {preset}: batch {first.batch_size}, "
                         f"{first.image_size} px, {first.device}, {first.torch_threads} thread(s))")
-    for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step"):
+    for col in ("method", "time/step s (median)", "FLOPs G/image", "MACs G/image", "params M", "train GFLOPs/step",
+                "train GFLOP/s"):
         table.add_column(col, justify="right")
     for r in records:
         m = r.metrics
         table.add_row(r.method, f"{m['time_s']:.4f}", f"{m['flops_g']:.2f}", f"{m['macs_g']:.2f}",
-                      f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}")
+                      f"{m['params_m']:.3f}", f"{m['train_gflops_per_step']:.1f}", f"{m['train_gflops_per_s']:.1f}")
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"records: {', '.join(str(r.path) for r in records)}", soft_wrap=True, markup=False)

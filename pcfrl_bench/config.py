@@ -38,6 +38,13 @@ def hash_neutral(default: Any) -> Any:
     return field(default=default, metadata={"hash_neutral": True})
 
 
+def unhashed(default: Any) -> Any:
+    """How a run computes, not what: a field whose every value gives the same results up to float rounding
+    (like ``run.device`` and the thread count); never part of the config hashes, so changing it, or its
+    default, keeps records and pretraining checkpoints matched."""
+    return field(default=default, metadata={"unhashed": True})
+
+
 def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
             open_high: bool = False, neutral: bool = False) -> Any:
     """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
@@ -146,7 +153,7 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
     sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
-    channels_last: bool = hash_neutral(False)  # NHWC memory format for convolutions (GPUs, esp. with bf16/fp16)
+    channels_last: bool = unhashed(True)  # NHWC memory for convolutions: faster, same results up to rounding, never hashed
 
 
 @dataclass
@@ -234,11 +241,12 @@ class RunConfig:
 def to_plain(obj: Any, hashing: bool = False) -> Any:
     """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe).
 
-    ``hashing``: leave out :func:`hash_neutral` fields that are at their default.
+    ``hashing``: leave out :func:`unhashed` fields and :func:`hash_neutral` fields that are at their default.
     """
     if dataclasses.is_dataclass(obj):
         return {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
-                if not (hashing and f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default)}
+                if not (hashing and (f.metadata.get("unhashed")
+                                     or f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default))}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v, hashing) for v in obj]
     if isinstance(obj, dict):

@@ -170,11 +170,11 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
                           "set them with --set pretrain.batch_size=... --set data.image_size=...")
     (batch_size, image_size), dev = sizes.pop(), resolve_device(device)
     built = {name: build_method(r) for name, r in resolved.items()}
-    optim = {name: r.config.pretrain.optim for name, r in resolved.items()}
+    pretrain = {name: r.config.pretrain for name, r in resolved.items()}
     started = time.perf_counter()
     with reporting(console, progress), stage(f"Table 10 (batch {batch_size}, {image_size} px, {dev})",
                                              len(built) * (1 + repeats), "steps") as bar:
-        measured = measure_complexity(built, optim, batch_size, image_size, dev, repeats,
+        measured = measure_complexity(built, pretrain, batch_size, image_size, dev, repeats,
                                       on_step=lambda name, phase: bar.advance())
     wall = time.perf_counter() - started
     records = []

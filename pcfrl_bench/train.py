@@ -187,6 +187,14 @@ def _diverged(problem: str, run_dir: Path) -> None:
     raise TrainingDivergedError(f"{problem}; training stopped and {kept}. Lower pretrain.optim.lr or check the data.")
 
 
+def place_batch(batch: Mapping[str, torch.Tensor], device: torch.device, channels_last: bool) -> dict[str, torch.Tensor]:
+    """``batch`` on ``device``, its images in NHWC memory when ``channels_last`` (``pretrain.channels_last``)."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if channels_last:
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
+
+
 def optimisation_step(method: Method, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], *,
                       model: nn.Module | None = None, amp: MixedPrecision | None = None) -> StepOutput:
     """One training step: the method's loss on ``batch``, backward, optimiser step, then the method's
@@ -298,9 +306,7 @@ def pretrain(
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 check_interrupted()  # a SIGTERM that arrived while the loader forked its workers
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                if cfg.channels_last:
-                    batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+                batch = place_batch(batch, device, cfg.channels_last)
                 data_s += time.perf_counter() - waited
                 out = optimisation_step(method, optimizer, batch, model=model, amp=amp)
                 logs = {**out.logs, "loss": out.loss.detach()}  # the loss that was back-propagated

@@ -31,15 +31,16 @@ def test_complexity_metrics_are_per_image_and_median():
     assert m["flops_g"] == pytest.approx(2.0) and m["macs_g"] == pytest.approx(1.0)
     assert m["params_m"] == 2.5 and m["encoder_params_m"] == 1.0
     assert m["train_gflops_per_step"] == 24.0 and m["encoder_gflops_per_image"] == 0.5
+    assert m["train_gflops_per_s"] == pytest.approx(12.0)  # 24 GFLOP per step at the median 2 s
 
 
 def test_measure_complexity_trains_and_counts():
     resolved = {name: resolve(name, "synth-fer", "smoke") for name in ("pcl", "pcfrl")}
     methods = {name: build_method(r) for name, r in resolved.items()}
     before = {name: [p.detach().clone() for p in m.parameters()] for name, m in methods.items()}
-    optim = {name: r.config.pretrain.optim for name, r in resolved.items()}
+    pretrain = {name: r.config.pretrain for name, r in resolved.items()}
     size = resolved["pcl"].config.data.image_size
-    out = measure_complexity(methods, optim, batch_size=4, image_size=size, device=torch.device("cpu"), repeats=2)
+    out = measure_complexity(methods, pretrain, batch_size=4, image_size=size, device=torch.device("cpu"), repeats=2)
     for name, c in out.items():
         assert len(c.step_times_s) == 2 and all(t > 0 for t in c.step_times_s)
         assert c.params == count_parameters(methods[name]) and c.encoder_params < c.params
@@ -48,9 +49,11 @@ def test_measure_complexity_trains_and_counts():
         changed = [not torch.equal(a, b) for a, b in zip(before[name], methods[name].parameters())]
         assert any(changed)  # real optimiser steps were taken
     assert out["pcl"].params == out["pcfrl"].params  # PCFRL adds no parameters (paper Table 10)
+    # measured in the memory format the pretraining uses (pretrain.channels_last, on by default)
+    assert methods["pcl"].backbone.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert out["pcfrl"].forward_flops >= out["pcl"].forward_flops  # calibration adds score computations
     with pytest.raises(ValueError):
-        measure_complexity(methods, optim, batch_size=4, image_size=size, device=torch.device("cpu"), repeats=0)
+        measure_complexity(methods, pretrain, batch_size=4, image_size=size, device=torch.device("cpu"), repeats=0)
 
 
 def test_complexity_command_fills_table_10(tmp_path):

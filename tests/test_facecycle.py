@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.models.facecycle import ChannelAttention, FaceCycleBackbone, spatial_size
@@ -70,6 +73,32 @@ def test_channel_attention_matches_hand_computation() -> None:
     expected = F.leaky_relu(x + expected.reshape(b, c, 2, 2), 0.1)
     assert torch.allclose(out, expected, atol=1e-5)
     assert count_parameters(att) == 3 * (3 * 3 + 3)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_in_place_activations_and_nhwc_layout_compute_the_same_trunk(batchnorm: bool) -> None:
+    """The trunk's LeakyReLUs run in place and its attention on (B, H*W, C) views: same outputs and gradients
+    as out-of-place activations, in NCHW and in NHWC (channels_last) memory."""
+    torch.manual_seed(0)
+    net = FaceCycleBackbone(width=0.25, batchnorm=batchnorm)
+    assert all(m.inplace for m in net.modules() if isinstance(m, nn.LeakyReLU))
+    plain = copy.deepcopy(net)
+    for m in plain.modules():
+        if isinstance(m, nn.LeakyReLU):
+            m.inplace = False
+    nhwc = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    x = torch.rand(3, 3, 32, 32)
+    outs, grads = [], []
+    for model, inp in ((plain, x), (net, x), (nhwc, x.contiguous(memory_format=torch.channels_last))):
+        out = model(inp)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append([p.grad for p in model.parameters()])
+    scale = max(float(g.abs().max()) for g in grads[0])  # some gradients are rounding noise (softmax shifts)
+    for out, grad in zip(outs[1:], grads[1:]):
+        assert torch.allclose(out, outs[0], rtol=1e-4, atol=1e-5 * float(outs[0].abs().max()))
+        for g, ref in zip(grad, grads[0]):
+            assert torch.allclose(g, ref, rtol=1e-3, atol=1e-5 * scale)
 
 
 def test_projection_head_and_subnet_shapes() -> None:

@@ -511,9 +511,12 @@ def _alive(pid: int) -> bool:
 
 def _interrupt(args: list, tmp_path: Path, sig: int, ready) -> tuple[subprocess.CompletedProcess, list[int]]:
     """Start ``pcfrl-bench args``, wait until ``ready()`` and the process has children, send ``sig`` to it alone."""
+    # default dispositions, as for a command in a terminal's foreground: a background job of a non-interactive
+    # shell (e.g. CI started with `&`) inherits SIGINT ignored, and Python then installs no Ctrl-C handler
     proc = subprocess.Popen([sys.executable, "-m", "pcfrl_bench", "--threads", "1", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "400"})
+                            env={**os.environ, "TMPDIR": str(tmp_path), "COLUMNS": "400"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline, kids = time.monotonic() + 240, []
     while time.monotonic() < deadline and proc.poll() is None:
         kids = _children(proc.pid) if ready() else []

@@ -85,16 +85,19 @@ def test_precision_is_typed_recorded_and_hash_neutral_at_its_default():
         MixedPrecision("fp8", CPU)
 
 
-def test_channels_last_trains_the_same_model(tmp_path):
-    """``pretrain.channels_last``: NHWC weights, the same losses up to float32 rounding, hash-neutral when off."""
+@pytest.mark.parametrize("name", ["pcl", "simclr"])
+def test_channels_last_trains_the_same_model(tmp_path, name):
+    """``pretrain.channels_last`` (on by default): NHWC weights, the same losses up to float32 rounding, and
+    never part of the config hashes (an execution setting, like the device)."""
     from pcfrl_bench.data.sources import build_source
     from pcfrl_bench.steplog import read_steps
     from pcfrl_bench.train import pretrain
 
+    assert resolve(name, "synth-fer", "smoke").config.pretrain.channels_last
     losses = {}
     for flag in (False, True):
-        resolved = resolve("pcl", "synth-fer", "smoke", overrides=[f"pretrain.channels_last={str(flag).lower()}",
-                                                                   "pretrain.epochs=1", "pretrain.batch_size=8"])
+        resolved = resolve(name, "synth-fer", "smoke", overrides=[f"pretrain.channels_last={str(flag).lower()}",
+                                                                  "pretrain.epochs=1", "pretrain.batch_size=8"])
         method = build_method(resolved)
         pretrain(method, build_source(resolved.config.data, tmp_path / "data"), resolved.config.pretrain,
                  tmp_path / str(flag), seed=0, device=CPU, progress=False)
@@ -104,6 +107,7 @@ def test_channels_last_trains_the_same_model(tmp_path):
     assert len(losses[True]) == 2 and losses[True][0] == pytest.approx(losses[False][0], rel=1e-6)
     # after one Adam step (every weight moved by +-lr, also those whose gradient is rounding noise): 6e-5 measured
     assert losses[True][1] == pytest.approx(losses[False][1], rel=1e-3)
-    plain = resolve("pcl", "synth-fer", "smoke").config
-    off = resolve("pcl", "synth-fer", "smoke", overrides=["pretrain.channels_last=false"]).config
-    assert off.result_hash() == plain.result_hash()
+    plain = resolve(name, "synth-fer", "smoke").config
+    off = resolve(name, "synth-fer", "smoke", overrides=["pretrain.channels_last=false"]).config
+    assert off.result_hash() == plain.result_hash() and off.pretrain_hash(name) == plain.pretrain_hash(name)
+    assert "channels_last" not in plain.pretrain_identity(name)["pretrain"]
