@@ -44,7 +44,7 @@ def test_demo_table_is_generated_from_the_committed_records(monkeypatch):
 
 def test_the_demo_preset_stays_a_few_cpu_minutes():
     """Every budget key of the demo is pinned by the synthetic tasks' `demo` preset: a bigger `quick` (the reference
-    budget) must not make `make demo` slower. Measured: 8 x 800 clips at 32 px ~ 100 CPU-s of PCFRL steps."""
+    budget) must not make `make demo` slower. Measured: 8 x 800 clips at 32 px, 54 CPU-s of PCFRL steps."""
     cfg = resolve("pcfrl", "synth-fer", "demo").config
     w = cfg.data.synthetic
     pretrain_pixels = cfg.pretrain.epochs * w.identities * w.clips_per_identity * cfg.data.image_size ** 2
