@@ -342,7 +342,9 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
-    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True, markup=False)
+    kind, fmt = record.weights.get("kind"), record.weights["format"]
+    what = f"{kind} ({fmt})" if kind and kind != fmt else fmt
+    stdout.print(f"weights: {what} {record.checkpoint}", soft_wrap=True, markup=False)
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
                  soft_wrap=True, markup=False)
