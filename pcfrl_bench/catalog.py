@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PRESETS, deep_merge, load_yaml
+from .config import PRESETS, deep_merge, load_yaml, preset_layer
 from .errors import ConfigError, UnknownNameError
 from .inputs import quote
 
@@ -72,8 +72,8 @@ class Entry:
     dataset: str = ""  # tasks read from disk: the registered dataset format (data/readers/<format>.py)
 
     def layers(self, preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(defaults, preset overrides) of this entry."""
-        return self.defaults, self.presets.get(preset, {})
+        """(defaults, preset overrides) of this entry (a preset that extends another includes its base's)."""
+        return self.defaults, preset_layer(self.presets, preset)
 
 
 TASK_OWNED = ("model",)  # sections a method's defaults and presets may not set (see the module docstring)

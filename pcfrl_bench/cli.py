@@ -205,9 +205,12 @@ def main() -> None:
               help="With --pairs: the presets to check (repeatable) [default: all].")
 @click.option("--method", "-m", "pair_methods", multiple=True, help="With --pairs: only these methods (repeatable).")
 @click.option("--task", "-t", "pair_tasks", multiple=True, help="With --pairs: only these tasks (repeatable).")
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Fill this file's <!-- registry:start --> ... <!-- registry:end --> section with the registry's "
+                   "counts and presets (README.md; `make readme`) and stop.")
 @friendly_errors
 def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[str, ...],
-             pair_methods: tuple[str, ...], pair_tasks: tuple[str, ...]) -> None:
+             pair_methods: tuple[str, ...], pair_tasks: tuple[str, ...], readme: Path | None) -> None:
     """List registered methods and tasks, and whether each task's data is available.
 
     With --pairs, also the status of each (method, task) pair at each preset: 'builds' when the config
@@ -225,6 +228,11 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     from .io import default_data_root
     from .listing import registry_listing
 
+    if readme is not None:
+        from .reporting.facts import write_registry_facts
+
+        _console(stderr=False).print(f"wrote {write_registry_facts(readme)}", soft_wrap=True, markup=False)
+        return
     root = data_root or default_data_root()
     problems: list[str] = []
     data = registry_listing(root, problems)
@@ -232,7 +240,7 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
     for problem in problems:
         _console().print(f"[yellow]warning:[/] skipped a broken registry file: {_escape(problem)}", highlight=False)
     statuses = check_pairs(pair_methods or [m["name"] for m in methods], pair_tasks or [t["name"] for t in tasks],
-                           presets or PRESETS) if pairs else None
+                           presets or PRESETS, progress=not as_json) if pairs else None
     if as_json:
         if statuses is not None:
             data["pairs"] = [s.to_dict() for s in statuses]
@@ -262,19 +270,18 @@ def list_cmd(as_json: bool, data_root: Path | None, pairs: bool, presets: tuple[
         print_pairs(statuses)
 
 
-def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...]) -> list[Any]:
-    """``pair_statuses`` with a progress bar; unknown method or task names are an error first."""
-    from rich.progress import Progress
-
+def check_pairs(methods: list[str], tasks: list[str], presets: tuple[str, ...], progress: bool = True) -> list[Any]:
+    """``pair_statuses`` with progress; unknown method or task names are an error first."""
     from . import catalog
     from .pairs import pair_statuses
+    from .progress import reporting, stage
 
     for kind, names in (("method", methods), ("task", tasks)):
         for name in names:
             catalog.entry(kind, name)
-    with Progress(*Progress.get_default_columns(), console=_console(), transient=True) as bar:
-        job = bar.add_task("checking pairs", total=len(methods) * len(tasks) * len(presets))
-        return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.update(job, advance=1))
+    with reporting(_console(), progress), stage("checking pairs", len(methods) * len(tasks) * len(presets),
+                                                "pairs") as bar:
+        return pair_statuses(methods, tasks, presets, on_pair=lambda status: bar.advance())
 
 
 def print_pairs(statuses: list[Any]) -> None:
@@ -311,7 +318,7 @@ def print_pairs(statuses: list[Any]) -> None:
 
 
 def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir: Path | None, resume: bool,
-                    restart: bool, no_progress: bool, unreadable: str) -> None:
+                    restart: bool, no_progress: bool, unreadable: str, reference: Path | None = None) -> None:
     from rich.table import Table
 
     from .runner import RunOptions, run
@@ -335,14 +342,36 @@ def _run_and_report(resolved: Any, out: Path, data_root: Path | None, cache_dir:
     stdout = _console(stderr=False)
     stdout.print(table)
     stdout.print(f"{metric}: {_number(final)} (final epoch; best over epochs {_number(best)})")
-    stdout.print(f"weights: {record.weights['format']} {record.checkpoint}", soft_wrap=True, markup=False)
+    kind, fmt = record.weights.get("kind"), record.weights["format"]
+    what = f"{kind} ({fmt})" if kind and kind != fmt else fmt
+    stdout.print(f"weights: {what} {record.checkpoint}", soft_wrap=True, markup=False)
     stdout.print(f"record: {record.path}" + ("" if record.registry_config else
                                              f" (config {record.config_hash[:8]}, not the registry's)"),
                  soft_wrap=True, markup=False)
+    if reference is not None:
+        _print_standing(record, reference)
+
+
+def _print_standing(record: Any, reference: Path, readme: Path | None = None) -> None:
+    from .reporting.standing import standing_text, write_readme_block
+
+    text = standing_text(record, reference)
+    if text is None:
+        _console().print(f"No floor or ceiling of {record.task} at preset {record.preset} is stored in {reference} "
+                         "to compare with (`make demo-reference` makes the demo's).", highlight=False, soft_wrap=True,
+                         markup=False)
+        return
+    _console(stderr=False).print("\n" + text, highlight=False, markup=False, soft_wrap=True)
+    if readme is not None:
+        _console(stderr=False).print(f"wrote {write_readme_block(readme, text)}", soft_wrap=True, markup=False)
 
 
 OUT = click.option("--out", type=WRITE_DIR, default=RUNS, show_default=True,
                    help="Folder of result records: <out>/<task>/<method>/<preset>-seed<seed>[-<config hash>].json.")
+REFERENCE_OPTION = click.option(
+    "--reference", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Afterwards place the result beside the floors, ceiling and same-method runs stored in this folder (same "
+         "task and preset) and the paper's number for the task (`make demo`: results/reference).")
 RUN_FLAGS = [
     click.option("--resume", is_flag=True, help="Continue an interrupted pretraining from its last checkpoint."),
     click.option("--restart", is_flag=True, help="Discard an existing checkpoint of this config and pretrain again."),
@@ -362,10 +391,11 @@ RUN_FLAGS = [
 @RUN_FLAGS[1]
 @RUN_FLAGS[2]
 @RUN_FLAGS[3]
+@REFERENCE_OPTION
 @threads_option
 @friendly_errors
 def run_cmd(method, task, preset, seed, device, overrides, config_file, out, data_root, cache_dir, resume, restart,
-            no_progress, unreadable):
+            no_progress, unreadable, reference):
     """Pretrain METHOD (or reuse its cached checkpoint), freeze it, evaluate on TASK, store the record.
 
     The checkpoint is keyed by a hash of the resolved pretraining config, so a second task with the
@@ -382,47 +412,61 @@ def run_cmd(method, task, preset, seed, device, overrides, config_file, out, dat
       pcfrl-bench run -m pcl -t cplfw --set model.checkpoint=pcl.pth.tar   # evaluate given weights
       pcfrl-bench run --config my.yaml --set eval.probe.epochs=50
       torchrun --nproc_per_node 2 -m pcfrl_bench run -m pcfrl -t synth-fer   # DDP, global batch unchanged
+      pcfrl-bench --threads 1 run -m pcfrl -t synth-fer -p demo --reference results/reference   # = make demo
     """
     resolved = _resolve(method, task, preset, seed, device, overrides, config_file)
-    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable)
+    _run_and_report(resolved, out, data_root, cache_dir, resume, restart, no_progress, unreadable, reference)
 
 
 @main.command("eval")
 @click.option("--task", "-t", required=True, help="Registered task whose protocol is run (see `pcfrl-bench list`).")
 @click.option("--checkpoint", required=True, type=READ_FILE,
-              help="Weights: this project's last.pt or backbone.pt, a backbone state dict (prefixes such as "
-                   "backbone. or module.encoder_q. are stripped), or the official PCL checkpoint.")
+              help="Weights: this project's last.pt or backbone.pt, the official PCL checkpoint, a timm or "
+                   "torchvision ResNet state dict, a facecycle trunk (prefixes such as module.encoder_q. are "
+                   "stripped); what it holds is detected and printed.")
 @click.option("--method", "-m", default="checkpoint", show_default=True,
               help="Method whose config builds the backbone (the default takes the task's backbone as is).")
 @click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
               help="Size preset of the task's evaluation (image size, probe schedule).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe.")
 @click.option("--non-strict", is_flag=True,
-              help="Load even when backbone keys are missing (they stay random; the record lists them).")
+              help="Load even when backbone keys are missing (they stay random; the record lists them); refused "
+                   "when the file fills less than half of the trunk's tensors.")
 @DEVICE
 @SET
 @OUT
 @paths_options
 @RUN_FLAGS[2]
 @RUN_FLAGS[3]
+@REFERENCE_OPTION
 @threads_option
 @friendly_errors
 def eval_cmd(task, checkpoint, method, preset, seed, non_strict, device, overrides, out, data_root, cache_dir,
-             no_progress, unreadable):
-    """Run TASK's protocol on given weights, without pretraining (the same as `run --set model.checkpoint=PATH`).
+             no_progress, unreadable, reference):
+    """Run TASK's protocol on given weights, without pretraining (`run --set model.checkpoint=PATH` with the
+    model settings the file implies).
 
-    The format is detected and named in the record (`weights.format`: pcfrl-bench, state-dict,
-    pcl-official); missing or unexpected backbone keys are an error that lists them.
+    What the file holds is detected from its keys and shapes and printed: this project's last.pt or
+    backbone.pt (the model of its config.yaml), the official PCL checkpoint (facecycle at its width, [0, 1]
+    inputs), a timm or torchvision ResNet state dict (depth, width and stem; ImageNet normalisation), a
+    facecycle trunk. The detected settings (model.backbone, model.width, model.input_norm, ...) come before
+    your --set, which wins. The record stores the kind, the file's SHA-256 and how many trunk tensors loaded.
 
     \b
     Examples:
       pcfrl-bench eval -t digits --checkpoint ~/.cache/pcfrl-bench/pretrain/simclr/<hash>/backbone.pt
       pcfrl-bench eval -t cplfw --checkpoint PCL_official.pth.tar
-      pcfrl-bench eval -t stl10 --checkpoint moco.pth --set model.backbone=timm:resnet50 --set model.small_stem=false
+      pcfrl-bench eval -t stl10 --checkpoint moco_v2_800ep.pth.tar   # detected: timm:resnet50, ImageNet norm
     """
-    given = [f"model.checkpoint={checkpoint.resolve()}"] + (["model.strict=false"] if non_strict else [])
+    from .models.detect import describe, detect_for_eval
+
+    detection = detect_for_eval(checkpoint, overrides)
+    given = [f"model.checkpoint={checkpoint.resolve()}", *(detection.overrides() if detection else []),
+             *(["model.strict=false"] if non_strict else [])]
     resolved = _resolve(method, task, preset, seed, device, tuple(given) + tuple(overrides))
-    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable)
+    for line in describe(detection, resolved.config.model) if detection else []:
+        _console().print(line, highlight=False, markup=False, soft_wrap=True)
+    _run_and_report(resolved, out, data_root, cache_dir, False, False, no_progress, unreadable, reference)
 
 
 @main.command("config")
@@ -451,16 +495,41 @@ def _number(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
+@main.command("standing")
+@click.argument("record_file", metavar="RECORD", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=REFERENCE, show_default=True,
+              help="Folder of the records with the floors, ceiling and reference runs (same task and preset).")
+@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also fill this file's <!-- demo:start --> ... <!-- demo:end --> section (`make demo-reference`).")
+@friendly_errors
+def standing_cmd(record_file: Path, reference: Path, readme: Path | None) -> None:
+    """Place a stored result beside its task's floors and ceiling, its method's reference runs and the paper's number.
+
+    \b
+    Examples:
+      pcfrl-bench standing results/runs/synth-fer/pcfrl/demo-seed0.json
+      pcfrl-bench standing results/runs/synth-fr/simclr/quick-seed1.json --reference results/reference
+    """
+    from .results import read_record
+
+    _print_standing(read_record(record_file), reference, readme)
+
+
 @main.command("results")
 @click.option("--records", type=READ_DIR, default=RUNS, show_default=True,
               help="Folder of result records to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per record, primary metric).")
 @click.option("--registry-only", is_flag=True, help="Only records made with the registry's configs.")
+@click.option("--wide", is_flag=True, help="Every column, however wide the terminal (by default columns that do not "
+                                          "fit are left out and named; numbers are never cut).")
 @renamed("--out", "--records")
 @friendly_errors
-def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool) -> None:
+def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool, wide: bool) -> None:
     """List stored result records with their config hash and overrides; corrupt records are reported and skipped.
+
+    The table fits the terminal: columns that do not fit are left out (overrides, config, best over epochs,
+    then metric and preset), and the output says which; --wide, --csv and --json show them all.
 
     `registry` says whether a record was made with the registry's config of its method and task (what the
     tables count) or is a variant (--set overrides, --config, an evaluated checkpoint).
@@ -494,17 +563,25 @@ def results_cmd(records: Path, as_json: bool, as_csv: bool, registry_only: bool)
         writer.writeheader()
         writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
         return
-    from rich.table import Table
+    from rich.console import Console
 
-    table = Table(title=f"Result records in {_escape(str(records))}")
-    for col in ("task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"):
-        table.add_column(col)
-    for row in rows:
-        config = row["config_hash"] + ("" if row["registry"] else " (variant)")
-        cells = (row["task"], row["method"], row["preset"], row["seed"], row["metric"], _number(row["final"]),
-                 _number(row["best_over_epochs"]), config, row["overrides"])
-        table.add_row(*(_escape(str(c)) for c in cells))
-    _console(stderr=False).print(table)
+    from .reporting.columns import fitted_table, table_width
+
+    header = ["task", "method", "preset", "seed", "metric", "final", "best over epochs", "config", "overrides"]
+    cells = [[str(row["task"]), str(row["method"]), str(row["preset"]), str(row["seed"]), str(row["metric"]),
+              _number(row["final"]), _number(row["best_over_epochs"]),
+              row["config_hash"] + ("" if row["registry"] else " (variant)"), row["overrides"]] for row in rows]
+    stdout = _console(stderr=False)
+    table, dropped = fitted_table(f"Result records in {records}", header, cells, None if wide else stdout.width,
+                                  droppable=["overrides", "config", "best over epochs", "metric", "preset"],
+                                  numeric=["seed", "final", "best over epochs"])
+    if wide:  # every column at its full width, however wide the terminal
+        natural = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(header)]
+        stdout = Console(width=max(stdout.width, table_width(natural)))
+    stdout.print(table)
+    if dropped:
+        stdout.print(f"Left out to fit {stdout.width} columns: {', '.join(dropped)}. All columns: --wide (or a "
+                     "wider terminal), --csv or --json.", highlight=False)
 
 
 @main.group("data")
@@ -538,6 +615,7 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
       pcfrl-bench data check -t disfa --decode all   # decode every image of a large set, as `run` does
     """
     from .io import default_data_root
+    from .progress import reporting
     from .tasks.check import check_task_by_name, format_check_report
 
     from .inputs import quote
@@ -546,7 +624,8 @@ def data_check_cmd(task_name: str, data_root: Path | None, overrides: tuple[str,
         raise click.BadParameter(f"expected auto, all or a number of images up to 999,999,999, got "
                                  f"{quote(decode_sample)}", param_hint="--decode")
     count = decode_sample if decode_sample in ("auto", "all") else int(decode_sample)
-    report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
+    with reporting(_console(), not as_json):  # decoding every image of a large dataset takes a while
+        report = check_task_by_name(task_name, data_root or default_data_root(), count, overrides)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -601,6 +680,10 @@ def tables_cmd(records, tables_dir, preset, selection, variant, paper_dir, any_c
                                     registry_hash=None if any_config else registry_result_hash)
         stdout.print(f"{name}: wrote {len(written)} files; overview: {written[-1] if written else '-'}",
                      soft_wrap=True, markup=False)
+        for root in list(records) or roots:
+            if not Path(root).is_dir():
+                _console().print(f"note: no folder {root}, so no records from it", highlight=False, soft_wrap=True,
+                                 markup=False)
 
 
 @main.command("claims")
@@ -626,20 +709,18 @@ def claims_cmd(records, preset, report, readme, any_config):
       pcfrl-bench claims
       pcfrl-bench claims --records results/reference --readme README.md
     """
-    from rich.table import Table
-
     from .reporting.claims import render_claims
+    from .reporting.columns import fitted_table
     from .resolution import registry_result_hash
 
     outcomes, bounds_md, written = render_claims(records, report, preset,
                                                  None if any_config else registry_result_hash, readme)
-    table = Table("claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict")
-    for o in outcomes:
-        c = o.comparison
-        ci = "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]"
-        table.add_row(c.claim, c.method, c.baseline, c.task, str(o.n), f"{o.effect:.3g}", ci, o.verdict)
+    header = ["claim", "method", "baseline", "task", "n", "effect", "95 % CI", "verdict"]
+    rows = [[o.comparison.claim, o.comparison.method, o.comparison.baseline, o.comparison.task, str(o.n),
+             f"{o.effect:.3g}", "-" if o.low != o.low else f"[{o.low:.3g}, {o.high:.3g}]", o.verdict]
+            for o in outcomes]
     stdout = _console(stderr=False)
-    stdout.print(table)
+    stdout.print(fitted_table(None, header, rows, stdout.width, droppable=[], numeric=["n", "effect", "95 % CI"])[0])
     stdout.print(f"wrote {', '.join(map(str, written))}", soft_wrap=True, markup=False)
 
 

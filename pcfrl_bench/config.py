@@ -20,7 +20,10 @@ from typing import Any, Literal
 from .errors import ConfigError, UnknownNameError
 from .inputs import check_text, quote, read_yaml, yaml_text
 
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "demo", "quick", "paper")
+# A preset that extends another: the base preset's layers of every method and task apply first, then its own. ``demo``
+# (``make demo``) is the quick preset of every method with the synthetic tasks' smaller demo budget on top.
+PRESET_BASES = {"demo": "quick"}
 SEED_MAX = 2**31 - 1  # seeds lie in [-SEED_MAX - 1, SEED_MAX]: random, numpy and torch take them and their epoch seeds
 EPOCHS_MAX = 100_000  # the paper trains 1000 epochs
 BATCH_MAX = 65_536
@@ -255,6 +258,20 @@ def config_hash(data: Any) -> str:
     """A stable SHA-256 of a plain config tree."""
     blob = json.dumps(to_plain(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def preset_chain(preset: str) -> tuple[str, ...]:
+    """The presets whose layers make ``preset``, base first (``demo`` -> ("quick", "demo"))."""
+    base = PRESET_BASES.get(preset)
+    return (*preset_chain(base), preset) if base else (preset,)
+
+
+def preset_layer(presets: dict[str, Any], preset: str) -> dict[str, Any]:
+    """An entry's layer for ``preset``: its layers of the chain of ``preset`` merged in order."""
+    layer: dict[str, Any] = {}
+    for name in preset_chain(preset):
+        layer = deep_merge(layer, presets.get(name, {}))
+    return layer
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

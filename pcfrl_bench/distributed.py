@@ -44,6 +44,11 @@ def rank() -> int:
     return dist.get_rank() if initialised() else 0
 
 
+def launch_rank() -> int:
+    """The rank torchrun gave this process (0 without torchrun), known before the process group starts."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def is_main() -> bool:
     """Rank 0 (or a single process): the one process that writes checkpoints, logs and records."""
     return rank() == 0

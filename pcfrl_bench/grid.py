@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import PRESETS, SEED_MAX, load_yaml
 from .errors import ConfigError, MalformedFileError
 from .inputs import quote
 from .interrupt import run_in_processes
 from .io import atomic_write_text
+from .progress import reporting, stage
 from .results import ResultRecord, read_record, record_path
 from .runner import RunOptions, RunPaths, pretrain_dir, resolve, run
 
@@ -98,22 +98,21 @@ def run_grid(cells: list[Cell], paths: RunPaths, *, jobs: int = 1, device: str =
     for cell in todo:
         groups.setdefault((cell.method, cell.seed, cell.preset), []).append(cell)
     records: list[ResultRecord] = []
-    columns = (TextColumn("[bold]grid"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("grid", total=len(todo), last=f"{skipped} stored cells skipped")
+    if skipped:
+        console.print(f"grid: {skipped} cells already stored, {len(todo)} to run", highlight=False)
+    with reporting(console), stage("grid", len(todo), "cells", keep=True, interval=0) as bar:
         if jobs <= 1:
             restarted: set[Path] = set()
             for group in groups.values():
                 for cell in group:
                     records += _run_group([cell], paths, device, options=options, restarted=restarted)
-                    bar.update(task, advance=1, last=cell.label)
+                    bar.advance(1, cell.label)
         else:
             threads = max(1, (os.cpu_count() or 1) // jobs)
             calls = [(g, paths, device, threads, options) for g in groups.values()]
             # forked workers; Ctrl-C / SIGTERM stops every one of them (interrupt.run_in_processes)
-            done = run_in_processes(_run_group, calls, jobs, on_done=lambda i, _: bar.update(
-                task, advance=len(calls[i][0]), last=calls[i][0][-1].label))
+            done = run_in_processes(_run_group, calls, jobs, on_done=lambda i, _: bar.advance(
+                len(calls[i][0]), calls[i][0][-1].label))
             records += [record for group_records in done for record in group_records]
     return records, skipped
 

@@ -143,8 +143,10 @@ def load_given_weights(resolved: Resolved, device: torch.device, console: Consol
     cfg = resolved.config
     method = build_method(resolved)
     report = load_backbone(method.backbone, Path(cfg.model.checkpoint).expanduser(), cfg.model.strict)
+    ignored = f", {len(report.ignored)} tensors outside the trunk ignored" if report.ignored else ""
     note = f"; layers left random: {', '.join(report.missing)}" if report.missing else ""
-    console.print(f"Evaluating the {report.format} weights {report.path} (no pretraining){note}", soft_wrap=True,
+    console.print(f"  tensors loaded: {report.loaded}/{report.total} of the trunk{ignored}{note} (no pretraining; "
+                  f"sha256 {report.sha256[:16]}...)", soft_wrap=True, highlight=False,
                   markup=False)
     return method.to(device), report
 

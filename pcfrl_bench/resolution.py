@@ -13,7 +13,8 @@ from typing import Any
 
 from . import catalog
 from .catalog import Entry
-from .config import PRESETS, TASK_SOURCE, EmptyParams, RunConfig, load_yaml, parse_override, resolve_config
+from .config import (PRESETS, TASK_SOURCE, EmptyParams, RunConfig, load_yaml, parse_override, preset_layer,
+                     resolve_config)
 from .errors import ConfigError, MalformedFileError, PcfrlError, UnsupportedPairError
 from .inputs import quote
 from .schema.methods import METHOD_SCHEMAS
@@ -40,7 +41,8 @@ class Resolved:
 def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device: str = "auto",
             overrides: tuple[str, ...] | list[str] = (), base: dict[str, Any] | None = None) -> Resolved:
     """defaults -> method YAML -> task YAML -> method preset -> task preset -> pinned keys -> ``base`` (a config
-    file) -> ``--set`` overrides.
+    file) -> ``--set`` overrides. A preset that extends another (``config.PRESET_BASES``) is its base's layer
+    with its own merged on top, for the method and the task alike.
 
     The task owns ``model`` (method files may not set it, see ``catalog``), except for a method that pins its
     own ``model.backbone``: then the task's model keys are left out and the method's pinned model applies.
@@ -53,10 +55,10 @@ def resolve(method: str, task: str, preset: str = "quick", seed: int = 0, device
     m, t = catalog.entry("method", method), catalog.entry("task", task)
     method_schema, task_schema = METHOD_SCHEMAS.get(m.implementation), TASK_SCHEMAS.get(t.implementation)
     run_layer = {"run": {"method": method, "task": task, "preset": preset, "seed": seed, "device": device}}
-    task_layers = [t.defaults, t.presets.get(preset, {})]
+    task_layers = [t.defaults, preset_layer(t.presets, preset)]
     if "backbone" in (m.pinned.get("model") or {}):  # a method that pins its own backbone owns the whole model
         task_layers = [{k: v for k, v in layer.items() if k != "model"} for layer in task_layers]
-    layers = [m.defaults, task_layers[0], m.presets.get(preset, {}), task_layers[1], m.pinned, t.pinned, base or {},
+    layers = [m.defaults, task_layers[0], preset_layer(m.presets, preset), task_layers[1], m.pinned, t.pinned, base or {},
               run_layer]
     layers += [parse_override(o) for o in overrides]
     cfg = resolve_config(layers, method_schema.Params, task_schema.Params)

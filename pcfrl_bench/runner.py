@@ -12,14 +12,15 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 
 from .config import TASK_SOURCE, config_hash, to_plain
+from .distributed import launch_rank
 from .errors import ConfigError, DatasetLayoutError, ResultNotSavedError
 from .evaluation.features import FeatureSet, cached_features, degeneration_warnings, extract_features
 from .io import ensure_writable_dir
 from .pretraining import (Encoder, RunOptions, RunPaths, build_method, ensure_pretrained, obtain_encoder,  # noqa: F401
                           pretrain_dir, resolve_device, weights_origin)
+from .progress import reporting, stage
 from .resolution import Resolved, resolve
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
@@ -104,6 +105,11 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     """
     options = options or RunOptions()
     console = console or Console()
+    with reporting(console, options.progress and launch_rank() == 0):
+        return _run(resolved, paths, options, console)
+
+
+def _run(resolved: Resolved, paths: RunPaths, options: RunOptions, console: Console) -> ResultRecord | None:
     cfg = resolved.config
     device = resolve_device(cfg.run.device)
     task, unreadable = prepare_task(resolved, paths, options, console)
@@ -115,7 +121,8 @@ def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
     warnings = degeneration_warnings(features)
     for line in warnings:
         console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
-    result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
+    with stage(f"evaluate {task.name} ({task.protocol})"):
+        result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
     eval_s = time.perf_counter() - started
     record = ResultRecord.create(
         cfg, method=cfg.run.method, task=cfg.run.task, preset=cfg.run.preset, seed=cfg.run.seed,
@@ -165,10 +172,10 @@ def run_complexity(methods: list[str], task: str, preset: str, device: str = "au
     built = {name: build_method(r) for name, r in resolved.items()}
     pretrain = {name: r.config.pretrain for name, r in resolved.items()}
     started = time.perf_counter()
-    with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
-        job = bar.add_task(f"Table 10 (batch {batch_size}, {image_size} px, {dev})", total=len(built) * (1 + repeats))
+    with reporting(console, progress), stage(f"Table 10 (batch {batch_size}, {image_size} px, {dev})",
+                                             len(built) * (1 + repeats), "steps") as bar:
         measured = measure_complexity(built, pretrain, batch_size, image_size, dev, repeats,
-                                      on_step=lambda name, phase: bar.update(job, advance=1))
+                                      on_step=lambda name, phase: bar.advance())
     wall = time.perf_counter() - started
     records = []
     for name, m in measured.items():

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -35,6 +34,7 @@ from .interrupt import check_interrupted
 from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_files
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
+from .progress import reporting, stage
 from .steplog import StepLog
 
 CHECKPOINT = "last.pt"
@@ -165,15 +165,6 @@ def _truncate_log(path: Path, epochs_done: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
-def _progress(console: Console | None, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("epoch {task.fields[epoch]}"), TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} img/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not enabled, transient=False,
-    )
-
-
 @contextmanager
 def _named_write_failures(run_dir: Path) -> Iterator[None]:
     """A checkpoint or log that cannot be written (full disk, file-size limit) stops the run with a WriteError
@@ -300,9 +291,8 @@ def pretrain(
 
     started = time.perf_counter()
     total_steps = steps_per_epoch * cfg.epochs
-    with _named_write_failures(run_dir), _progress(console, progress and is_main()) as bar:
-        task = bar.add_task(description, total=total_steps, completed=start_epoch * steps_per_epoch,
-                            epoch=f"{start_epoch}/{cfg.epochs}", loss="-", rate="-")
+    with _named_write_failures(run_dir), reporting(console, progress and is_main()), \
+            stage(description, total_steps, "steps", keep=True, initial=start_epoch * steps_per_epoch) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             seed_everything(epoch_seed(seed, epoch))
             _set_epoch(dataset, epoch)
@@ -312,6 +302,7 @@ def pretrain(
             model.train()
             sums: dict[str, float] = {}
             epoch_start = waited = time.perf_counter()
+            info = f"epoch {epoch + 1}/{cfg.epochs}"
             data_s = 0.0  # host time spent waiting for batches (the data pipeline's share of the epoch)
             for step, batch in enumerate(loader):
                 check_interrupted()  # a SIGTERM that arrived while the loader forked its workers
@@ -330,12 +321,14 @@ def pretrain(
                         for k in steps.keys:
                             sums[k] = sums.get(k, 0.0) + row[k]
                     rate = (step + 1) * batch_size / max(time.perf_counter() - epoch_start, 1e-9)
-                    bar.update(task, loss=f"{rows[-1]['loss']:.4f}", rate=f"{rate:.0f}")
-                bar.update(task, advance=1, epoch=f"{epoch + 1}/{cfg.epochs}")
+                    info = f"epoch {epoch + 1}/{cfg.epochs} loss {rows[-1]['loss']:.4f} {rate:.0f} img/s"
+                bar.advance(1, info)
                 waited = time.perf_counter()
             means = {k: v / steps_per_epoch for k, v in sums.items()}
             means.update(method.on_epoch_end(epoch, means) or {})  # e.g. calibration precision
             elapsed = time.perf_counter() - epoch_start
+            bar.line(f"epoch {epoch + 1}/{cfg.epochs}, loss {means.get('loss', math.nan):.4f}, "
+                     f"{steps_per_epoch * batch_size / max(elapsed, 1e-9):.0f} images/s, {bar.timing()}")
             if is_main():
                 append_jsonl(run_dir / LOG, {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "time_s": elapsed,
                                              "data_s": data_s, "steps": steps_per_epoch,

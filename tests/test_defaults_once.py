@@ -1,6 +1,6 @@
 """Each default is written once: the schema holds it, and a registry YAML file sets a key only where its value
 differs from what the file would otherwise get (the schema's default, its ``base`` files' value, or for a preset
-the entry's own defaults), or where it overrides a layer of the other kind that comes before it in ``resolve``
+the entry's own defaults and, for a preset that extends another, the entry's base preset), or where it overrides a layer of the other kind that comes before it in ``resolve``
 (defaults of the method, defaults of the task, preset of the method, preset of the task)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pcfrl_bench import catalog
-from pcfrl_bench.config import RunConfig, deep_merge, load_yaml, to_plain
+from pcfrl_bench.config import RunConfig, deep_merge, load_yaml, preset_chain, preset_layer, to_plain
 from pcfrl_bench.schema.methods import METHOD_SCHEMAS
 from pcfrl_bench.schema.options import field_notes, options_markdown
 from pcfrl_bench.schema.tasks import TASK_SCHEMAS
@@ -58,7 +58,7 @@ def earlier_other_layers(kind: str, preset: str | None) -> list[dict[str, Any]]:
     if kind == "method":
         return [] if preset is None else [e.defaults for e in catalog.all_entries("task")]
     methods = catalog.all_entries("method")
-    return [e.defaults for e in methods] + ([] if preset is None else [e.presets.get(preset, {}) for e in methods])
+    return [e.defaults for e in methods] + ([] if preset is None else [preset_layer(e.presets, preset) for e in methods])
 
 
 def restated(kind: str, name: str) -> list[str]:
@@ -77,6 +77,9 @@ def restated(kind: str, name: str) -> list[str]:
         layers = {"defaults": (defaults[i], below, earlier_other_layers(kind, None))}
         for preset, values in (data.get("presets") or {}).items():
             below = all_defaults
+            for base in preset_chain(preset)[:-1]:  # a preset that extends another starts from the entry's base preset
+                for _, parent in files:
+                    below = deep_merge(below, (parent.get("presets") or {}).get(base) or {})
             for _, parent in files[:i]:
                 below = deep_merge(below, (parent.get("presets") or {}).get(preset) or {})
             layers[f"presets.{preset}"] = (values or {}, below, earlier_other_layers(kind, preset))

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pcfrl_bench"
 
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pcfrl_bench", "errors", "inputs", "interrupt", "io", "registry", "distributed", "precision"),
+    ("pcfrl_bench", "errors", "inputs", "interrupt", "io", "registry", "distributed", "precision", "progress"),
     ("config",),
     ("schema",),
     ("results",),

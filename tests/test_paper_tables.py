@@ -248,7 +248,7 @@ def test_render_all_tables_writes_every_format(tmp_path):
         render_all_tables(PAPER_DIR, root, out, variant="real")
     empty = render_all_tables(PAPER_DIR, tmp_path / "missing", tmp_path / "empty")
     text = (tmp_path / "empty" / "TABLES.md").read_text(encoding="utf-8")
-    assert len(empty) == 31 and "no such folder" in text and "(n=" not in text
+    assert len(empty) == 31 and "Records skipped" not in text and "(n=" not in text  # missing = no records
     assert "SimCLR (Chen et al., 2020)\\* [`simclr`]" in text  # the paper's * escaped for Markdown
 
 

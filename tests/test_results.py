@@ -114,3 +114,25 @@ def test_a_version_1_record_is_read_through_its_upgrade(tmp_path):
     path.write_text(json.dumps(old))
     rec = read_record(path)
     assert rec.schema_version == RECORD_VERSION and rec.headline() == 90.0 and rec.registry_config
+
+
+def test_results_fit_80_columns_without_cutting_a_number(tmp_path):
+    from click.testing import CliRunner
+
+    from pcfrl_bench.cli import main
+
+    long = ["method.calib_face.alpha=20", "method.calib_pose.alpha=20", "eval.probe.epochs=300"]
+    write_record(tmp_path, record(0, 12345.678901, best_over_epochs={"accuracy": 98765.4321}))
+    write_record(tmp_path, record(1, 91.0, registry_config=False, overrides=long, config_hash="abcdef1234"))
+    runner = CliRunner()
+    narrow = runner.invoke(main, ["results", "--records", str(tmp_path)], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in narrow.output
+    assert "12345.68" in narrow.output and "98765.43" in narrow.output and "91.00" in narrow.output
+    assert "Left out to fit 80 columns: config, overrides" in narrow.output and "--wide" in narrow.output
+    assert "calib_face" not in narrow.output
+    wide = runner.invoke(main, ["results", "--records", str(tmp_path), "--wide"], env={"COLUMNS": "80"})
+    assert all(o in wide.output for o in long) and "Left out" not in wide.output and "…" not in wide.output
+    tiny = runner.invoke(main, ["results", "--records", str(tmp_path)], env={"COLUMNS": "40"})
+    assert "12345.68" in tiny.output and "98765.43" not in tiny.output  # numbers kept whole or left out, never cut

@@ -150,10 +150,16 @@ def test_eval_of_a_trained_trunk_reproduces_its_run(tmp_path):
         result = runner.invoke(main, ["eval", "-m", "simclr", "--checkpoint", str(path), *smoke],
                                catch_exceptions=False)
         assert result.exit_code == 0, result.output
+        assert "kind: pcfrl-bench (model section of" in result.output  # the config.yaml beside the file
+        assert "architecture: timm:test_resnet (detected)" in result.output
         given = json.loads(Path(result.output.split("record: ")[1].split()[0]).read_text())
         assert given["weights"]["format"] == fmt and given["weights"]["random_layers"] == []
+        assert given["weights"]["kind"] == "pcfrl-bench"
+        assert given["weights"]["loaded_tensors"] == given["weights"]["trunk_tensors"] == len(
+            torch.load(trunk, weights_only=True))
         assert given["metrics"] == record["metrics"] and given["registry_config"] is False
         assert given["wall_time_s"]["pretrain"] == 0.0
     assert json.loads((tmp_path / "runs" / "digits" / "simclr" / "smoke-seed0.json").read_text()) == record
-    wrong = runner.invoke(main, ["eval", "--checkpoint", str(ENCODER), *smoke])
-    assert wrong.exit_code == 2 and "missing" in wrong.output and "unexpected" in wrong.output
+    forced = runner.invoke(main, ["eval", "--checkpoint", str(ENCODER), *smoke, "--set", "model.backbone=timm:test_resnet"])
+    assert forced.exit_code == 2 and "missing" in forced.output and "unexpected" in forced.output
+    assert "the file's keys: module.encoder.conv1 (4)" in forced.output  # the file's names, not only the trunk's

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import Progress
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..interrupt import check_interrupted
 from ..io import atomic_torch_save
+from ..progress import reporting, stage
 
 
 @dataclass
@@ -34,21 +34,21 @@ def extract_features(
     encoder: nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
     num_workers: int = 0, progress: bool = True, console: Console | None = None, description: str = "features",
 ) -> FeatureSet:
-    """Run the frozen encoder (eval mode, no augmentation) over ``dataset`` in order."""
+    """Run the frozen encoder (eval mode, no augmentation) over ``dataset`` in order (progress: see
+    :mod:`pcfrl_bench.progress`; ``progress``/``console`` apply where no caller reports already)."""
     encoder.eval().to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     features: list[Tensor] = []
     targets: dict[str, list[Tensor]] = {}
-    with Progress(console=console, disable=not progress, transient=True) as bar:
-        task = bar.add_task(description, total=len(loader))
+    with reporting(console, progress), stage(description, len(dataset), "images") as bar:
         for batch in loader:
             check_interrupted()
             features.append(encoder(batch["image"].to(device, non_blocking=True)).flatten(1).float().cpu())
             for k, v in batch.items():
                 if k != "image":
                     targets.setdefault(k, []).append(v)
-            bar.advance(task)
+            bar.advance(len(batch["image"]))
     return FeatureSet(torch.cat(features), {k: torch.cat(v) for k, v in targets.items()})
 
 

@@ -12,8 +12,11 @@ Formats (named in the result record):
   ``{"model": ...}`` and prefixed (``backbone.``, ``module.encoder_q.``, ...); ``backbone.pt`` written after
   every pretraining is one.
 
-Missing or unexpected backbone keys are an error listing them; with ``strict=False`` they are reported
-(which layers stayed random) instead. A shape mismatch is always an error.
+Which trunk a file holds (architecture, width, input normalisation) is told by :mod:`.detect`. Missing or
+unexpected backbone keys are an error listing them and the file's key prefixes; with ``strict=False`` they are
+reported (which layers stayed random) instead, unless the file fills less than half of the trunk's tensors
+(then it does not hold this trunk: an error). A shape mismatch is always an error. The report counts the
+trunk's tensors loaded and gives the file's SHA-256 (stored in the record's ``weights``).
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import PcfrlError
+from .detect import (STRIP_PREFIXES, CheckpointError, detect_state, is_project_checkpoint, key_prefixes,
+                     read_weights_file, tensors, unwrap)
 
 BACKBONE_PREFIX = "backbone."  # where a Method (and PCLNetwork) keeps its trunk
-STRIP_PREFIXES = ("", "backbone.", "module.encoder_q.", "encoder_q.", "module.backbone.", "module.encoder.",
-                  "module.", "encoder.", "model.")
 SHOWN_KEYS = 12
+MIN_LOADED = 0.5  # --non-strict refuses a file that fills less than this share of the trunk's tensors
 
 # official ExpPoseModel (nn.DataParallel, PCL code Models/networks.py) -> this project's PCL module names
 OFFICIAL_PCL_KEYS: tuple[tuple[str, str], ...] = (
@@ -50,23 +53,24 @@ OFFICIAL_ENCODER_PREFIXES = ("module.encoder.", "encoder.", "")  # DataParallel 
 OFFICIAL_DECODER = re.compile(r"module\.decoder\.model\.(\d+)\.(.+)")
 
 
-class CheckpointError(PcfrlError):
-    """A weights file cannot be read, has an unknown format, or does not fit the backbone."""
-
-
 @dataclass
 class LoadReport:
-    """What loading a checkpoint did: its format, the file's SHA-256, and the keys not loaded."""
+    """What loading a checkpoint did: its format, the file's SHA-256, the keys not loaded, and how many of the
+    trunk's tensors the file filled."""
 
     format: str
     path: str
     sha256: str
     missing: list[str] = field(default_factory=list)  # backbone keys left at their initialisation
     ignored: list[str] = field(default_factory=list)  # checkpoint keys outside the backbone (heads, decoder)
+    loaded: int = 0  # trunk tensors taken from the file
+    total: int = 0  # trunk tensors of the backbone
+    kind: str = ""  # what the file holds (models.detect: pcfrl-bench, pcl-official, resnet, facecycle, unknown)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "path": self.path, "sha256": self.sha256, "random_layers": self.missing,
-                "ignored_keys": len(self.ignored)}
+        return {"format": self.format, "kind": self.kind, "path": self.path, "sha256": self.sha256,
+                "random_layers": self.missing, "ignored_keys": len(self.ignored), "loaded_tensors": self.loaded,
+                "trunk_tensors": self.total}
 
 
 def official_pcl_key(name: str) -> str:
@@ -97,22 +101,14 @@ def _sha256(path: Path) -> str:
 
 def read_checkpoint(path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
     """(format, tensors with this project's names where the format has them, prefix of the trunk's keys)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types (pickle, zip, weights-only refusal)
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
-    if isinstance(obj.get("model"), dict) and "epoch" in obj and "complete" in obj:
+    return parse_checkpoint(read_weights_file(Path(path)), Path(path))
+
+
+def parse_checkpoint(obj: dict[str, Any], path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
+    """:func:`read_checkpoint` of a file's contents ``obj``."""
+    if is_project_checkpoint(obj):
         return "pcfrl-bench", _tensors(obj["model"], path), BACKBONE_PREFIX
-    for wrapper in ("state_dict", "model"):
-        if isinstance(obj.get(wrapper), dict):
-            obj = obj[wrapper]
-            break
-    state = _tensors(obj, path)
+    state = _tensors(unwrap(obj), path)
     official = next((p for p in OFFICIAL_ENCODER_PREFIXES if f"{p}layer3_2_exp.0.weight" in state), None)
     if official is not None:  # the whole model, or the encoder as the official evaluation code strips it
         renamed = {("module.encoder." + k[len(official):] if k.startswith(official) else k): v
@@ -122,7 +118,7 @@ def read_checkpoint(path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
 
 
 def _tensors(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
-    state = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    state = tensors(obj)
     if not state:
         raise CheckpointError(f"{path}: holds no tensors (keys: {', '.join(map(str, list(obj)[:SHOWN_KEYS]))})")
     return state
@@ -146,7 +142,10 @@ def load_backbone(backbone: nn.Module, path: Path, strict: bool = True) -> LoadR
     Keys of a classifier that the backbone drops (timm's ``fc.``/``head.`` with ``num_classes=0``) and the
     checkpoint's non-trunk parts (projection heads, decoder, momentum encoder) are ignored and counted.
     """
-    fmt, state, prefix = read_checkpoint(path)
+    path = Path(path)
+    obj = read_weights_file(path)
+    fmt, state, prefix = parse_checkpoint(obj, path)
+    file_keys = key_prefixes(list(tensors(obj["model"] if is_project_checkpoint(obj) else unwrap(obj))))
     wanted = set(backbone.state_dict())
     if fmt == "state-dict":
         prefix = _best_prefix(state, wanted)
@@ -159,21 +158,33 @@ def load_backbone(backbone: nn.Module, path: Path, strict: bool = True) -> LoadR
         for k in dropped:
             del trunk[k]
     missing, unexpected = sorted(wanted - set(trunk)), sorted(set(trunk) - wanted)
+    loaded = len(wanted) - len(missing)
     if strict and (missing or unexpected):
-        lines = [f"{path}: the {fmt} checkpoint does not fit the backbone {type(backbone).__name__}"]
+        lines = [f"{path}: the {fmt} checkpoint does not fit the backbone {type(backbone).__name__} "
+                 f"({loaded} of its {len(wanted)} tensors are in the file)",
+                 f"  the file's keys: {file_keys}",
+                 f"  the backbone's keys: {key_prefixes(sorted(wanted))}"]
         if missing:
             lines.append(f"  missing ({len(missing)}): {_shown(missing)}")
         if unexpected:
             lines.append(f"  unexpected ({len(unexpected)}): {_shown(unexpected)}")
-        lines.append("  (check model.backbone / model.width, or pass --non-strict to leave the missing layers random)")
+        lines.append("  (`pcfrl-bench eval --checkpoint` detects the trunk a file holds; check model.backbone / "
+                     "model.width, or pass --non-strict to leave the missing layers random)")
         raise CheckpointError("\n".join(lines))
+    if loaded < MIN_LOADED * len(wanted):
+        raise CheckpointError(f"{path}: only {loaded} of the backbone's {len(wanted)} tensors are in the {fmt} "
+                              f"checkpoint (--non-strict needs at least {MIN_LOADED:.0%}): it does not hold this "
+                              f"trunk.\n  the file's keys: {file_keys}\n  the backbone's keys: "
+                              f"{key_prefixes(sorted(wanted))}")
     own = backbone.state_dict()
     bad = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in trunk.items()
            if k in own and v.shape != own[k].shape]
     if bad:
         raise CheckpointError(f"{path}: shapes differ from the backbone's: {_shown(bad)}")
     backbone.load_state_dict({k: v for k, v in trunk.items() if k in own}, strict=False)
-    return LoadReport(fmt, str(path), _sha256(Path(path)), missing, sorted(ignored + unexpected))
+    detected = detect_state(obj, path)
+    return LoadReport(fmt, str(path), _sha256(path), missing, sorted(ignored + unexpected), loaded, len(wanted),
+                      detected.kind if detected else "unknown")
 
 
 def backbone_state(method: nn.Module) -> dict[str, torch.Tensor]:

@@ -440,16 +440,17 @@ def combined_markdown(views: Sequence[TableView], problems: Sequence[str], varia
 # ------------------------------------------------------------------------------------------------ files
 
 
-def load_record_folders(roots: Path | Sequence[Path], registry_hash: RegistryHash | None = None
-                        ) -> tuple[list[ResultRecord], list[str]]:
-    """The records below one folder or several, and the problems met (unreadable records, missing folders,
-    and with ``registry_hash`` the records left out for a non-registry config, see :func:`split_off_registry`)."""
+def load_record_folders(roots: Path | Sequence[Path], registry_hash: RegistryHash | None = None,
+                        missing_ok: bool = False) -> tuple[list[ResultRecord], list[str]]:
+    """The records below one folder or several, and the problems met (unreadable records, missing folders unless
+    ``missing_ok``, and with ``registry_hash`` the records left out for a non-registry config, see
+    :func:`split_off_registry`)."""
     records, problems = [], []
     for root in [roots] if isinstance(roots, (str, Path)) else roots:
         if Path(root).is_dir():
             found, skipped = load_records(Path(root))
             records, problems = records + found, problems + skipped
-        else:
+        elif not missing_ok:
             problems.append(f"{root}: no such folder, so no reproduced values from it")
     if registry_hash is not None:
         records, off_registry = split_off_registry(records, registry_hash)
@@ -477,7 +478,8 @@ def render_all_tables(paper_dir: Path, records_root: Path | Sequence[Path], out_
     smap = None
     if variant == "synthetic":
         smap = load_synthetic_map(Path(synthetic_map) if synthetic_map else paper_dir / "synthetic_map.yaml")
-    records, problems = load_record_folders(records_root, registry_hash)
+    # a missing folder (no runs of yours yet) is an empty one: the written tables depend on the records alone
+    records, problems = load_record_folders(records_root, registry_hash, missing_ok=True)
     agg = aggregate_records(records_frame(records), preset, selection)
     views = [build_table_view(t, agg, preset, selection, smap) for t in tables]
     views = [v for v in views if v.columns]

@@ -62,7 +62,7 @@ class DatasetMixin:
         found = {}
         for split in self.eval_splits:
             paths = self.index()[split].paths
-            bad = undecodable_images(paths) if paths is not None else []
+            bad = undecodable_images(paths, label=f"decode {self.name}/{split}") if paths is not None else []
             if bad:
                 found[split] = bad
         return found

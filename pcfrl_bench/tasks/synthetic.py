@@ -16,6 +16,7 @@ from ..config import DataConfig
 from ..data.sources import synthetic_source
 from ..data.synthetic import POSECLS_PITCHES, POSECLS_YAWS, WorldStyle, synthetic_task_data
 from ..data.tensors import LazyDataset, TensorImageDataset
+from ..progress import stage
 from ..schema.tasks import (
     SYNTHETIC_WORLD, SyntheticExpressionParams, SyntheticTaskParams, SyntheticVerificationParams,
 )
@@ -45,8 +46,9 @@ class SyntheticData:
         cache = self.__dict__.setdefault("_rendered", {})
         if (split, image_size) not in cache:
             n = self.params.n_test if split == "test" else self.params.n_train
-            cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed,
-                                                             style=self.style, **self.render_options())
+            with stage(f"render {self.name}/{split} ({n} at {image_size} px)"):
+                cache[(split, image_size)] = synthetic_task_data(self.kind, split, image_size, n, self.params.seed,
+                                                                 style=self.style, **self.render_options())
         return cache[(split, image_size)]
 
     def render_options(self) -> dict[str, Any]:

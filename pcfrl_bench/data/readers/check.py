@@ -11,6 +11,7 @@ import numpy as np
 
 from pcfrl_bench.errors import PcfrlError
 from pcfrl_bench.interrupt import check_interrupted
+from pcfrl_bench.progress import stage
 
 from .base import SampleIndex, missing_files, unlabelled_images
 
@@ -20,22 +21,27 @@ DECODE_ALL_LIMIT = 60_000  # `data check` decodes sets up to this many images wh
 Decode = int | Literal["auto", "all"] | None  # a number of images, "auto", or "all" (None: also all)
 
 
-def undecodable_images(paths: Sequence[Path], positions: Iterable[int] | None = None) -> list[tuple[int, str]]:
+def undecodable_images(paths: Sequence[Path], positions: Iterable[int] | None = None,
+                       label: str = "decode images") -> list[tuple[int, str]]:
     """(position, 'path (error)') of the existing files among ``positions`` (None: every file) that Pillow cannot
-    fully decode. The one decode pass of ``run --unreadable`` (every evaluation image) and ``data check``."""
+    fully decode. The one decode pass of ``run --unreadable`` (every evaluation image) and ``data check``;
+    reported as the progress stage ``label``."""
     from PIL import Image
 
     bad: list[tuple[int, str]] = []
-    for i in range(len(paths)) if positions is None else positions:
-        check_interrupted()  # decoding a large set takes minutes
-        p = paths[int(i)]
-        if not Path(p).is_file():
-            continue
-        try:
-            with Image.open(p) as img:
-                img.load()
-        except Exception as err:  # any decoder failure is a data problem to report
-            bad.append((int(i), f"{p} ({type(err).__name__})"))
+    chosen = range(len(paths)) if positions is None else list(positions)
+    with stage(label, len(chosen), "images") as bar:
+        for i in chosen:
+            check_interrupted()  # decoding a large set takes minutes
+            bar.advance()
+            p = paths[int(i)]
+            if not Path(p).is_file():
+                continue
+            try:
+                with Image.open(p) as img:
+                    img.load()
+            except Exception as err:  # any decoder failure is a data problem to report
+                bad.append((int(i), f"{p} ({type(err).__name__})"))
     return bad
 
 
@@ -127,7 +133,7 @@ def _decode_report(splits: dict[str, SampleIndex], decode: Decode, problems: lis
     """Decode the images of :func:`decode_plan`; each failure is a problem. Returns what was decoded."""
     plan, chosen, total = decode_plan(splits, decode)
     for split, positions in plan.items():
-        for _, bad in undecodable_images(splits[split].paths, positions):
+        for _, bad in undecodable_images(splits[split].paths, positions, label=f"decode {split}"):
             problems.append(f"{split}: cannot decode image {bad}")
     return {"images": chosen, "of": total, "sample": chosen < total}
 
