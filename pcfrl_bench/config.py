@@ -241,12 +241,16 @@ class RunConfig:
 def to_plain(obj: Any, hashing: bool = False) -> Any:
     """Dataclasses/tuples -> dicts/lists of plain values (JSON- and YAML-safe).
 
-    ``hashing``: leave out :func:`unhashed` fields and :func:`hash_neutral` fields that are at their default.
+    ``hashing``: leave out :func:`unhashed` fields and :func:`hash_neutral` fields that are at their default, and
+    add a dataclass's ``HASH_REVISION`` when it is not 1 (so records and checkpoints of older code are not reused).
     """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
-                if not (hashing and (f.metadata.get("unhashed")
-                                     or f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default))}
+        plain = {f.name: to_plain(getattr(obj, f.name), hashing) for f in dataclasses.fields(obj)
+                 if not (hashing and (f.metadata.get("unhashed")
+                                      or f.metadata.get("hash_neutral") and getattr(obj, f.name) == f.default))}
+        if hashing and getattr(obj, "HASH_REVISION", 1) != 1:  # code that changed the results of unchanged configs
+            plain["hash_revision"] = obj.HASH_REVISION
+        return plain
     if isinstance(obj, (list, tuple)):
         return [to_plain(v, hashing) for v in obj]
     if isinstance(obj, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ from sklearn.metrics import average_precision_score
 from pcfrl_bench.config import ModelConfig, ProbeConfig
 from pcfrl_bench.errors import ConfigError
 from pcfrl_bench.evaluation.protocols import majority_class_accuracy, mean_average_precision, median_angles_mae
-from pcfrl_bench.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
+from pcfrl_bench.methods import METHODS
+from pcfrl_bench.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone, feature_dim
 from pcfrl_bench.runner import RunOptions, RunPaths, build_task, ensure_pretrained, pretrain_dir, resolve, run
 from pcfrl_bench.tasks.families import au_pos_weight, au_trivial
 
@@ -81,7 +84,23 @@ def test_input_norm_standardises_with_imagenet_statistics():
     x = torch.rand(2, 3, 32, 32)
     by_hand = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     assert torch.allclose(normed(x), plain(by_hand))
+    assert torch.allclose(normed.forward_map(x), plain.forward_map(by_hand))  # the map PCL's subnets read
     assert set(normed.state_dict()) == set(plain.state_dict())  # no extra keys
+
+
+def test_pcl_trains_on_the_inputs_it_is_evaluated_on():
+    """PCL's trunk map (training) and its encoder (evaluation) both see the ImageNet-standardised inputs."""
+    resolved = resolve("pcl", "synth-fer", "smoke")
+    assert resolved.config.model.input_norm == "imagenet"
+    backbone = build_backbone(resolved.config.model)
+    method = METHODS.get("pcl")(resolved.config.method, backbone, feature_dim(backbone, 32), 32).eval()
+    x = torch.rand(2, 3, 32, 32)
+    by_hand = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    unnormalised = copy.deepcopy(backbone)
+    unnormalised.input_transform = torch.nn.Identity()
+    with torch.no_grad():
+        assert torch.allclose(method.trunk(x), unnormalised.forward_map(by_hand))
+        assert torch.allclose(method.trunk(x).flatten(1), method.encoder()(x))
 
 
 def test_raw_pixels_floor_features_are_the_pixels(tmp_path):

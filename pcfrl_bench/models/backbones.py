@@ -55,12 +55,18 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def _imagenet_normalization(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Forward pre-hook: ([0, 1] images) -> ImageNet-standardised images (no parameters, no state-dict keys)."""
-    x = args[0]
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std, *args[1:])
+class ImageNetStandardisation(nn.Module):
+    """[0, 1] images -> ImageNet-standardised images (no parameters, no state-dict keys)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+def _standardise_inputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Forward pre-hook applying ImageNet standardisation to a backbone's first argument."""
+    return (ImageNetStandardisation()(args[0]), *args[1:])
 
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
@@ -74,7 +80,10 @@ def build_backbone(cfg: ModelConfig) -> nn.Module:
     else:
         model = BACKBONES.get(cfg.backbone)(cfg)
     if cfg.input_norm == "imagenet":
-        model.register_forward_pre_hook(_imagenet_normalization)
+        if hasattr(model, "input_transform"):  # a trunk whose map PCL reads directly (forward_map, not forward)
+            model.input_transform = ImageNetStandardisation()
+        else:
+            model.register_forward_pre_hook(_standardise_inputs)
     return model
 
 

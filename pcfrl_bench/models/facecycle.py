@@ -114,6 +114,7 @@ class FaceCycleBackbone(nn.Module):
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
         self.width = width
+        self.input_transform: nn.Module = nn.Identity()  # model.input_norm, applied by forward_map and forward
         c64, c128, c256 = scaled(64, width), scaled(128, width), scaled(256, width)
         self.out_channels = c128
 
@@ -130,6 +131,7 @@ class FaceCycleBackbone(nn.Module):
 
     def forward_map(self, x: Tensor) -> Tensor:
         """Trunk feature map (B, 128w, h', w') with h' = floor((h-1)/2)+1 applied four times."""
+        x = self.input_transform(x)
         for stage in (self.conv1, self.layer1, self.layer2_1, self.resblocks, self.layer2_2, self.layer3_1):
             x = stage(x)
         return x

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..config import BATCH_MAX, EmptyParams, RunConfig, bounded, hash_neutral
 from ..errors import ConfigError
@@ -102,6 +102,9 @@ class MoCoParams:
 @dataclass
 class PCLParams:
     """PCL (``methods/pcl.py``): calibration off."""
+
+    # 2: the trunk's map that PCL trains on takes model.input_norm as evaluation does (1 trained on [0, 1] inputs)
+    HASH_REVISION: ClassVar[int] = 2
 
     temperature: float = bounded(0.07, 0.0, 100.0, open_low=True)  # tau of Eq. 6 / 7
     head_hidden_dim: int = bounded(2048, 1, DIM_MAX)  # hidden width of the pose and face projection heads
