@@ -61,7 +61,7 @@ check: $(STAMP)
 ## Then `make tables figures claims`.
 SYNTH_TASKS := synth-fer,synth-fr,synth-au,synth-posecls,synth-hpe
 CORE := simclr,moco,pcl,pcfrl,supervised,random-init,raw-pixels
-VARIANTS := pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa,simclr-calib-cos,pcl-calib-cos,pcfrl-sim-attn,pcfrl-sim-npa,pcfrl-ns-mean
+VARIANTS := pcfrl-sim-cos,pcfrl-top1,pcfrl-top2,pcfrl-top5,pcl-npa-elim,simclr-calib-npa,simclr-calib-cos,pcl-calib-cos,pcfrl-sim-attn,pcfrl-sim-npa,pcfrl-ns-sum
 REFERENCE_FLAGS ?=
 GRID := $(BIN)/pcfrl-bench --threads 1 grid --preset quick --jobs 2 $(REFERENCE_FLAGS)
 C2_ANALYSES := $(foreach s,1 2 3 4,results/reference/analysis/pcfrl-synth-fer-quick-seed$(s).json)

@@ -34,7 +34,7 @@ def test_cosine_matrix_by_hand(z: torch.Tensor) -> None:
 
 
 def test_neighbourhood_consistency_triple_loop(z: torch.Tensor) -> None:
-    ns = neighbourhood_consistency(z)
+    ns = neighbourhood_consistency(z, "sum")
     m = z.shape[0]
     for i in range(m):
         for j in range(m):
@@ -46,7 +46,7 @@ def test_neighbourhood_consistency_triple_loop(z: torch.Tensor) -> None:
 def test_pair_alignment_is_cos_plus_alpha_ns_without_grad(z: torch.Tensor) -> None:
     m = z.shape[0]
     zg = z.clone().requires_grad_(True)
-    pa = pair_alignment(zg, alpha=10.0)
+    pa = pair_alignment(zg, alpha=10.0, ns_reduction="sum")
     assert not pa.requires_grad
     for i in range(m):
         for j in range(m):
@@ -59,7 +59,8 @@ def test_pair_alignment_is_cos_plus_alpha_ns_without_grad(z: torch.Tensor) -> No
 
 
 def test_ns_mean_reduction(z: torch.Tensor) -> None:
-    total, mean = neighbourhood_consistency(z), neighbourhood_consistency(z, "mean")
+    total, mean = neighbourhood_consistency(z, "sum"), neighbourhood_consistency(z, "mean")
+    assert torch.equal(neighbourhood_consistency(z), mean)  # the default: PA around 1 at T = 1 (Fig. 7)
     off = ~torch.eye(6, dtype=torch.bool)
     assert torch.allclose(mean[off], total[off] / 4)  # M - 2 = 4 terms per off-diagonal entry
     assert torch.allclose(pair_alignment(z, 2.0, ns_reduction="mean"), cosine_matrix(z) + 2.0 * mean)

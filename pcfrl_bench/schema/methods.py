@@ -62,7 +62,9 @@ class CalibrationParams:
     threshold: float = bounded(1.0, -1e9, 1e9)  # T of Algorithm 1
     k: int = bounded(1, 1, BATCH_MAX)  # K of the top-K rule
     alpha: float = bounded(10.0, -1e9, 1e9)  # alpha of Eq. 3 (weight of NS)
-    ns_reduction: Literal["sum", "mean"] = "sum"  # Eq. 5 as printed (sum) or averaged over the 2N-2 terms
+    # NS of Eq. 5 averaged over its 2N-2 terms (PA around 1 at T = 1, as Fig. 7 describes) or summed as printed
+    # (PA grows with the batch: every anchor calibrated at any T; docs/learning.md)
+    ns_reduction: Literal["sum", "mean"] = "mean"
     loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
     beta: float = bounded(1.0, 0.0, 1e9)  # beta of Eq. 7
     similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
