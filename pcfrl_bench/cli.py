@@ -1228,9 +1228,9 @@ def curves_cmd(methods, tasks, preset, seed, every, device, overrides, curves_di
     options = RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable)
     console = _console()
     curves = learning_curves(pairs, _run_paths(curves_dir, data_root, cache_dir), curves_dir, options, console)
-    written, problems = draw_curves(curves, reference, preset, figure or curves_dir / f"learning_curves_{preset}.png")
-    for problem in problems:
-        console.print(f"[yellow]note:[/] {_escape(problem)}", highlight=False, soft_wrap=True)
+    written, notes = draw_curves(curves, reference, preset, figure or curves_dir / f"learning_curves_{preset}.png")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {_escape(note)}", highlight=False, soft_wrap=True)
     table = Table(title=f"Learning curves ({preset}, seed {seed})")
     for col in ("method", "task", "metric", "points", "steps", "first", "last"):
         table.add_column(col, justify="left" if col in ("method", "task", "metric") else "right")

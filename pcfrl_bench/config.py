@@ -156,7 +156,7 @@ class PretrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
     sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
     channels_last: bool = unhashed(True)  # NHWC memory for convolutions: faster, same results up to rounding, never hashed
-    # keep the trunk every N epochs (and at epochs 0 and the last) in <run dir>/snapshots, for learning curves
+    # keep the trunk every N epochs (and at epochs 0 and the last) in the pretraining folder's snapshots/, for learning curves
     # (`pcfrl-bench curves`); 0 = none. Training is unchanged, so never hashed
     snapshot_every: int = bounded(0, 0, EPOCHS_MAX, execution=True)
 

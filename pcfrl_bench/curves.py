@@ -45,17 +45,24 @@ def resolve_curves(methods: Sequence[str], tasks: Sequence[str], preset: str, se
     return out
 
 
-def stored_curve(curves_dir: Path, resolved: Resolved, checkpoint: Path) -> LearningCurve:
-    """The stored curve of ``resolved`` when it was measured with the same config, else a new empty one."""
+def stored_curve(curves_dir: Path, resolved: Resolved, epochs: list[int]) -> LearningCurve:
+    """The stored points of ``resolved`` at ``epochs`` when they were measured with the same config (the file keeps
+    only those), else a new empty curve."""
     cfg = resolved.config
     curve = LearningCurve(cfg.run.method, cfg.run.task, cfg.run.preset, cfg.run.seed, resolved.task.metric,
                           resolved.task.higher_is_better, cfg.result_hash(), resolved.is_registry,
-                          list(resolved.overrides), str(checkpoint))
+                          list(resolved.overrides), cfg.pretrain_hash(resolved.method.implementation))
     try:
         stored = read_curve(curve_path(curves_dir, curve))
     except (OSError, ValueError):
         return curve
-    return stored if stored.config_hash == curve.config_hash else curve
+    if stored.config_hash != curve.config_hash:
+        return curve
+    kept = [p for p in stored.points if p.epoch in epochs]
+    if len(kept) < len(stored.points):  # another --every before: the file holds what this curve is
+        stored.points = kept
+        write_curve(curves_dir, stored)
+    return stored
 
 
 def learning_curves(resolved_pairs: Sequence[Resolved], paths: RunPaths, curves_dir: Path,
@@ -64,7 +71,8 @@ def learning_curves(resolved_pairs: Sequence[Resolved], paths: RunPaths, curves_
     ``curves_dir`` after every new point; pretrains (or resumes, with ``options.resume``) what it needs."""
     options = options or RunOptions()
     console = console or Console(quiet=True)
-    wanted = {id(r): snapshot_epochs(r.config.pretrain.epochs, r.config.pretrain.snapshot_every) for r in resolved_pairs}
+    wanted = {id(r): snapshot_epochs(r.config.pretrain.epochs, r.config.pretrain.snapshot_every)
+              for r in resolved_pairs}
     restarted: set[Path] = set()
     curves = []
     with reporting(console, options.progress), \
@@ -78,7 +86,7 @@ def _curve(resolved: Resolved, epochs: list[int], paths: RunPaths, curves_dir: P
            restarted: set[Path], console: Console, bar: Stage) -> LearningCurve:
     cfg = resolved.config
     run_dir = pretrain_dir(resolved, paths.cache_dir)
-    curve = stored_curve(curves_dir, resolved, run_dir)
+    curve = stored_curve(curves_dir, resolved, epochs)
     label = f"{cfg.run.method} on {cfg.run.task}"
     if set(epochs) <= set(curve.epochs()) and not (options.restart and run_dir not in restarted):
         bar.advance(len(epochs), f"{label}: stored")
@@ -117,12 +125,15 @@ def _curve(resolved: Resolved, epochs: list[int], paths: RunPaths, curves_dir: P
 
 def draw_curves(curves: Sequence[LearningCurve], reference: Path, preset: str, figure: Path) -> tuple[Path, list[str]]:
     """The figure of ``curves`` with the floors and the ceiling of the registry-config records below ``reference``;
-    returns its path and the problems met reading the records."""
+    returns its path and a note per panel that has no band."""
     from .reporting.figures import plot_learning_curves
     from .reporting.tables import load_record_folders
 
-    records, problems = load_record_folders(reference, registry_result_hash)
-    return plot_learning_curves(curve_panels(curves, records, preset), preset, figure), problems
+    records, _ = load_record_folders(reference, registry_result_hash, missing_ok=True)
+    panels = curve_panels(curves, records, preset)
+    notes = [f"no floor or ceiling of {p.task} at preset {preset} in {reference}: its panel has no bands"
+             for p in panels if not p.bands]
+    return plot_learning_curves(panels, preset, figure), notes
 
 
 __all__ = ["draw_curves", "learning_curves", "resolve_curves", "stored_curve"]

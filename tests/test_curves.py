@@ -108,6 +108,10 @@ def test_curve_points_are_the_run_metrics_and_stored_points_are_skipped(tmp_path
     path.write_text(json.dumps(data))
     (mended,) = learning_curves(pairs, paths, paths.out_dir, RunOptions(progress=False))
     assert measured == [curve.points[1].checkpoint_digest] and mended.points == curve.points
+    coarse = resolve_curves(["simclr"], ["synth-fer"], "smoke", 0, every=2)  # a point every 2 epochs: 0 and 2
+    (thinned,) = learning_curves(coarse, paths, paths.out_dir, RunOptions(progress=False))
+    assert len(measured) == 1 and thinned.points == [curve.points[0], curve.points[2]]
+    assert [p["epoch"] for p in json.loads(path.read_text())["points"]] == [0, 2]  # what `figures` draws too
 
     snapshot = next((tmp_path / "cache" / "pretrain").rglob(f"{SNAPSHOT_DIR}/epoch-0002.pt"))
     found = detect_state(read_weights_file(snapshot), snapshot)  # `eval --checkpoint` finds the run's model section
@@ -125,8 +129,8 @@ def test_a_pretraining_without_snapshots_says_how_to_get_them(tmp_path):
     assert "note: pretrain.snapshot_every=1, but the pretraining" in console.export_text()  # `run` says it too
     assert not list(paths.out_dir.rglob("*.json"))
 
-    result = CliRunner().invoke(main, ["--threads", "1", "curves", "-m", "simclr", "-t", "synth-fer", "--preset", "smoke",
-                                       "--every", "1", "--curves-dir", str(paths.out_dir), "--cache-dir",
+    result = CliRunner().invoke(main, ["--threads", "1", "curves", "-m", "simclr", "-t", "synth-fer", "--preset",
+                                       "smoke", "--every", "1", "--curves-dir", str(paths.out_dir), "--cache-dir",
                                        str(paths.cache_dir), "--no-progress"])
     assert result.exit_code == 2 and "--restart" in result.output and "Traceback" not in result.output
     (curve,) = learning_curves(pairs, paths, paths.out_dir, RunOptions(restart=True, progress=False))
@@ -201,4 +205,5 @@ def test_panels_hold_the_curves_and_the_bands_the_figure_draws(tmp_path):
     written = render_all_figures(root, None, tmp_path / "figures")
     assert {p.name for p in written} >= {"learning_curves_quick.png", "learning_curves_demo.png"}
     assert (tmp_path / "figures" / "learning_curves_quick.png").read_bytes()[:4] == b"\x89PNG"
-    assert "`learning_curves_quick.png`: learning curves, quick preset" in (tmp_path / "figures" / "README.md").read_text()
+    index = (tmp_path / "figures" / "README.md").read_text()
+    assert "`learning_curves_quick.png`: learning curves, quick preset" in index

@@ -52,7 +52,7 @@ class LearningCurve:
     config_hash: str  # the run config's result hash (pretrain.snapshot_every is not part of it)
     registry_config: bool  # made with the registry's config of method and task
     overrides: list[str]
-    checkpoint: str  # the pretraining folder whose snapshots were evaluated
+    pretrain_hash: str  # of the pretraining whose snapshots were evaluated (its folder in the cache)
     points: list[CurvePoint] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -489,7 +489,8 @@ def learning_curve_figure(panels: Sequence[Panel], title: str) -> plt.Figure:
         for band in panel.bands:
             colour = BAND_COLOURS[band.method]
             spread = "" if math.isnan(band.std) else f" ± {band.std:.2f}"
-            ax.axhline(band.mean, color=colour, ls="--", lw=1, label=f"{band.label} {band.mean:.2f}{spread} (n={band.n})")
+            ax.axhline(band.mean, color=colour, ls="--", lw=1,
+                       label=f"{band.label} {band.mean:.2f}{spread} (n={band.n})")
             if not math.isnan(band.std) and band.std > 0:
                 ax.axhspan(band.mean - band.std, band.mean + band.std, color=colour, alpha=0.12, lw=0)
         if not panel.higher_is_better:
@@ -631,7 +632,8 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
             written.append(plot_learning_curves(panels, preset, out_dir / name))
             index.made[name] = curves_caption(panels, preset)
     else:
-        index.skipped["learning_curves_<preset>.png"] = f"no learning curves under {records_root}/{CURVES_DIR} (`make curves`)"
+        index.skipped["learning_curves_<preset>.png"] = (f"no learning curves under {records_root}/{CURVES_DIR} "
+                                                         "(make curves)")
     atomic_write_text(out_dir / "README.md", index.markdown())
     return written
 
