@@ -5,7 +5,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-reference readme test tables figures check reference sweeps claims docs clean-venv
+.PHONY: install demo demo-reference readme test tables figures curves check reference sweeps claims docs clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ tables: $(STAMP)
 ## figures: PNGs from the committed reference records and analyses (results/figures)
 figures: $(STAMP)
 	$(BIN)/pcfrl-bench figures --records results/reference --analysis results/reference/analysis --figures-dir results/figures
+
+## curves: learning curves of simclr, pcl and pcfrl on four synthetic tasks at the reference preset: one pretraining
+## per method keeping its trunk every CURVES_EVERY epochs, each kept trunk evaluated by every task's protocol, floors
+## and ceiling from results/reference. Points in results/reference/curves (stored ones are skipped), the figure in
+## results/figures/learning_curves_$(CURVES_PRESET).png. A cached pretraining made without snapshots stops it with
+## the epochs it lacks: CURVES_FLAGS=--restart pretrains the methods again keeping them (later calls reuse those).
+CURVES_PRESET ?= quick
+CURVES_EVERY ?= 2
+CURVES_FLAGS ?=
+curves: $(STAMP)
+	$(BIN)/pcfrl-bench --threads 1 curves --methods simclr,pcl,pcfrl --tasks synth-fer,synth-fr,synth-au,synth-hpe \
+		--preset $(CURVES_PRESET) --every $(CURVES_EVERY) --curves-dir results/reference/curves \
+		--figure results/figures/learning_curves_$(CURVES_PRESET).png --reference results/reference $(CURVES_FLAGS)
 
 ## check: the regression check of the ci subset (what .ci/run runs after the tests)
 check: $(STAMP)

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .config import IMAGE_SIZE_MAX, PRESETS, SEED_MAX
+from .config import EPOCHS_MAX, IMAGE_SIZE_MAX, PRESETS, SEED_MAX
 from .errors import PcfrlError
 
 RUNS = Path("results/runs")  # the default records folder, relative to the working directory
@@ -1169,3 +1169,76 @@ def figures_cmd(records: Path, analysis: Path, figures_dir: Path) -> None:
     written = render_all_figures(records, analysis, figures_dir)
     _console(stderr=False).print(f"wrote {len(written)} figures; index: {figures_dir / 'README.md'}", soft_wrap=True,
                                  markup=False)
+
+
+@main.command("curves")
+@click.option("--methods", "-m", default="simclr,pcl,pcfrl", show_default=True,
+              help="Comma-separated methods that pretrain (one line each).")
+@click.option("--tasks", "-t", default="synth-fer,synth-fr,synth-au,synth-hpe", show_default=True,
+              help="Comma-separated tasks (one panel each).")
+@click.option("--preset", "-p", type=click.Choice(PRESETS), default="quick", show_default=True,
+              help="Size preset of every pretraining and evaluation (the bands: reference records of this preset).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the pretrainings and the probes.")
+@click.option("--every", type=click.IntRange(1, EPOCHS_MAX), default=None,
+              help="Epochs between points: a trunk is kept at epoch 0, every N-th epoch and the last "
+                   "(pretrain.snapshot_every) [default: the preset's pretrain.checkpoint_every].")
+@DEVICE
+@SET
+@click.option("--curves-dir", type=WRITE_DIR, default=RUNS / "curves", show_default=True,
+              help="Where the points go: <curves-dir>/<task>/<method>/<preset>-seed<seed>.json (points stored there "
+                   "with the same config are not measured again).")
+@click.option("--figure", type=WRITE_FILE, default=None,
+              help="The PNG to write [default: <curves-dir>/learning_curves_<preset>.png].")
+@click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=REFERENCE, show_default=True,
+              help="Records with the floors and the ceiling drawn as bands (registry configs of the preset).")
+@paths_options
+@RUN_FLAGS[0]
+@RUN_FLAGS[1]
+@RUN_FLAGS[2]
+@RUN_FLAGS[3]
+@renamed("--out", "--curves-dir")
+@threads_option
+@friendly_errors
+def curves_cmd(methods, tasks, preset, seed, every, device, overrides, curves_dir, figure, reference, data_root,
+               cache_dir, resume, restart, no_progress, unreadable):
+    """Learning curves: each task's metric against pretraining steps, one line per method, floors and ceiling as bands.
+
+    Each method pretrains once (or its cached pretraining is reused) keeping its trunk every --every epochs; every
+    kept trunk is evaluated on each task with the task's own protocol (frozen features cached as for `run`), so the
+    last point is what `run` gives. A cached pretraining made without those snapshots is an error that says to add
+    --restart. Lower-is-better metrics (HPE MAE) are drawn on an inverted axis: better is up in every panel.
+
+    \b
+    Examples:
+      pcfrl-bench --threads 1 curves --preset quick --every 2
+      pcfrl-bench curves -m simclr,pcfrl -t synth-fer --preset smoke --figure /tmp/curves.png
+      pcfrl-bench curves --preset quick --curves-dir results/reference/curves \\
+          --figure results/figures/learning_curves_quick.png              # = make curves
+    """
+    from rich.table import Table
+
+    from .curves import draw_curves, learning_curves, resolve_curves
+    from .runner import RunOptions
+
+    if resume and restart:
+        raise click.UsageError("--resume and --restart exclude each other")
+    if not (_csv(methods) and _csv(tasks)):
+        raise click.UsageError("--methods and --tasks must each name at least one item")
+    pairs = resolve_curves(_csv(methods), _csv(tasks), preset, seed, overrides, every, device)
+    options = RunOptions(resume=resume, restart=restart, progress=not no_progress, unreadable=unreadable)
+    console = _console()
+    curves = learning_curves(pairs, _run_paths(curves_dir, data_root, cache_dir), curves_dir, options, console)
+    written, notes = draw_curves(curves, reference, preset, figure or curves_dir / f"learning_curves_{preset}.png")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {_escape(note)}", highlight=False, soft_wrap=True)
+    table = Table(title=f"Learning curves ({preset}, seed {seed})")
+    for col in ("method", "task", "metric", "points", "steps", "first", "last"):
+        table.add_column(col, justify="left" if col in ("method", "task", "metric") else "right")
+    for c in curves:
+        first, last = c.points[0], c.points[-1]
+        arrow = "↑" if c.higher_is_better else "↓"
+        table.add_row(c.method, c.task, f"{c.metric} {arrow}", str(len(c.points)), f"{first.step}-{last.step}",
+                      _number(first.value), _number(last.value))
+    stdout = _console(stderr=False)
+    stdout.print(table)
+    stdout.print(f"curves: {curves_dir}; figure: {written}", soft_wrap=True, markup=False)

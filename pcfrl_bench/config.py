@@ -46,15 +46,17 @@ def unhashed(default: Any) -> Any:
 
 
 def bounded(default: Any, low: float, high: float | None = None, *, open_low: bool = False,
-            open_high: bool = False, neutral: bool = False) -> Any:
+            open_high: bool = False, neutral: bool = False, execution: bool = False) -> Any:
     """A field whose value (each item of a tuple) must lie in [low, high] (bounds excluded where open); any
     float must also be finite. Checked when the config is built, before any work, so a bad value is a
     ConfigError naming the key, the value and the range. Every size, count and epoch key has a ``high``: a
     physical bound far above any real use, so a typo cannot start a run that never ends or allocates
-    terabytes. ``neutral``: also :func:`hash_neutral`."""
+    terabytes. ``neutral``: also :func:`hash_neutral`; ``execution``: also :func:`unhashed`."""
     metadata: dict[str, Any] = {"range": (low, high, open_low, open_high)}
     if neutral:
         metadata["hash_neutral"] = True
+    if execution:
+        metadata["unhashed"] = True
     return field(default=default, metadata=metadata)
 
 
@@ -154,6 +156,9 @@ class PretrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = hash_neutral("fp32")  # autocast dtype (fp16: GradScaler); fp32 losses
     sync_bn: bool = hash_neutral(True)  # under torchrun: BatchNorm over the global batch, as one process
     channels_last: bool = unhashed(True)  # NHWC memory for convolutions: faster, same results up to rounding, never hashed
+    # keep the trunk every N epochs (and at epochs 0 and the last) in the pretraining folder's snapshots/, for learning curves
+    # (`pcfrl-bench curves`); 0 = none. Training is unchanged, so never hashed
+    snapshot_every: int = bounded(0, 0, EPOCHS_MAX, execution=True)
 
 
 @dataclass

@@ -71,10 +71,11 @@ def atomic_torch_save(obj: Any, path: Path) -> Path:
 
 
 def sweep_temp_files(folder: Path) -> list[Path]:
-    """Remove the temp files that atomic writes into ``folder`` left behind when killed (``.<name>.*.tmp``).
+    """Remove the temp files that atomic writes into ``folder`` or its subfolders left behind when killed
+    (``.<name>.*.tmp``).
 
     Call it only while no other process writes into ``folder`` (e.g. under its ``folder_lock``)."""
-    removed = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    removed = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
     for p in removed:
         p.unlink(missing_ok=True)
     return removed

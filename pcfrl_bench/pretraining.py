@@ -26,6 +26,7 @@ from .methods import METHODS, Method
 from .models.backbones import build_backbone, feature_dim
 from .models.weights import LoadReport, backbone_state, load_backbone
 from .resolution import Resolved
+from .snapshots import missing_snapshots, snapshot_advice
 from .train import CHECKPOINT, checkpoint_state, load_weights, pretrain, read_log, seed_everything, state_digest
 
 BACKBONE_FILE = "backbone.pt"  # the trunk's weights with stripped keys, written next to every pretraining checkpoint
@@ -111,6 +112,11 @@ def _pretrained_locked(resolved: Resolved, run_dir: Path, paths: RunPaths, devic
                       markup=False)
         load_weights(method, run_dir)
         _write_backbone(method, run_dir)
+        every = cfg.pretrain.snapshot_every
+        missing = missing_snapshots(run_dir, cfg.pretrain.epochs, every) if every and cfg.pretrain.epochs else []
+        if missing:
+            console.print(f"note: pretrain.snapshot_every={every}, but {snapshot_advice(run_dir, missing, every)}",
+                          soft_wrap=True, markup=False, highlight=False)
         return method.to(device), run_dir, True, 0.0
     if state is not None and not options.resume:
         raise PcfrlError(f"An interrupted pretraining with this config exists in {run_dir} (epoch {state.epoch}/"

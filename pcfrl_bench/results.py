@@ -33,6 +33,7 @@ from .io import atomic_write_json
 
 PACKAGES = ("torch", "torchvision", "timm", "pytorch-metric-learning", "scikit-learn", "numpy", "pcfrl-bench")
 ANALYSIS_DIR = "analysis"
+CURVES_DIR = "curves"  # learning curves (pcfrl-bench curves) kept beside records: not records
 ANALYSIS_KIND = "calibration-analysis"  # the "kind" of an analysis JSON (pcfrl-bench analyze), not a record
 COMPLEXITY_TASK = "complexity"  # the ``task`` of complexity records (Table 10 columns read it)
 REQUIRED_FIELDS = ("method", "task", "preset", "seed", "metric", "metrics", "config", "config_hash")
@@ -187,14 +188,15 @@ def read_record(path: Path) -> ResultRecord:
 def load_records(root: Path) -> tuple[list[ResultRecord], list[str]]:
     """All records below ``root`` and a list of problems (a corrupt record is reported by path and skipped).
 
-    Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``), not records, and are skipped.
+    Folders named ``analysis`` hold checkpoint analyses (``pcfrl-bench analyze``) and folders named ``curves``
+    learning curves (``pcfrl-bench curves``), not records, and are skipped.
     A missing ``root`` is an error (a typo would otherwise look like an empty store).
     """
     if not Path(root).is_dir():
         raise PcfrlError(f"no folder of result records at {root}")
     records, problems = [], []
     for path in sorted(Path(root).rglob("*.json")):
-        if ANALYSIS_DIR in path.relative_to(root).parts[:-1]:
+        if {ANALYSIS_DIR, CURVES_DIR} & set(path.relative_to(root).parts[:-1]):
             continue
         try:
             records.append(read_record(path))

@@ -24,7 +24,7 @@ from .progress import reporting, stage
 from .resolution import Resolved, resolve
 from .results import COMPLEXITY_TASK, ResultRecord, write_record
 from .tasks import TASKS, Task, default_task  # noqa: F401  (default_task: part of the runner's API)
-from .tasks.base import Supervision
+from .tasks.base import EvalResult, Supervision
 
 # ``build_method``, ``ensure_pretrained``, ``pretrain_dir``, ``RunOptions``, ``RunPaths``: the runner's API, kept
 # where callers import them from (they live in the training layer, ``pretraining``)
@@ -96,6 +96,20 @@ def task_features(task: Task, encoder: Encoder, resolved: Resolved, paths: RunPa
     return out
 
 
+def evaluate_encoder(task: Task, encoder: Encoder, resolved: Resolved, paths: RunPaths, device: torch.device,
+                     progress: bool, console: Console) -> tuple[EvalResult, list[str], float]:
+    """The task's protocol on the encoder's frozen features (cached): its result, the warnings about degenerate
+    features (printed too) and the seconds it took."""
+    started = time.perf_counter()
+    features = task_features(task, encoder, resolved, paths, device, progress, console)
+    warnings = degeneration_warnings(features)
+    for line in warnings:
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    with stage(f"evaluate {task.name} ({task.protocol})"):
+        result = task.evaluate(features, resolved.config.eval, resolved.config.run.seed, device)
+    return result, warnings, time.perf_counter() - started
+
+
 def run(resolved: Resolved, paths: RunPaths, options: RunOptions | None = None,
         console: Console | None = None) -> ResultRecord | None:
     """Data, encoder, features, protocol, record: write the result record and return it.
@@ -116,14 +130,7 @@ def _run(resolved: Resolved, paths: RunPaths, options: RunOptions, console: Cons
     encoder = obtain_encoder(resolved, paths, device, options, console, task_supervision(resolved, task))
     if encoder is None:
         return None
-    started = time.perf_counter()
-    features = task_features(task, encoder, resolved, paths, device, options.progress, console)
-    warnings = degeneration_warnings(features)
-    for line in warnings:
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
-    with stage(f"evaluate {task.name} ({task.protocol})"):
-        result = task.evaluate(features, cfg.eval, cfg.run.seed, device)
-    eval_s = time.perf_counter() - started
+    result, warnings, eval_s = evaluate_encoder(task, encoder, resolved, paths, device, options.progress, console)
     record = ResultRecord.create(
         cfg, method=cfg.run.method, task=cfg.run.task, preset=cfg.run.preset, seed=cfg.run.seed,
         implementation=resolved.method.implementation, metric=resolved.task.metric,

@@ -1,5 +1,6 @@
 """The pretraining loop: optimiser and schedule from config, progress bar, JSONL and per-step CSV/TensorBoard
-logs, atomic checkpoints, resume, mixed precision and torchrun (DDP) training.
+logs, atomic checkpoints, trunk snapshots along the run (``pretrain.snapshot_every``), resume, mixed precision and
+torchrun (DDP) training.
 
 Randomness is re-seeded from (seed, epoch) at the start of every epoch (data order and augmentation), and
 checkpoints are taken at epoch boundaries, so a resumed run repeats an uninterrupted one exactly (CPU).
@@ -35,6 +36,7 @@ from .io import append_jsonl, atomic_torch_save, atomic_write_text, sweep_temp_f
 from .methods.base import Method, StepOutput
 from .precision import MixedPrecision
 from .progress import reporting, stage
+from .snapshots import clear_snapshots, write_snapshot
 from .steplog import StepLog
 
 CHECKPOINT = "last.pt"
@@ -271,8 +273,11 @@ def pretrain(
         start_epoch = resumed_from = int(ckpt["epoch"])
         if is_main():
             _truncate_log(run_dir / LOG, start_epoch)
-    elif (run_dir / LOG).exists() and is_main():
-        (run_dir / LOG).unlink()
+    elif is_main():  # a fresh start: nothing of an earlier one is kept
+        (run_dir / LOG).unlink(missing_ok=True)
+        clear_snapshots(run_dir)
+        if cfg.snapshot_every:
+            write_snapshot(method, run_dir, 0, steps_per_epoch, batch_size)
     steps = StepLog(run_dir, start_epoch, start_epoch * steps_per_epoch)
 
     def save(epoch: int) -> None:
@@ -334,7 +339,10 @@ def pretrain(
                                              "data_s": data_s, "steps": steps_per_epoch,
                                              "images_per_s": steps_per_epoch * batch_size / max(elapsed, 1e-9),
                                              **means})
-            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+            last = epoch + 1 == cfg.epochs
+            if cfg.snapshot_every and ((epoch + 1) % cfg.snapshot_every == 0 or last) and is_main():
+                write_snapshot(method, run_dir, epoch + 1, steps_per_epoch, batch_size)  # before the checkpoint
+            if (epoch + 1) % cfg.checkpoint_every == 0 or last:
                 save(epoch + 1)
     steps.close()
     if start_epoch >= cfg.epochs and not (run_dir / CHECKPOINT).exists():

@@ -16,7 +16,7 @@ import fixtures_real as fx
 from pcfrl_bench.cli import main
 
 ROOT = Path(__file__).parents[1]
-COMPUTE = ("run", "eval", "grid", "check", "analyze", "complexity")
+COMPUTE = ("run", "eval", "grid", "check", "analyze", "complexity", "curves")
 
 
 def commands(group: click.Group = main, prefix: str = "") -> dict[str, click.Command]:
@@ -79,7 +79,8 @@ def test_every_visible_option_has_help_and_out_is_a_records_folder():
 @pytest.mark.parametrize("args, new", [(["results", "--out", "x"], "--records"),
                                        (["tables", "--out", "x"], "--tables-dir"),
                                        (["synth", "preview", "--out", "x.png"], "--png"),
-                                       (["analyze", "--out-dir", "x"], "--analysis-dir")])
+                                       (["analyze", "--out-dir", "x"], "--analysis-dir"),
+                                       (["curves", "--out", "x"], "--curves-dir")])
 def test_renamed_options_point_to_their_new_name(args, new):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and new in result.output

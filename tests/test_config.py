@@ -114,7 +114,7 @@ def test_options_added_later_keep_old_records_on_their_registry_config():
         del before["method"]["augment"][key]
     for key in ("checkpoint", "strict", "pretrained", "pretrained_file"):  # weights to evaluate (issue 13)
         del before["model"][key]
-    for key in ("precision", "sync_bn", "channels_last"):
+    for key in ("precision", "sync_bn", "channels_last", "snapshot_every"):
         del before["pretrain"][key]
     del before["eval"]["verification_center"]
     for key in ("expression_scale", "zoom"):  # the synthetic world's look (issue 22)

@@ -21,11 +21,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("calibration",),
     ("losses",),
     ("methods",),
-    ("train", "steplog", "pretraining"),
+    ("train", "steplog", "snapshots", "pretraining"),
     ("evaluation",),
     ("tasks",),
     ("runner",),
-    ("analysis", "factor_analysis", "grid", "gridplan", "cluster", "pairs", "listing"),
+    ("analysis", "factor_analysis", "curves", "grid", "gridplan", "cluster", "pairs", "listing"),
     ("cli", "__main__"),
 )
 

@@ -4,7 +4,8 @@ normalisation, so that ``pcfrl-bench eval --checkpoint FILE`` needs no guessed o
 Kinds (each names the model settings it implies; a user's ``--set model.*`` still wins):
 
 - ``pcfrl-bench``: this project's ``last.pt`` (``model``/``optimizer``/``epoch``/``complete``), or a trunk state dict
-  with the pretraining's ``config.yaml`` beside it (``backbone.pt``): the stored model section is the answer;
+  with the pretraining's ``config.yaml`` beside it (``backbone.pt``) or one folder up (a snapshot kept along the run,
+  ``snapshots/epoch-0005.pt``): the stored model section is the answer;
 - ``pcl-official``: the official PCL checkpoint or its encoder (``layer3_2_exp``): facecycle at its own width,
   inputs in [0, 1] (``model.input_norm: none``, as the official code feeds them);
 - ``resnet``: a ResNet state dict in the layout timm and torchvision share (``conv1``, ``bn1``, ``layer1-4``,
@@ -31,6 +32,7 @@ import yaml
 from ..errors import PcfrlError
 
 PRETRAIN_CONFIG = "config.yaml"  # written beside every pretraining checkpoint (runner.ensure_pretrained)
+SNAPSHOT_DIR = "snapshots"  # the trunks kept along a pretraining (pretrain.snapshot_every), inside its folder
 PROJECT_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "epoch", "complete")
 STRIP_PREFIXES = ("", "backbone.", "module.encoder_q.", "encoder_q.", "module.backbone.", "module.encoder.",
                   "module.", "encoder.", "model.")
@@ -173,16 +175,17 @@ def _resnet(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
 
 def detect_state(obj: dict[str, Any], path: Path) -> Detection | None:
     """The kind of the file's contents ``obj`` (None when it is none of the known kinds)."""
-    stored = _stored_model(path.parent)
+    folder = path.parent.parent if path.parent.name == SNAPSHOT_DIR else path.parent
+    stored = _stored_model(folder)
     if is_project_checkpoint(obj):
         state = {k.removeprefix("backbone."): v for k, v in tensors(obj["model"]).items() if k.startswith("backbone.")}
         if stored is not None:
-            return Detection("pcfrl-bench", str(path), stored, f"model section of {path.parent / PRETRAIN_CONFIG}")
+            return Detection("pcfrl-bench", str(path), stored, f"model section of {folder / PRETRAIN_CONFIG}")
         inferred = _infer(state)
         return Detection("pcfrl-bench", str(path), inferred or {}, "inferred from the trunk's keys and shapes")
     state = tensors(unwrap(obj))
     if stored is not None and not any(k.startswith(("module.", "encoder_q.")) for k in state):
-        return Detection("pcfrl-bench", str(path), stored, f"model section of {path.parent / PRETRAIN_CONFIG}")
+        return Detection("pcfrl-bench", str(path), stored, f"model section of {folder / PRETRAIN_CONFIG}")
     official = stripped(state, OFFICIAL_MARK)
     if official is not None:
         settings = _facecycle(official[1]) | {"input_norm": "none"}

@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 
 from ..inputs import read_json  # noqa: E402
 from ..io import atomic_write_text  # noqa: E402
-from ..results import ResultRecord, load_records  # noqa: E402
+from ..results import CURVES_DIR, ResultRecord, load_records  # noqa: E402
+from .curves import Panel, curve_panels, curves_caption, load_curves  # noqa: E402
 from .escape import markdown_text  # noqa: E402
 
 CAL_METRICS = ("precision", "recall", "rate")
@@ -469,6 +470,55 @@ def factor_figure(report: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+BAND_COLOURS = {"trivial": "black", "raw-pixels": "tab:brown", "random-init": "tab:gray", "supervised": "tab:green"}
+LINE_COLOURS = ("tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:pink", "tab:cyan", "tab:olive")  # not a band's
+
+
+def learning_curve_figure(panels: Sequence[Panel], title: str) -> plt.Figure:
+    """A panel per task: a line per method (metric vs pretraining steps) over the floor and ceiling bands (a
+    dashed line at the mean, a band of ± one std); a lower-is-better metric's axis is inverted, so better is up.
+    Each panel's legend, right of it, gives the bands' values."""
+    cols = max(1, math.ceil(math.sqrt(len(panels))))
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(7.6 * cols, 3.4 * rows), squeeze=False)
+    labels = list(dict.fromkeys(line.label for p in panels for line in p.lines))
+    colours = {label: LINE_COLOURS[i % len(LINE_COLOURS)] for i, label in enumerate(labels)}
+    for ax, panel in zip(axes.flat, panels):
+        for line in panel.lines:
+            ax.plot(line.steps, line.values, marker="o", ms=4, lw=1.6, color=colours[line.label], label=line.label)
+        for band in panel.bands:
+            colour = BAND_COLOURS[band.method]
+            spread = "" if math.isnan(band.std) else f" ± {band.std:.2f}"
+            ax.axhline(band.mean, color=colour, ls="--", lw=1,
+                       label=f"{band.label} {band.mean:.2f}{spread} (n={band.n})")
+            if not math.isnan(band.std) and band.std > 0:
+                ax.axhspan(band.mean - band.std, band.mean + band.std, color=colour, alpha=0.12, lw=0)
+        if not panel.higher_is_better:
+            ax.invert_yaxis()
+        ax.set_title(panel.task, fontsize=10)
+        ax.set_xlabel("pretraining steps", fontsize=8)
+        ax.set_ylabel(panel.ylabel, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_title(panels: Sequence[Panel], preset: str) -> str:
+    seeds = sorted({band.n for p in panels for band in p.bands})
+    over = f"mean ± std over {'/'.join(map(str, seeds))} reference seeds" if seeds else "none in the reference records"
+    return f"Learning curves ({preset} preset): metric vs pretraining steps; floors and ceiling: {over}"
+
+
+def plot_learning_curves(panels: Sequence[Panel], preset: str, path: Path) -> Path:
+    """:func:`learning_curve_figure` of ``panels`` as a PNG at ``path``."""
+    return _save(learning_curve_figure(panels, learning_curves_title(panels, preset)), path)
+
+
 # ---------------------------------------------------------------------------------------------- entry point
 
 
@@ -569,6 +619,21 @@ def render_all_figures(records_root: Path | None, analysis_dir: Path | None, out
     if files and not pairs:
         index.skipped["tsne_pcl_vs_pcfrl_<task>-<preset>-seed<k>.png"] = (
             f"needs both pcl-<task>-<preset>-seed<k> and pcfrl-<...> analyses in {analysis_dir}")
+    # (f) learning curves (pcfrl-bench curves), one figure per preset
+    curves, _ = load_curves(Path(records_root) / CURVES_DIR) if records_root else ([], [])
+    if curves:
+        from ..resolution import registry_result_hash
+        from .tables import split_off_registry
+
+        registry, _ = split_off_registry(records, registry_result_hash)
+        for preset in sorted({c.preset for c in curves}):
+            name = f"learning_curves_{preset}.png"
+            panels = curve_panels(curves, registry, preset)
+            written.append(plot_learning_curves(panels, preset, out_dir / name))
+            index.made[name] = curves_caption(panels, preset)
+    else:
+        index.skipped["learning_curves_<preset>.png"] = (f"no learning curves under {records_root}/{CURVES_DIR} "
+                                                         "(make curves)")
     atomic_write_text(out_dir / "README.md", index.markdown())
     return written
 
@@ -580,4 +645,5 @@ __all__ = [
     "record_metric", "yaw_bins", "tsne_embed", "FigureIndex", "Sweep", "SWEEPS", "CalibrationSeries", "SeriesPoint",
     "config_labels",
     "plot_calibration_per_epoch", "plot_sweep", "plot_pa_distributions", "plot_tsne", "plot_calibration_bars",
+    "learning_curve_figure", "plot_learning_curves", "learning_curves_title",
 ]
