@@ -51,7 +51,7 @@ def test_config_list_and_results_import_no_torch(tmp_path):
     """``config`` (a timm backbone too), ``list`` (reading a real dataset's index) and ``results`` (judging records
     against today's registry) run without importing torch or timm."""
     fx.write_rafdb(tmp_path / "data" / "RAF-DB")
-    for record in ("synth-fer/pcfrl/quick-seed0.json", "complexity/pcfrl/quick-seed0.json"):
+    for record in ("synth-fer/simclr/quick-seed0.json", "complexity/pcfrl/quick-seed0.json"):
         (tmp_path / "records" / record).parent.mkdir(parents=True)
         shutil.copy(ROOT / "results" / "reference" / record, tmp_path / "records" / record)
     out = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(tmp_path / "data"), str(tmp_path / "records")],
