@@ -60,7 +60,7 @@ def test_pair_alignment_is_cos_plus_alpha_ns_without_grad(z: torch.Tensor) -> No
 
 def test_ns_mean_reduction(z: torch.Tensor) -> None:
     total, mean = neighbourhood_consistency(z, "sum"), neighbourhood_consistency(z, "mean")
-    assert torch.equal(neighbourhood_consistency(z), mean)  # the default: PA around 1 at T = 1 (Fig. 7)
+    assert torch.equal(neighbourhood_consistency(z), total)  # the function's default: Eq. 5 as printed
     off = ~torch.eye(6, dtype=torch.bool)
     assert torch.allclose(mean[off], total[off] / 4)  # M - 2 = 4 terms per off-diagonal entry
     assert torch.allclose(pair_alignment(z, 2.0, ns_reduction="mean"), cosine_matrix(z) + 2.0 * mean)

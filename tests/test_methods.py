@@ -101,9 +101,13 @@ def test_yaml_variants_set_the_named_options() -> None:
     assert not method("simclr").calibration.enabled
     # the paper's sweeps are one command each
     swept = method("pcfrl", "method.calib_face.alpha=5", "method.calib_pose.threshold=2", "method.calib_face.beta=0.5",
-                   "method.calib_face.ns_reduction=mean")
+                   "method.calib_face.ns_reduction=sum")
     assert (swept.calib_face.alpha, swept.calib_pose.threshold, swept.calib_face.beta) == (5.0, 2.0, 0.5)
-    assert swept.calib_face.ns_reduction == "mean"
+    assert swept.calib_face.ns_reduction == "sum"
+    # NS averaged by default (Fig. 7's scale), the printed sum as a variant
+    assert (method("pcfrl").calib_pose.ns_reduction, method("pcfrl").calib_face.ns_reduction) == ("mean", "mean")
+    assert method("pcfrl-ns-sum").calib_face.ns_reduction == method("pcfrl-ns-sum").calib_pose.ns_reduction == "sum"
+    assert method("simclr-calib-npa").calibration.ns_reduction == "mean"
     cfg = resolve("pcfrl", "digits", "paper", overrides=FACE).config
     assert (cfg.pretrain.epochs, cfg.pretrain.batch_size, cfg.pretrain.optim.lr, cfg.pretrain.optim.weight_decay) == (
         1000, 256, 1e-4, 1e-3)

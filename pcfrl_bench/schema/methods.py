@@ -3,6 +3,7 @@ parameters, and each method's check of a resolved config."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -62,9 +63,9 @@ class CalibrationParams:
     threshold: float = bounded(1.0, -1e9, 1e9)  # T of Algorithm 1
     k: int = bounded(1, 1, BATCH_MAX)  # K of the top-K rule
     alpha: float = bounded(10.0, -1e9, 1e9)  # alpha of Eq. 3 (weight of NS)
-    # NS of Eq. 5 averaged over its 2N-2 terms (PA around 1 at T = 1, as Fig. 7 describes) or summed as printed
-    # (PA grows with the batch: every anchor calibrated at any T; docs/learning.md)
-    ns_reduction: Literal["sum", "mean"] = "mean"
+    # NS of Eq. 5 summed as printed, or averaged over its 2N-2 terms (PCL's and PCFRL's default: PA around 1 at
+    # T = 1, as Fig. 7 describes; the sum calibrates every anchor at any T, docs/learning.md)
+    ns_reduction: Literal["sum", "mean"] = "sum"
     loss: bool = True  # Eq. 7 calibrated loss; false: calibrated pairs only leave the negatives
     beta: float = bounded(1.0, 0.0, 1e9)  # beta of Eq. 7
     similarity: Literal["adaptive", "cosine", "attention", "npa"] = "adaptive"  # Table 8
@@ -130,16 +131,20 @@ class PCLParams:
     alpha_pose: float = bounded(1.0, 0.0, 1e9)  # fixed multipliers (on top of DWA when it is on)
     alpha_face: float = bounded(1.0, 0.0, 1e9)
     augment: FaceAugmentParams = field(default_factory=FaceAugmentParams)
-    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2))  # beta_pose of Eq. 7
-    calib_face: CalibrationParams = field(default_factory=CalibrationParams)  # beta_face of Eq. 7: the class's 1.0
+    # beta_pose of Eq. 7; NS averaged (ns_reduction above)
+    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(beta=0.2, ns_reduction="mean"))
+    # beta_face of Eq. 7: the class's 1.0
+    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(ns_reduction="mean"))
 
 
 @dataclass
 class PCFRLParams(PCLParams):
     """PCFRL: PCL with NPA calibration of the pose and face features on."""
 
-    calib_pose: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True, beta=0.2))
-    calib_face: CalibrationParams = field(default_factory=lambda: CalibrationParams(enabled=True))
+    calib_pose: CalibrationParams = field(
+        default_factory=lambda: dataclasses.replace(PCLParams().calib_pose, enabled=True))
+    calib_face: CalibrationParams = field(
+        default_factory=lambda: dataclasses.replace(PCLParams().calib_face, enabled=True))
 
 
 @dataclass
