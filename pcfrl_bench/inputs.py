@@ -120,7 +120,7 @@ def yaml_text(text: str, source: object) -> Any:
     """Parse YAML ``text`` with the safe loader after the shape check; errors name ``source`` and the line."""
     try:
         _check_yaml_shape(text, source)
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

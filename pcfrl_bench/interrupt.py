@@ -82,12 +82,16 @@ def exit_with_parent(parent: int, poll_s: float = 1.0, grace_s: float = GRACE_S)
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a PcfrlError (user errors) or RuntimeError with its text."""
+    """``exc`` if the pipe can send it (it pickles, and rebuilds from its reduced form as unpickling would: checked
+    with ``copy.deepcopy``, nothing is unpickled), else a PcfrlError (user errors) or RuntimeError with its text."""
+    import copy
     import pickle
     import traceback
 
     try:
-        return pickle.loads(pickle.dumps(exc))
+        pickle.dumps(exc)
+        copy.deepcopy(exc)
+        return exc
     except Exception:  # noqa: BLE001 (any pickling failure: send the text instead)
         if isinstance(exc, PcfrlError):
             return PcfrlError(str(exc))

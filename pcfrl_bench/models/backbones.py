@@ -55,18 +55,23 @@ def timm_backbone(name: str, cfg: ModelConfig) -> nn.Module:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def imagenet_standardise(x: torch.Tensor) -> torch.Tensor:
+    """([0, 1] images) -> ImageNet-standardised images."""
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
 class ImageNetStandardisation(nn.Module):
-    """[0, 1] images -> ImageNet-standardised images (no parameters, no state-dict keys)."""
+    """:func:`imagenet_standardise` as a module (no parameters, no state-dict keys)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return imagenet_standardise(x)
 
 
 def _standardise_inputs(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """Forward pre-hook applying ImageNet standardisation to a backbone's first argument."""
-    return (ImageNetStandardisation()(args[0]), *args[1:])
+    """Forward pre-hook applying :func:`imagenet_standardise` to a backbone's first argument."""
+    return (imagenet_standardise(args[0]), *args[1:])
 
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
